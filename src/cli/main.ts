@@ -1,0 +1,99 @@
+// The `ztproxy` command (SPEC §2). Exit codes: 0 success, 1 invalid config or failed
+// check, 2 usage error.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.ts';
+import { configJsonSchemaText } from '../config/json-schema.ts';
+import { startProxy, StartError } from '../main.ts';
+import { runCerts } from './certs.ts';
+import { runExplain } from './explain.ts';
+
+export const USAGE = `usage: ztproxy <command> [options]
+
+commands:
+  start -c FILE                      run the proxy
+  check -c FILE                      validate a config (prints each problem, exits 1 if any)
+  explain -c FILE --request JSON     the decision for a described request, with its rule trail
+  certs init [--dir certs] [--force] [--key-type ec|rsa]
+                                     dev CA, server and client certificates, device-agent key
+  certs issue --spiffe-id ID [--ttl 24h] [--dir certs] [--name NAME] [--force]
+                                     a short-lived workload certificate from the dev CA
+  schema                             print the config JSON Schema (config/schema.json)
+`;
+
+export class UsageError extends Error {}
+
+function configFlag(argv: string[]): string {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  if (!values.config) throw new UsageError('missing -c FILE');
+  return values.config;
+}
+
+async function check(argv: string[]): Promise<number> {
+  const file = configFlag(argv);
+  const result = await loadConfig(file);
+  if (result.ok) {
+    process.stdout.write(`${file}: ok (${result.config.routes.length} route${result.config.routes.length === 1 ? '' : 's'})\n`);
+    return 0;
+  }
+  for (const problem of result.errors) process.stdout.write(`${problem}\n`);
+  return 1;
+}
+
+async function start(argv: string[]): Promise<number> {
+  const configFile = configFlag(argv);
+  try {
+    await startProxy({ configFile, handleSignals: true, processMetrics: true });
+    return -1; // keep running
+  } catch (err) {
+    if (err instanceof StartError) {
+      for (const problem of err.errors) process.stderr.write(`${problem}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start':
+        return await start(rest);
+      case 'check':
+        return await check(rest);
+      case 'explain':
+        return await runExplain(rest);
+      case 'certs':
+        return await runCerts(rest);
+      case 'schema':
+        process.stdout.write(configJsonSchemaText());
+        return 0;
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(command ? `ztproxy: unknown command "${command}"\n${USAGE}` : USAGE);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ztproxy ${command}: ${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.main) {
+  run(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`ztproxy: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,205 @@
+// The one schema of the configuration file (SPEC §3). Everything else — validation
+// messages, the JSON Schema in config/schema.json, the typed Config — derives from it.
+// Objects are strict: an unknown key is an error, because a misspelt security key
+// (`clientAuht`) silently falling back to its default is how proxies end up open.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { policySchema } from '../policy/index.ts';
+import { parseDuration, parseSize } from './duration.ts';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      try {
+        parseDuration(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .transform((s) => parseDuration(s))
+    .prefault(fallback);
+
+const size = (fallback: string) =>
+  z
+    .union([z.number().int().nonnegative(), z.string()])
+    .superRefine((s, ctx) => {
+      try {
+        parseSize(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .transform((s) => parseSize(s))
+    .prefault(fallback);
+
+const filePath = z.string().min(1, 'must name a file');
+
+/** `host:port`, `[v6]:port` or `:port`; the host may be a name or an IP. */
+const listenAddress = (fallback: string) =>
+  z
+    .string()
+    .refine((s) => parseListenAddress(s) !== undefined, {
+      message: 'must be host:port (e.g. 0.0.0.0:8443, [::1]:8443, :8443) with a port from 0 to 65535',
+    })
+    .prefault(fallback);
+
+export function parseListenAddress(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return undefined;
+  if (host !== '' && m[1] === undefined && !/^[A-Za-z0-9.-]+$/.test(host)) return undefined;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export function isCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split('/');
+  if (extra !== undefined || addr === undefined) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+const cidr = z.string().refine(isCidr, { message: 'must be an IP address or CIDR (10.0.0.0/8, 2001:db8::/32)' });
+
+const hostName = /^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+const routeHost = z
+  .string()
+  .transform((s) => s.toLowerCase().replace(/\.$/, ''))
+  .refine((s) => hostName.test(s) || isIP(s) !== 0, {
+    message: 'must be a host name (app.example.com), a wildcard (*.example.com) or an IP address, without port',
+  });
+
+const upstreamUrl = z.string().superRefine((s, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute http:// or https:// URL' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `scheme ${url.protocol} is not supported (http or https)` });
+  } else if (url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
+  } else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must be an origin only (scheme://host:port), without path, query or fragment' });
+  }
+});
+
+const routeSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  match: z
+    .strictObject({
+      host: routeHost.optional(),
+      pathPrefix: z
+        .string()
+        .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,=:@/%]*$/, 'must be a path starting with "/"')
+        .refine((p) => !/\/\.\.?(?:\/|$)/.test(p) && !p.includes('//'), {
+          message: 'must be a canonical path (no "." or ".." segments, no "//")',
+        })
+        .prefault('/'),
+    })
+    .prefault({}),
+  upstream: upstreamUrl,
+  upstreamTls: z
+    .strictObject({
+      ca: filePath.optional(),
+      cert: filePath.optional(),
+      key: filePath.optional(),
+      serverName: z.string().optional(),
+    })
+    .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+      message: 'cert and key go together (upstream mTLS needs both)',
+    })
+    .optional(),
+  timeouts: z
+    .strictObject({
+      connect: duration('5s'),
+      headers: duration('30s'),
+      body: duration('60s'),
+      idle: duration('60s'),
+    })
+    .prefault({}),
+  maxRequestBody: size('10MiB'),
+  websocket: z.boolean().default(false),
+  preserveHost: z.boolean().default(true),
+  allowEncodedSlashes: z.boolean().default(false),
+  policy: policySchema,
+});
+
+export const configSchema = z.strictObject({
+  listen: z.strictObject({
+    address: listenAddress('0.0.0.0:8443'),
+    tls: z.strictObject({
+      cert: filePath,
+      key: filePath,
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    }),
+    clientAuth: z
+      .strictObject({
+        mode: z.enum(['off', 'optional', 'require']).default('off'),
+        ca: filePath.optional(),
+        crl: filePath.optional(),
+      })
+      .refine((c) => c.mode === 'off' || c.ca !== undefined, {
+        message: 'mode optional or require needs a ca bundle',
+        path: ['ca'],
+      })
+      .prefault({}),
+    trustedProxies: z.array(cidr).default([]),
+    redirectHttp: z.strictObject({ address: listenAddress('0.0.0.0:8080') }).optional(),
+    hsts: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        maxAge: duration('365d'),
+        includeSubDomains: z.boolean().default(true),
+        preload: z.boolean().default(false),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        maxHeaderSize: size('16KiB'),
+        headersTimeout: duration('10s'),
+        requestTimeout: duration('5m'),
+        keepAliveTimeout: duration('5s'),
+        handshakeTimeout: duration('10s'),
+        maxConnections: z.number().int().positive().optional(),
+      })
+      .prefault({}),
+  }),
+  admin: z
+    .strictObject({
+      address: listenAddress('127.0.0.1:9901'),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  shutdown: z.strictObject({ timeout: duration('10s') }).prefault({}),
+  routes: z
+    .array(routeSchema)
+    .min(1, 'at least one route is needed (nothing is reachable without one)')
+    .superRefine((routes, ctx) => {
+      const seen = new Map<string, number>();
+      routes.forEach((r, i) => {
+        const first = seen.get(r.name);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate route name "${r.name}" (also routes.${first}.name)` });
+        } else seen.set(r.name, i);
+      });
+    }),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = Config['routes'][number];

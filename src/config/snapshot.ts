@@ -1,0 +1,107 @@
+// The immutable runtime state built from one Config (Pomerium's habit): compiled
+// routes and policies, the router, upstream pools, trusted-proxy set. Built off the
+// request path, swapped in with one assignment; a request keeps the snapshot it
+// started with until it ends.
+import { BlockList, isIP } from 'node:net';
+import { compilePolicy, type CompiledPolicy } from '../policy/index.ts';
+import { authorizeStage } from '../pipeline/stages/authorize.ts';
+import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
+import { forwardStage } from '../pipeline/stages/forward.ts';
+import { routeMatchStage } from '../pipeline/stages/route-match.ts';
+import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
+import { Router, normalizePrefix } from '../pipeline/router.ts';
+import type { Stage } from '../pipeline/stage.ts';
+import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
+import type { Config, RouteConfig } from './schema.ts';
+
+export interface CompiledRoute {
+  readonly name: string;
+  /** Lower-case host or `*.suffix`; undefined matches any host. */
+  readonly host: string | undefined;
+  readonly pathPrefix: string;
+  readonly config: RouteConfig;
+  readonly policy: CompiledPolicy;
+  readonly upstream: Upstream;
+  /** This route's chain after route match, built once. */
+  readonly stages: readonly Stage[];
+}
+
+export interface Snapshot {
+  readonly version: number;
+  readonly config: Config;
+  readonly routes: readonly CompiledRoute[];
+  readonly router: Router;
+  readonly preStages: readonly Stage[];
+  readonly trustedProxies: BlockList | undefined;
+  /** The Strict-Transport-Security value, or undefined when disabled. */
+  readonly hstsHeader: string | undefined;
+}
+
+const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, routeMatchStage]);
+const ROUTE_STAGES: readonly Stage[] = Object.freeze([authorizeStage, forwardStage]);
+
+function buildTrustedProxies(cidrs: readonly string[]): BlockList | undefined {
+  if (cidrs.length === 0) return undefined;
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/') as [string, string | undefined];
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}
+
+function hstsValue(hsts: Config['listen']['hsts']): string | undefined {
+  if (!hsts.enabled) return undefined;
+  let v = `max-age=${Math.floor(hsts.maxAge / 1000)}`;
+  if (hsts.includeSubDomains) v += '; includeSubDomains';
+  if (hsts.preload) v += '; preload';
+  return v;
+}
+
+/**
+ * Builds a snapshot; throws (with `path: message` lines in `errors`) if a route cannot be
+ * built, e.g. an upstream TLS file is unreadable. Upstreams acquired for a snapshot that
+ * fails are handed back to the registry.
+ */
+export function buildSnapshot(config: Config, version: number, upstreams: UpstreamRegistry): Snapshot {
+  const routes: CompiledRoute[] = [];
+  const errors: string[] = [];
+  config.routes.forEach((rc, i) => {
+    try {
+      routes.push({
+        name: rc.name,
+        host: rc.match.host,
+        pathPrefix: normalizePrefix(rc.match.pathPrefix),
+        config: rc,
+        policy: compilePolicy(rc.policy),
+        upstream: upstreams.acquire(rc),
+        stages: ROUTE_STAGES,
+      });
+    } catch (err) {
+      errors.push(`routes.${i}: ${(err as Error).message}`);
+    }
+  });
+  if (errors.length > 0) {
+    upstreams.discard(routes.map((r) => r.upstream));
+    throw new SnapshotError(errors);
+  }
+  return Object.freeze({
+    version,
+    config,
+    routes,
+    router: new Router(routes),
+    preStages: PRE_STAGES,
+    trustedProxies: buildTrustedProxies(config.listen.trustedProxies),
+    hstsHeader: hstsValue(config.listen.hsts),
+  });
+}
+
+export class SnapshotError extends Error {
+  readonly errors: string[];
+  constructor(errors: string[]) {
+    super(errors.join('\n'));
+    this.errors = errors;
+  }
+}

@@ -1,0 +1,292 @@
+// Composition root (the PA of NIST SP 800-207 in process form): load the config, build
+// the first snapshot, open the listeners, then keep the state current — config reload on
+// file change and SIGHUP, certificate reload on file change — and shut down gracefully.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { DestinationStream } from 'pino';
+import { loadConfig } from './config/load.ts';
+import { parseListenAddress, type Config } from './config/schema.ts';
+import { buildSnapshot, SnapshotError, type Snapshot } from './config/snapshot.ts';
+import { RequestContext } from './pipeline/context.ts';
+import { runPipeline, type RunDeps } from './pipeline/run.ts';
+import { createHttpsListener, createRedirectListener } from './proxy/listener.ts';
+import { UpstreamRegistry } from './proxy/upstream.ts';
+import { createAdminServer } from './telemetry/admin.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { Metrics } from './telemetry/metrics.ts';
+import { FileWatcher, tlsFiles, validatedSecureContextOptions } from './tls/server-context.ts';
+
+export interface StartOptions {
+  readonly configFile: string;
+  /** Where log lines go (default: stdout). */
+  readonly logDestination?: DestinationStream;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Watch the config and certificate files (default true). */
+  readonly watch?: boolean;
+  /** Poll interval for watched files. */
+  readonly watchIntervalMs?: number;
+  /** Install SIGHUP / SIGTERM / SIGINT handlers (the CLI does; tests do not). */
+  readonly handleSignals?: boolean;
+  /** Collect Node process metrics as well. */
+  readonly processMetrics?: boolean;
+}
+
+export class StartError extends Error {
+  readonly errors: string[];
+  constructor(errors: string[]) {
+    super(`invalid configuration:\n  ${errors.join('\n  ')}`);
+    this.errors = errors;
+  }
+}
+
+function listenOn(server: HttpServer | HttpsServer, address: string): Promise<AddressInfo> {
+  const { host, port } = parseListenAddress(address)!;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export class ZtProxy {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  #snapshot: Snapshot;
+  #version = 1;
+  readonly #opts: StartOptions;
+  readonly #upstreams: UpstreamRegistry;
+  readonly #deps: RunDeps;
+  #https!: HttpsServer;
+  #redirect: HttpServer | undefined;
+  #admin!: HttpServer;
+  #configWatcher: FileWatcher | undefined;
+  #tlsWatcher: FileWatcher | undefined;
+  #inFlight = 0;
+  #shuttingDown = false;
+  #ready = false;
+  #signalHandlers: [NodeJS.Signals, () => void][] = [];
+  addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
+
+  private constructor(opts: StartOptions, config: Config, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
+    this.#opts = opts;
+    this.log = log;
+    this.metrics = metrics;
+    this.#upstreams = upstreams;
+    this.#deps = { log, metrics };
+    this.#snapshot = buildSnapshot(config, this.#version, upstreams);
+    upstreams.retain(this.#snapshot.routes.map((r) => r.upstream));
+  }
+
+  static async start(opts: StartOptions): Promise<ZtProxy> {
+    const loaded = await loadConfig(opts.configFile, opts.env);
+    if (!loaded.ok) throw new StartError(loaded.errors);
+    const config = loaded.config;
+    const log = createLogger(config.log.level, opts.logDestination);
+    const metrics = new Metrics({ processMetrics: opts.processMetrics ?? false });
+    let proxy: ZtProxy;
+    try {
+      proxy = new ZtProxy(opts, config, log, metrics, new UpstreamRegistry());
+    } catch (err) {
+      if (err instanceof SnapshotError) throw new StartError(err.errors);
+      throw err;
+    }
+    await proxy.#listen(config);
+    return proxy;
+  }
+
+  get snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  async #listen(config: Config): Promise<void> {
+    let context;
+    try {
+      context = validatedSecureContextOptions(config.listen);
+    } catch (err) {
+      throw new StartError([`listen.tls: ${(err as Error).message}`]);
+    }
+    this.#https = createHttpsListener(config.listen, context, {
+      request: (req, res) => this.#onRequest(req, res),
+      upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
+      clientError: (err, socket) => this.#onClientError(err, socket),
+    });
+    this.#https.on('connection', (socket: Duplex) => {
+      this.metrics.openConnections.inc();
+      socket.once('close', () => this.metrics.openConnections.dec());
+    });
+    this.#https.on('secureConnection', () => this.metrics.tlsHandshakes.inc({ result: 'ok' }));
+    this.#https.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+      this.metrics.tlsHandshakes.inc({ result: 'error' });
+      this.log.debug({ code: err.code, reason: err.message }, 'tls handshake failed');
+    });
+    this.#admin = createAdminServer(this.metrics, () => this.#ready && !this.#shuttingDown);
+    const https = await listenOn(this.#https, config.listen.address);
+    const admin = await listenOn(this.#admin, config.admin.address);
+    let redirect: AddressInfo | undefined;
+    if (config.listen.redirectHttp) {
+      this.#redirect = createRedirectListener(https.port, config.listen.limits.headersTimeout);
+      redirect = await listenOn(this.#redirect, config.listen.redirectHttp.address);
+    }
+    this.addresses = { https, admin, redirect };
+    if (this.#opts.watch !== false) {
+      const interval = this.#opts.watchIntervalMs ?? 1000;
+      this.#configWatcher = new FileWatcher(() => void this.reload('file'), interval);
+      this.#configWatcher.watch([this.#opts.configFile]);
+      this.#tlsWatcher = new FileWatcher(() => this.reloadTls(), interval);
+      this.#tlsWatcher.watch(tlsFiles(config.listen));
+    }
+    if (this.#opts.handleSignals) this.#installSignals();
+    this.#ready = true;
+    this.log.info({ https: `${https.address}:${https.port}`, admin: `${admin.address}:${admin.port}`, routes: config.routes.length }, 'ztproxy listening');
+  }
+
+  #installSignals(): void {
+    const on = (signal: NodeJS.Signals, fn: () => void) => {
+      process.on(signal, fn);
+      this.#signalHandlers.push([signal, fn]);
+    };
+    on('SIGHUP', () => void this.reload('signal'));
+    const stop = () => {
+      void this.shutdown().then(() => process.exit(0));
+    };
+    on('SIGTERM', stop);
+    on('SIGINT', stop);
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
+    this.#track(runPipeline(ctx, this.#deps));
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const ctx = new RequestContext(randomUUID(), this.#snapshot, req, undefined, { socket, head });
+    this.#track(runPipeline(ctx, this.#deps));
+  }
+
+  #track(done: Promise<void>): void {
+    this.#inFlight++;
+    done.finally(() => {
+      this.#inFlight--;
+    });
+  }
+
+  /** Parser-level rejections (before any stage ran): answered here, logged like a request. */
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = err.code ?? 'ERR';
+    let status = 400;
+    if (code === 'HPE_HEADER_OVERFLOW') status = 431;
+    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    const id = randomUUID();
+    this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });
+    this.metrics.requests.inc({ route: '', status, decision: 'none' });
+    if (code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'bad request', requestId: id });
+    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    const hsts = this.#snapshot.hstsHeader;
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${id}\r\n${hsts ? `Strict-Transport-Security: ${hsts}\r\n` : ''}Connection: close\r\n\r\n${body}`,
+    );
+  }
+
+  /**
+   * Reload the config file. A config that fails validation (or cannot be built) keeps
+   * the running snapshot and logs every problem.
+   */
+  async reload(trigger: 'file' | 'signal' | 'api' = 'api'): Promise<{ ok: boolean; errors: string[] }> {
+    const loaded = await loadConfig(this.#opts.configFile, this.#opts.env);
+    if (!loaded.ok) return this.#rejectReload(trigger, loaded.errors);
+    const old = this.#snapshot;
+    let next: Snapshot;
+    try {
+      next = buildSnapshot(loaded.config, this.#version + 1, this.#upstreams);
+    } catch (err) {
+      return this.#rejectReload(trigger, err instanceof SnapshotError ? err.errors : [(err as Error).message]);
+    }
+    const listenChanged = JSON.stringify(old.config.listen) !== JSON.stringify(next.config.listen);
+    if (listenChanged) {
+      try {
+        this.#https.setSecureContext(validatedSecureContextOptions(next.config.listen));
+      } catch (err) {
+        this.#upstreams.discard(next.routes.map((r) => r.upstream));
+        return this.#rejectReload(trigger, [`listen.tls: ${(err as Error).message}`]);
+      }
+      this.#tlsWatcher?.watch(tlsFiles(next.config.listen));
+      for (const key of ['address', 'redirectHttp', 'limits', 'trustedProxies'] as const) {
+        if (key !== 'trustedProxies' && JSON.stringify(old.config.listen[key]) !== JSON.stringify(next.config.listen[key])) {
+          this.log.warn({ key: `listen.${key}` }, 'this setting takes effect only after a restart');
+        }
+      }
+      if (old.config.listen.clientAuth.mode !== next.config.listen.clientAuth.mode) {
+        this.log.warn({ key: 'listen.clientAuth.mode' }, 'this setting takes effect only after a restart');
+      }
+    }
+    this.#version++;
+    this.#snapshot = next;
+    this.#upstreams.retain(next.routes.map((r) => r.upstream));
+    this.metrics.configReloads.inc({ kind: 'config', result: 'ok' });
+    this.log.info({ trigger, version: next.version, routes: next.routes.length }, 'configuration reloaded');
+    return { ok: true, errors: [] };
+  }
+
+  #rejectReload(trigger: string, errors: string[]): { ok: false; errors: string[] } {
+    this.metrics.configReloads.inc({ kind: 'config', result: 'error' });
+    for (const problem of errors) this.log.error({ trigger, problem }, 'configuration reload rejected; keeping the running configuration');
+    return { ok: false, errors };
+  }
+
+  /** Re-read certificate, key, CA and CRL files; on failure the old context stays. */
+  reloadTls(): boolean {
+    try {
+      this.#https.setSecureContext(validatedSecureContextOptions(this.#snapshot.config.listen));
+      this.metrics.configReloads.inc({ kind: 'tls', result: 'ok' });
+      this.log.info('tls certificates reloaded');
+      return true;
+    } catch (err) {
+      this.metrics.configReloads.inc({ kind: 'tls', result: 'error' });
+      this.log.error({ problem: (err as Error).message }, 'tls reload failed; keeping the current certificates');
+      return false;
+    }
+  }
+
+  /**
+   * Stop accepting, let requests in flight finish (up to shutdown.timeout), then cut
+   * what is left and close the upstream pools.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    this.#configWatcher?.close();
+    this.#tlsWatcher?.close();
+    for (const [signal, fn] of this.#signalHandlers) process.off(signal, fn);
+    const closed = [this.#https, this.#redirect].filter((s): s is HttpsServer | HttpServer => s !== undefined).map(
+      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
+    );
+    const deadline = Date.now() + this.#snapshot.config.shutdown.timeout;
+    while (this.#inFlight > 0 && Date.now() < deadline) {
+      this.#https.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    this.#https.closeAllConnections();
+    this.#redirect?.closeAllConnections();
+    await Promise.all(closed);
+    await this.#upstreams.closeAll();
+    await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
+    this.#admin.closeAllConnections();
+    this.log.info({ abandoned: this.#inFlight }, 'ztproxy stopped');
+    this.log.flush();
+  }
+}
+
+export function startProxy(opts: StartOptions): Promise<ZtProxy> {
+  return ZtProxy.start(opts);
+}

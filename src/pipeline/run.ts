@@ -1,0 +1,39 @@
+// The stage runner: the snapshot's connection stages, then the matched route's own
+// chain (built once per snapshot, without the stages the route does not use). The first
+// stage that answers ends the request; a stage that throws is a bug, answered 500,
+// never forwarded (fail closed).
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { recordRequest } from '../telemetry/access-log.ts';
+import { sendLocalReply } from '../proxy/reply.ts';
+import type { RequestContext } from './context.ts';
+import type { Stage, StageResult } from './stage.ts';
+
+export interface RunDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: RunDeps): Promise<boolean> {
+  for (const stage of stages) {
+    const started = performance.now();
+    let result: StageResult | Promise<StageResult> = stage.run(ctx);
+    if (result instanceof Promise) result = await result;
+    deps.metrics.stageSeconds.observe({ stage: stage.name }, (performance.now() - started) / 1000);
+    if ('reply' in result) {
+      sendLocalReply(ctx, result.reply);
+      return false;
+    }
+  }
+  return true;
+}
+
+export async function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> {
+  try {
+    if (await runStages(ctx, ctx.snapshot.preStages, deps)) await runStages(ctx, ctx.route!.stages, deps);
+  } catch (err) {
+    deps.log.error({ err, requestId: ctx.id, stage: 'pipeline' }, 'request chain failed');
+    sendLocalReply(ctx, { code: 'internal-error', details: 'internal-error' });
+  }
+  recordRequest(ctx, deps.log, deps.metrics);
+}

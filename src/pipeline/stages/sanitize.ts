@@ -1,0 +1,88 @@
+// Stage 2: request sanitation (SPEC §4). Rejects what is ambiguous, computes the one
+// canonical request (see ../canonical.ts), and decides which client headers may go on:
+// identity-bearing, hop-by-hop and Connection-named headers are dropped here, before
+// any stage adds ztproxy's own.
+//
+// What Node's HTTP parser (llhttp, strict mode) already refuses with 400 before this
+// stage runs: conflicting Content-Length / Transfer-Encoding, duplicate Content-Length,
+// a Transfer-Encoding not ending in chunked, invalid header-name or header-value bytes,
+// obsolete line folding, a missing Host on HTTP/1.1.
+import type { RequestContext } from '../context.ts';
+import { canonicalizeHost, canonicalizePath, isValidQuery } from '../canonical.ts';
+import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, isIdentityHeader, normalizeHeaderName } from '../headers.ts';
+import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
+import { clientFromForwardedFor } from './connection-identity.ts';
+
+export const sanitizeStage: Stage = {
+  name: 'sanitize',
+  run(ctx: RequestContext): StageResult {
+    const req = ctx.req;
+    const method = req.method ?? '';
+    // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
+    // policy could judge; no route allows them.
+    if (method === 'CONNECT') return reply('bad-request', 'connect-not-allowed');
+    const url = req.url ?? '';
+    if (url === '*') return reply('bad-request', 'asterisk-form');
+    // Absolute-form (`GET http://other/ HTTP/1.1`) would let the target's authority
+    // disagree with Host; a reverse proxy only takes origin-form.
+    if (url.charCodeAt(0) !== 47) return reply('bad-request', 'absolute-form');
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    if (!isValidQuery(query)) return reply('bad-request', 'invalid-query');
+    const path = canonicalizePath(rawPath);
+    if (!path.ok) return reply('bad-request', path.reason);
+
+    // One pass over the raw headers: count Host, collect Connection tokens and the
+    // forwarded headers; a second pass (below) filters.
+    const raw = req.rawHeaders;
+    let hostValue: string | undefined;
+    let hostCount = 0;
+    let connection: string[] | undefined;
+    let xff: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const len = name.length;
+      if (len === 4 && name.toLowerCase() === 'host') {
+        hostCount++;
+        hostValue = raw[i + 1];
+      } else if (len === 10 && name.toLowerCase() === 'connection') {
+        (connection ??= []).push(raw[i + 1]!);
+      }
+    }
+    if (hostCount !== 1 || hostValue === undefined) return reply('bad-request', hostCount === 0 ? 'missing-host' : 'several-hosts');
+    const host = canonicalizeHost(hostValue);
+    if (!host) return reply('bad-request', 'invalid-host');
+
+    const named = connection ? connectionTokens(connection) : undefined;
+    const trusted = ctx.peerTrusted;
+    const out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const norm = normalizeHeaderName(name);
+      if (norm === 'host' || HOP_BY_HOP.has(norm) || named?.has(norm) || isIdentityHeader(norm)) continue;
+      if (FORWARDED_HEADERS.has(norm)) {
+        if (!trusted || norm !== name.toLowerCase()) continue;
+        const value = raw[i + 1]!;
+        if (norm === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+        else if (norm === 'x-forwarded-proto') ctx.forwardedProto ??= value === 'http' || value === 'https' ? value : undefined;
+        else if (norm === 'x-forwarded-host') ctx.forwardedHost ??= canonicalizeHost(value)?.authority;
+        else out.push(name, value);
+        continue;
+      }
+      out.push(name, raw[i + 1]!);
+    }
+    if (xff !== undefined) {
+      ctx.forwardedFor = xff;
+      ctx.clientIp = clientFromForwardedFor(ctx, xff);
+    }
+    ctx.method = method;
+    ctx.host = host.name;
+    ctx.authority = host.authority;
+    ctx.path = path.path;
+    ctx.encodedSlash = path.encodedSlash;
+    ctx.query = query;
+    ctx.forwardHeaders = out;
+    return NEXT;
+  },
+};

@@ -1,0 +1,129 @@
+// The forward step: the canonical request, with the headers ztproxy vouches for, to the
+// route's upstream over a kept-alive undici pool. Bodies stream both ways and are never
+// buffered whole; the request body is cut at the route's limit.
+import { pipeline } from 'node:stream/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { RequestContext } from '../pipeline/context.ts';
+import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
+import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
+
+class BodyTooLarge extends Error {
+  readonly code = 'ZT_BODY_TOO_LARGE';
+}
+
+/** Counts request-body bytes and fails the stream past the limit (chunked uploads). */
+class BodyLimit extends Transform {
+  #left: number;
+  constructor(limit: number) {
+    super();
+    this.#left = limit;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#left -= chunk.length;
+    if (this.#left < 0) done(new BodyTooLarge('request body exceeds the route limit'));
+    else done(null, chunk);
+  }
+}
+
+/** The header list sent upstream: the client's surviving headers plus ztproxy's own. */
+export function upstreamHeaders(ctx: RequestContext): string[] {
+  const route = ctx.route!;
+  const out = ctx.forwardHeaders.slice();
+  const peer = ctx.peerIp;
+  out.push(
+    'host',
+    route.config.preserveHost ? ctx.authority : route.upstream.host,
+    'x-forwarded-for',
+    ctx.forwardedFor ? `${ctx.forwardedFor}, ${peer}` : peer,
+    'x-forwarded-proto',
+    ctx.forwardedProto ?? 'https',
+    'x-forwarded-host',
+    ctx.forwardedHost ?? ctx.authority,
+    'x-real-ip',
+    ctx.clientIp,
+    'x-request-id',
+    ctx.id,
+  );
+  return out;
+}
+
+function hasBody(ctx: RequestContext): boolean {
+  const h = ctx.req.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+}
+
+function mapUpstreamError(err: unknown): StageResult {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'ZT_BODY_TOO_LARGE':
+      return reply('payload-too-large', 'request-body-too-large');
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return reply('gateway-timeout', 'upstream-connect-timeout');
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return reply('gateway-timeout', 'upstream-headers-timeout');
+    case 'UND_ERR_BODY_TIMEOUT':
+      return reply('gateway-timeout', 'upstream-body-timeout');
+    case 'ECONNREFUSED':
+      return reply('bad-gateway', 'upstream-connect-refused');
+    default:
+      return reply('bad-gateway', code ? `upstream-error-${code.toLowerCase()}` : 'upstream-error');
+  }
+}
+
+/** Response headers the client may see: hop-by-hop and Connection-named ones dropped. */
+function responseHeaders(ctx: RequestContext, headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const conn = headers['connection'];
+  const named = conn === undefined ? undefined : connectionTokens(Array.isArray(conn) ? conn : [conn]);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  out['x-request-id'] = ctx.id;
+  const hsts = ctx.snapshot.hstsHeader;
+  if (hsts !== undefined) out['strict-transport-security'] = hsts;
+  return out;
+}
+
+export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
+  const route = ctx.route!;
+  const res = ctx.res!;
+  const req = ctx.req;
+  const limit = route.config.maxRequestBody;
+  let body: NodeJS.ReadableStream | null = null;
+  if (hasBody(ctx)) {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
+    body = declared !== undefined ? req : req.pipe(new BodyLimit(limit));
+  }
+  const started = performance.now();
+  let response;
+  try {
+    response = await route.upstream.pool.request({
+      path: ctx.target,
+      method: ctx.method as 'GET',
+      headers: upstreamHeaders(ctx),
+      body: body as never,
+    });
+  } catch (err) {
+    ctx.timings.upstream = performance.now() - started;
+    if (res.destroyed) {
+      ctx.status = 499;
+      ctx.details = 'client-closed';
+      return NEXT;
+    }
+    return mapUpstreamError(err);
+  }
+  ctx.timings.upstream = performance.now() - started;
+  ctx.status = response.statusCode;
+  res.writeHead(response.statusCode, responseHeaders(ctx, response.headers));
+  try {
+    await pipeline(response.body, res);
+  } catch (err) {
+    // Headers are gone: the only honest signal left is a cut connection.
+    ctx.details = (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'upstream-body-timeout' : 'response-aborted';
+    res.destroy();
+  }
+  return NEXT;
+}

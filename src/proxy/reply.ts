@@ -1,0 +1,45 @@
+// Local replies: a short JSON body `{"error", "requestId"}` and nothing else — no
+// policy internals, no stack traces, no tokens (SPEC §4).
+import { STATUS_CODES } from 'node:http';
+import type { RequestContext } from '../pipeline/context.ts';
+import { REPLIES } from '../pipeline/errors.ts';
+import type { LocalReply } from '../pipeline/stage.ts';
+
+export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
+  const { status, message } = REPLIES[local.code];
+  ctx.status = status;
+  ctx.details = local.details;
+  const body = JSON.stringify({ error: message, requestId: ctx.id });
+  const res = ctx.res;
+  if (res) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-request-id': ctx.id,
+      ...local.headers,
+    };
+    const hsts = ctx.snapshot.hstsHeader;
+    if (hsts !== undefined) headers['strict-transport-security'] = hsts;
+    // After a 400 the framing of what follows on this connection is in doubt, and a
+    // body we did not read must not be parsed as the next request: close.
+    if (status === 400 || status === 413 || !ctx.req.complete) res.shouldKeepAlive = false;
+    res.writeHead(status, headers);
+    res.end(body);
+    return;
+  }
+  const socket = ctx.upgrade?.socket;
+  if (!socket || socket.destroyed) return;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Request-Id: ${ctx.id}\r\nConnection: close\r\n` +
+      (ctx.snapshot.hstsHeader ? `Strict-Transport-Security: ${ctx.snapshot.hstsHeader}\r\n` : '') +
+      `\r\n${body}`,
+  );
+}

@@ -1,0 +1,36 @@
+// One access-log line per request (SPEC §8): who, what, which route, the decision and
+// its reason, and where the time went. The path is logged without its query (queries
+// carry tokens and personal data); no header, cookie or token is ever logged.
+import type { RequestContext } from '../pipeline/context.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+const round = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.round(ms * 1000) / 1000);
+
+export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics): void {
+  const decision = ctx.decision?.effect ?? 'none';
+  const route = ctx.route?.name ?? '';
+  metrics.requests.inc({ route, status: ctx.status, decision });
+  if (ctx.timings.policy !== undefined) metrics.policySeconds.observe(ctx.timings.policy / 1000);
+  log.info({
+    msg: 'request',
+    requestId: ctx.id,
+    route: route || undefined,
+    method: ctx.method || ctx.req.method,
+    host: ctx.host || undefined,
+    path: ctx.path || undefined,
+    status: ctx.status,
+    clientIp: ctx.clientIp || undefined,
+    spiffeId: ctx.conn.spiffeId,
+    clientCert: ctx.conn.clientCert === 'none' ? undefined : ctx.conn.clientCert,
+    decision,
+    reason: ctx.details || ctx.decision?.reason,
+    rule: ctx.decision?.rule,
+    durations: {
+      total: round(performance.now() - ctx.startedAt),
+      auth: round(ctx.timings.auth),
+      policy: round(ctx.timings.policy),
+      upstream: round(ctx.timings.upstream),
+    },
+  });
+}

@@ -1,0 +1,27 @@
+// The admin listener (loopback by default): liveness, readiness, Prometheus metrics.
+// Nothing here takes input beyond the path, and it is never on the data-plane port.
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from './metrics.ts';
+
+export function createAdminServer(metrics: Metrics, isReady: () => boolean): Server {
+  return createServer({ headersTimeout: 5000, requestTimeout: 10000 }, (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (path === '/readyz') {
+      const ready = isReady();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(ready ? '{"status":"ready"}' : '{"status":"not ready"}');
+    } else if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    }
+  });
+}

@@ -1,0 +1,93 @@
+// The listener's TLS settings, and their reload when a certificate, key, CA or CRL file
+// changes. A reload builds a new SecureContext and hands it to the server
+// (`setSecureContext`): new handshakes use it, open connections keep theirs, nothing is
+// dropped. A half-written or mismatched file fails to build and the old context stays.
+import { readFileSync, watchFile, unwatchFile, type Stats } from 'node:fs';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { Config } from '../config/schema.ts';
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange with AEAD ciphers only (no CBC, no RSA key
+ * transport, no SHA-1), ECDSA first. TLS 1.3 suites are all AEAD; Node's default set is
+ * kept.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+].join(':');
+
+export const TLS13_CIPHERSUITES = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
+
+type Listen = Config['listen'];
+
+/** Context options read from the files the config names. Throws on an unreadable file. */
+export function readSecureContextOptions(listen: Listen): SecureContextOptions {
+  const opts: SecureContextOptions = {
+    cert: readFileSync(listen.tls.cert),
+    key: readFileSync(listen.tls.key),
+    minVersion: listen.tls.minVersion,
+    ciphers: `${TLS13_CIPHERSUITES}:${TLS12_CIPHERS}`,
+    honorCipherOrder: true,
+    ecdhCurve: 'X25519:P-256:P-384',
+  };
+  if (listen.clientAuth.mode !== 'off' && listen.clientAuth.ca) {
+    opts.ca = readFileSync(listen.clientAuth.ca);
+    if (listen.clientAuth.crl) opts.crl = readFileSync(listen.clientAuth.crl);
+  }
+  return opts;
+}
+
+/** Builds the context once to prove the files are usable (key matches cert, PEM parses). */
+export function validatedSecureContextOptions(listen: Listen): SecureContextOptions {
+  const opts = readSecureContextOptions(listen);
+  createSecureContext(opts);
+  return opts;
+}
+
+export function tlsFiles(listen: Listen): string[] {
+  const files = [listen.tls.cert, listen.tls.key];
+  if (listen.clientAuth.mode !== 'off') {
+    if (listen.clientAuth.ca) files.push(listen.clientAuth.ca);
+    if (listen.clientAuth.crl) files.push(listen.clientAuth.crl);
+  }
+  return files;
+}
+
+/**
+ * Polls files (fs.watchFile: robust to the atomic rename and symlink swaps that
+ * Kubernetes secret volumes and cert-manager use, where fs.watch loses track) and calls
+ * `onChange` once per burst of changes.
+ */
+export class FileWatcher {
+  #files: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onChange: () => void;
+  readonly #intervalMs: number;
+  readonly #listener = (curr: Stats, prev: Stats): void => {
+    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#onChange, Math.min(this.#intervalMs, 250));
+  };
+
+  constructor(onChange: () => void, intervalMs = 500) {
+    this.#onChange = onChange;
+    this.#intervalMs = intervalMs;
+  }
+
+  watch(files: readonly string[]): void {
+    const next = [...new Set(files)];
+    for (const f of this.#files) if (!next.includes(f)) unwatchFile(f, this.#listener);
+    for (const f of next) if (!this.#files.includes(f)) watchFile(f, { interval: this.#intervalMs, persistent: false }, this.#listener);
+    this.#files = next;
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    for (const f of this.#files) unwatchFile(f, this.#listener);
+    this.#files = [];
+  }
+}
