@@ -1,0 +1,30 @@
+// Starts bench/lib/upstream-server.ts as a child process and waits for it to answer.
+import { fileURLToPath } from 'node:url';
+import { spawnChild, type Child } from './children.ts';
+import { waitFor, waitForOk } from './net.ts';
+import type { UpstreamReady } from './upstream-server.ts';
+
+const SERVER = fileURLToPath(new URL('./upstream-server.ts', import.meta.url));
+
+export interface RunningUpstream {
+  readonly child: Child;
+  /** Origin, e.g. http://127.0.0.1:41234. */
+  readonly url: string;
+}
+
+export async function startUpstream(node: string): Promise<RunningUpstream> {
+  const child = spawnChild('upstream', node, [SERVER], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  let port: number | undefined;
+  child.proc.on('message', (msg: UpstreamReady) => {
+    if (msg.type === 'ready') port = msg.port;
+  });
+  try {
+    await waitFor('the upstream to report its port', async () => port !== undefined, { child, timeoutMs: 10_000 });
+    const url = `http://127.0.0.1:${port}`;
+    await waitForOk('the upstream to answer', `${url}/`, { child, timeoutMs: 10_000 });
+    return { child, url };
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+}
