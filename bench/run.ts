@@ -1,0 +1,159 @@
+// `npm run bench`: every scenario, one after another in one run, against one upstream on
+// loopback, reported side by side and as ratios (SPEC §9). See bench/README.md.
+//
+// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
+// BENCH_CONNECTIONS (default 50), BENCH_SCENARIOS (comma list of names, default all),
+// BENCH_KEY_TYPE (ec | rsa, default ec), BENCH_CPU_PROF (set: write ztproxy CPU profiles
+// next to the results).
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installChildCleanup, stopAllChildren } from './lib/children.ts';
+import { measure } from './lib/load.ts';
+import { nginxVersion } from './lib/nginx.ts';
+import { computeRatios, formatConsole, timestamp, writeReport, type BenchReport, type Environment, type ScenarioResult } from './lib/report.ts';
+import type { BenchContext, BenchOptions } from './lib/scenario.ts';
+import { allScenarios, RATIOS } from './lib/scenarios.ts';
+import { startUpstream } from './lib/upstream.ts';
+import { initCerts } from './lib/ztproxy.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results');
+
+class OptionError extends Error {}
+
+function numberEnv(name: string, fallback: number, { integer = false, min = 0 } = {}): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new OptionError(`${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, not "${raw}"`);
+  }
+  return n;
+}
+
+function readOptions(stamp: string): BenchOptions {
+  const keyType = process.env.BENCH_KEY_TYPE || 'ec';
+  if (keyType !== 'ec' && keyType !== 'rsa') throw new OptionError(`BENCH_KEY_TYPE must be "ec" or "rsa", not "${keyType}"`);
+  const only = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const durationSec = numberEnv('BENCH_DURATION', 10, { min: 1 });
+  return {
+    connections: numberEnv('BENCH_CONNECTIONS', 50, { integer: true, min: 1 }),
+    durationSec,
+    warmupSec: numberEnv('BENCH_WARMUP', Math.min(2, durationSec)),
+    keyType,
+    only: only?.length ? only : undefined,
+    cpuProfileDir: process.env.BENCH_CPU_PROF ? join(RESULTS, `${stamp}-profiles`) : undefined,
+  };
+}
+
+function environment(): Environment {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    loadAverage: loadavg(),
+    nginx: nginxVersion(),
+    gitCommit: git(['rev-parse', '--short', 'HEAD']),
+    gitDirty: status === undefined ? undefined : status !== '',
+  };
+}
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const stamp = timestamp(started);
+  let options: BenchOptions;
+  try {
+    options = readOptions(stamp);
+  } catch (err) {
+    if (err instanceof OptionError) {
+      say(`bench: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const scenarios = allScenarios();
+  if (options.only) {
+    const unknown = options.only.filter((n) => !scenarios.some((s) => s.name === n));
+    if (unknown.length) {
+      say(`bench: unknown scenario(s) in BENCH_SCENARIOS: ${unknown.join(', ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
+      return 2;
+    }
+  }
+  installChildCleanup();
+  const env = environment();
+  const workDir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-'));
+  const results: ScenarioResult[] = [];
+  try {
+    say(`bench: dev PKI (${options.keyType}) and upstream in ${workDir}`);
+    const node = process.execPath;
+    const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), options.keyType);
+    const upstream = await startUpstream(node);
+    const ctx: BenchContext = { options, root: ROOT, node, workDir, certs, upstream: upstream.url };
+
+    for (const scenario of scenarios) {
+      if (options.only && !options.only.includes(scenario.name)) continue;
+      const base = { name: scenario.name, description: scenario.description, loadBefore: loadavg()[0] };
+      const skipped = scenario.skipReason?.(ctx);
+      if (skipped) {
+        say(`bench: ${scenario.name}: skipped (${skipped})`);
+        results.push({ ...base, skipped });
+        continue;
+      }
+      try {
+        const target = await scenario.setup(ctx);
+        say(`bench: ${scenario.name}: ${target.url} — ${options.warmupSec} s warm-up, ${options.durationSec} s measured`);
+        const measurement = await measure(target, options);
+        results.push({ ...base, url: target.url, measurement });
+      } catch (err) {
+        say(`bench: ${scenario.name} failed: ${(err as Error).message}`);
+        results.push({ ...base, error: (err as Error).stack ?? String(err) });
+      } finally {
+        await scenario.teardown();
+      }
+    }
+    await upstream.child.stop();
+  } finally {
+    await stopAllChildren();
+    await rm(workDir, { recursive: true, force: true });
+  }
+
+  const { only: _only, cpuProfileDir, ...reported } = options;
+  const report: BenchReport = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    environment: env,
+    options: cpuProfileDir ? { ...reported, cpuProfileDir } : reported,
+    scenarios: results,
+    ratios: computeRatios(results, RATIOS),
+  };
+  process.stdout.write(`\n${formatConsole(report)}\n\n`);
+  const files = await writeReport(RESULTS, stamp, report);
+  say(`bench: wrote ${resolve(files.json)} and ${resolve(files.markdown)}`);
+  if (cpuProfileDir) say(`bench: ztproxy CPU profiles in ${cpuProfileDir} (open in Chrome DevTools → Performance)`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    say(`bench: ${(err as Error).stack ?? String(err)}`);
+    await stopAllChildren();
+    process.exitCode = 1;
+  },
+);
