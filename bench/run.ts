@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { installChildCleanup, stopAllChildren } from './lib/children.ts';
+import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
 import { measure } from './lib/load.ts';
 import { nginxVersion } from './lib/nginx.ts';
 import { computeRatios, formatConsole, timestamp, writeReport, type BenchReport, type Environment, type ScenarioResult } from './lib/report.ts';
@@ -96,6 +96,7 @@ async function main(): Promise<number> {
   installChildCleanup();
   const env = environment();
   const workDir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-'));
+  removeOnExit(workDir);
   const results: ScenarioResult[] = [];
   try {
     say(`bench: dev PKI (${options.keyType}) and upstream in ${workDir}`);

@@ -3,6 +3,7 @@
 // and — on an error, Ctrl-C or SIGTERM — stopped by the handlers installed below. A
 // stray proxy left listening would skew the next run on a 2-core machine.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 /** How much of a child's stdout/stderr is kept to explain a failed start. */
 const TAIL_BYTES = 8 * 1024;
@@ -82,6 +83,13 @@ export async function stopAllChildren(): Promise<void> {
   await Promise.all([...live].map((c) => c.stop()));
 }
 
+const tempPaths = new Set<string>();
+
+/** Remove this temp directory when the bench exits, however it exits (unless killed). */
+export function removeOnExit(path: string): void {
+  tempPaths.add(path);
+}
+
 let installed = false;
 
 /**
@@ -94,6 +102,7 @@ export function installChildCleanup(): void {
   installed = true;
   process.on('exit', () => {
     for (const child of live) child.proc.kill('SIGTERM');
+    for (const path of tempPaths) rmSync(path, { recursive: true, force: true });
   });
   const onSignal = (signal: NodeJS.Signals, code: number) => {
     process.stderr.write(`\nbench: ${signal}, stopping children\n`);

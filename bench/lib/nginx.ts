@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { spawnChild, type Child } from './children.ts';
+import { removeOnExit, spawnChild, type Child } from './children.ts';
 import { freePort, waitForOk } from './net.ts';
 import type { BenchContext } from './scenario.ts';
 
@@ -109,6 +109,7 @@ export async function startNginx(ctx: BenchContext, bin: string): Promise<Runnin
   // A directory of its own, readable by the worker (which runs as nobody when the bench
   // runs as root; the run's workDir is 0700).
   const dir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-nginx-'));
+  removeOnExit(dir);
   await chmod(dir, 0o755);
   await mkdir(join(dir, 'tmp'));
   const port = await freePort();
