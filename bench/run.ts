@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     const node = process.execPath;
     const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), options.keyType);
     const upstream = await startUpstream(node);
-    const ctx: BenchContext = { options, root: ROOT, node, workDir, certs, upstream: upstream.url };
+    const ctx: BenchContext = { options, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! };
 
     for (const scenario of scenarios) {
       if (options.only && !options.only.includes(scenario.name)) continue;

@@ -7,6 +7,7 @@
 // p50s of 1-5 ms and for ratios between them.
 import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { meterCpu } from './cpu.ts';
 import type { Target } from './scenario.ts';
 
 export interface LoadOptions {
@@ -39,6 +40,14 @@ export interface Measurement {
   readonly statusCodes: Readonly<Record<string, number>>;
   /** Response bytes per second. */
   readonly bytesPerSec: number;
+  /** CPU of the server under test during the run (Linux, when the scenario names its pid). */
+  readonly cpu?: {
+    readonly cpuSec: number;
+    /** 100 = one core busy the whole run. */
+    readonly percent: number;
+    /** CPU microseconds per completed request. */
+    readonly usPerRequest: number;
+  };
 }
 
 function run(target: Target, connections: number, durationSec: number, onResponseMs?: (ms: number) => void) {
@@ -57,9 +66,11 @@ export async function measure(target: Target, opts: LoadOptions): Promise<Measur
   if (opts.warmupSec > 0) await run(target, opts.connections, opts.warmupSec);
 
   const histogram = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 });
+  const stopCpu = meterCpu(target.pid === undefined ? [] : [target.pid]);
   const result = await run(target, opts.connections, opts.durationSec, (ms) => {
     histogram.record(Math.max(1, Math.round(ms * 1000)));
   });
+  const cpu = stopCpu();
   const ms = (us: number) => us / 1000;
   const statusCodes: Record<string, number> = {};
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = count;
@@ -82,5 +93,6 @@ export async function measure(target: Target, opts: LoadOptions): Promise<Measur
     non2xx: result.non2xx,
     statusCodes,
     bytesPerSec: result.throughput.total / result.duration,
+    cpu: cpu && { ...cpu, usPerRequest: requests > 0 ? (cpu.cpuSec * 1e6) / requests : 0 },
   };
 }

@@ -27,6 +27,8 @@ export interface Ratio {
   /** numerator p99 ÷ denominator p99: 1 = same tail, 2 = twice the tail latency. */
   readonly p99: number;
   readonly p50: number;
+  /** numerator CPU µs per request ÷ denominator's: the cost per request, least moved by other load. */
+  readonly cpuPerRequest?: number;
 }
 
 export interface Environment {
@@ -61,6 +63,7 @@ export function computeRatios(results: readonly ScenarioResult[], specs: readonl
       throughput: a.requestsPerSec / b.requestsPerSec,
       p99: a.latencyMs.p99 / b.latencyMs.p99,
       p50: a.latencyMs.p50 / b.latencyMs.p50,
+      ...(a.cpu && b.cpu && b.cpu.usPerRequest > 0 ? { cpuPerRequest: a.cpu.usPerRequest / b.cpu.usPerRequest } : {}),
     });
   }
   return ratios;
@@ -75,20 +78,31 @@ function errorsCell(m: Measurement): string {
   return `${m.errors}${timeouts} / ${m.non2xx}`;
 }
 
-const HEAD = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors / non-2xx'];
+const HEAD = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors / non-2xx', 'CPU %', 'CPU µs/req'];
 
 function scenarioRows(results: readonly ScenarioResult[]): string[][] {
   return results.map((r) => {
     const m = r.measurement;
-    if (m) return [r.name, fmtInt(m.requestsPerSec), fmtMs(m.latencyMs.p50), fmtMs(m.latencyMs.p99), fmtMs(m.latencyMs.p99_9), errorsCell(m)];
-    return [r.name, r.skipped ? `skipped: ${r.skipped}` : `failed: ${firstLine(r.error)}`, '', '', '', ''];
+    if (m) {
+      return [
+        r.name,
+        fmtInt(m.requestsPerSec),
+        fmtMs(m.latencyMs.p50),
+        fmtMs(m.latencyMs.p99),
+        fmtMs(m.latencyMs.p99_9),
+        errorsCell(m),
+        m.cpu ? fmtInt(m.cpu.percent) : '-',
+        m.cpu ? fmtInt(m.cpu.usPerRequest) : '-',
+      ];
+    }
+    return [r.name, r.skipped ? `skipped: ${r.skipped}` : `failed: ${firstLine(r.error)}`, '', '', '', '', '', ''];
   });
 }
 
-const RATIO_HEAD = ['ratio', 'req/s', 'p50', 'p99'];
+const RATIO_HEAD = ['ratio', 'req/s', 'p50', 'p99', 'CPU/req'];
 
 function ratioRows(ratios: readonly Ratio[]): string[][] {
-  return ratios.map((r) => [r.name, fmtRatio(r.throughput), fmtRatio(r.p50), fmtRatio(r.p99)]);
+  return ratios.map((r) => [r.name, fmtRatio(r.throughput), fmtRatio(r.p50), fmtRatio(r.p99), r.cpuPerRequest === undefined ? '-' : fmtRatio(r.cpuPerRequest)]);
 }
 
 function firstLine(s: string | undefined): string {
@@ -148,7 +162,7 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     '## Ratios',
     '',
-    'req/s: numerator ÷ denominator throughput (higher is better for the numerator); p50/p99: latency ratio (lower is better).',
+    'req/s: numerator ÷ denominator throughput (higher is better for the numerator); p50/p99: latency ratio, CPU/req: CPU time per request ratio (lower is better).',
     '',
     report.ratios.length ? markdownTable(RATIO_HEAD, ratioRows(report.ratios)) : '_no ratios: a scenario of each pair is missing_',
     '',

@@ -38,12 +38,15 @@ export interface BenchContext {
   readonly certs: DevCerts;
   /** The shared upstream, e.g. http://127.0.0.1:41234 (origin, no path). */
   readonly upstream: string;
+  readonly upstreamPid: number;
 }
 
 /** What the load generator hits. */
 export interface Target {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The server under test (with its child processes), whose CPU time is reported. */
+  readonly pid?: number;
 }
 
 export interface Scenario {

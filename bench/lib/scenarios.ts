@@ -12,7 +12,7 @@ export function directScenario(): Scenario {
     name: 'direct',
     description: 'the upstream directly, plain HTTP keep-alive: the ceiling of this machine and load generator',
     async setup(ctx: BenchContext): Promise<Target> {
-      return { url: `${ctx.upstream}/` };
+      return { url: `${ctx.upstream}/`, pid: ctx.upstreamPid };
     },
     async teardown(): Promise<void> {},
   };
@@ -27,7 +27,7 @@ export function ztproxyForwardScenario(): Scenario {
     async setup(ctx: BenchContext): Promise<Target> {
       const proxy = await startZtproxy(ctx, { name: 'ztproxy' });
       child = proxy.child;
-      return { url: `${proxy.url}/` };
+      return { url: `${proxy.url}/`, pid: proxy.child.proc.pid };
     },
     async teardown(): Promise<void> {
       await child?.stop();
@@ -50,7 +50,7 @@ export function nginxScenario(): Scenario {
       const nginx = await startNginx(ctx, bin);
       child = nginx.child;
       dir = nginx.dir;
-      return { url: `${nginx.url}/` };
+      return { url: `${nginx.url}/`, pid: nginx.child.proc.pid };
     },
     async teardown(): Promise<void> {
       await child?.stop();

@@ -1,0 +1,78 @@
+// CPU time of the process under test (and its children, e.g. nginx's worker) over the
+// measured run, from /proc. On a shared or small machine req/s moves with whatever else
+// runs; CPU time per request moves much less, and "CPU %" near 100 says a single-threaded
+// server was saturated rather than waiting. Linux only; elsewhere nothing is reported.
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every mainstream Linux. */
+const TICKS_PER_SEC = 100;
+
+interface Stat {
+  readonly ppid: number;
+  /** utime + stime, in ticks. */
+  readonly ticks: number;
+}
+
+function readStat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ..." — comm may contain spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ppid = Number(fields[1]);
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ppid) && Number.isFinite(ticks) ? { ppid, ticks } : undefined;
+}
+
+/** The pids and all their descendants that are alive now. */
+function processTree(roots: readonly number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(entry));
+    children.set(stat.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [...roots];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function ticksOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + (readStat(pid)?.ticks ?? 0), 0);
+}
+
+export interface CpuUsage {
+  /** CPU seconds (user + system) of the process tree during the run. */
+  readonly cpuSec: number;
+  /** cpuSec ÷ wall seconds × 100: 100 = one core busy all the time. */
+  readonly percent: number;
+}
+
+/** Start metering; the returned function stops and reports (undefined off Linux). */
+export function meterCpu(roots: readonly number[]): () => CpuUsage | undefined {
+  if (process.platform !== 'linux' || roots.length === 0) return () => undefined;
+  let pids: number[];
+  try {
+    pids = processTree(roots);
+  } catch {
+    return () => undefined;
+  }
+  const startTicks = ticksOf(pids);
+  const started = process.hrtime.bigint();
+  return () => {
+    const wallSec = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpuSec = (ticksOf(pids) - startTicks) / TICKS_PER_SEC;
+    return { cpuSec, percent: (100 * cpuSec) / wallSec };
+  };
+}
