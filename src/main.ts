@@ -6,6 +6,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load.ts';
 import { parseListenAddress, type Config } from './config/schema.ts';
@@ -14,10 +15,12 @@ import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
+import { isPoisoned, poisonConnection } from './proxy/reply.ts';
 import { createAdminServer } from './telemetry/admin.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { FileWatcher, tlsFiles, validatedSecureContextOptions } from './tls/server-context.ts';
+import { socketsToDrop } from './tls/revocation.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -70,6 +73,8 @@ export class ZtProxy {
   #shuttingDown = false;
   #ready = false;
   #signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** Open connections that authenticated with a client certificate (see #applyTls). */
+  readonly #certSockets = new Set<TLSSocket>();
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
   private constructor(opts: StartOptions, config: Config, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
@@ -119,7 +124,13 @@ export class ZtProxy {
       this.metrics.openConnections.inc();
       socket.once('close', () => this.metrics.openConnections.dec());
     });
-    this.#https.on('secureConnection', () => this.metrics.tlsHandshakes.inc({ result: 'ok' }));
+    this.#https.on('secureConnection', (socket: TLSSocket) => {
+      this.metrics.tlsHandshakes.inc({ result: 'ok' });
+      if (socket.authorized && socket.getPeerX509Certificate()) {
+        this.#certSockets.add(socket);
+        socket.once('close', () => this.#certSockets.delete(socket));
+      }
+    });
     this.#https.on('tlsClientError', (err: NodeJS.ErrnoException) => {
       this.metrics.tlsHandshakes.inc({ result: 'error' });
       this.log.debug({ code: err.code, reason: err.message }, 'tls handshake failed');
@@ -159,6 +170,13 @@ export class ZtProxy {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (isPoisoned(req.socket)) {
+      // A request pipelined behind one refused for its framing: never processed; the
+      // connection closes once the refusal is flushed.
+      res.shouldKeepAlive = false;
+      (req.socket as { destroySoon?: () => void }).destroySoon?.();
+      return;
+    }
     const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
     this.#track(runPipeline(ctx, this.#deps));
   }
@@ -185,7 +203,16 @@ export class ZtProxy {
     const id = randomUUID();
     this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });
     this.metrics.requests.inc({ route: '', status, decision: 'none' });
-    if (code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight) {
+      // Bytes after a request still being answered (pipelined garbage, or data after
+      // `Connection: close`): Node stopped parsing at the error, so nothing more is read;
+      // let that response finish and close the connection behind it.
+      inFlight.shouldKeepAlive = false;
+      poisonConnection(socket);
+      return;
+    }
+    if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
@@ -215,7 +242,7 @@ export class ZtProxy {
     const listenChanged = JSON.stringify(old.config.listen) !== JSON.stringify(next.config.listen);
     if (listenChanged) {
       try {
-        this.#https.setSecureContext(validatedSecureContextOptions(next.config.listen));
+        this.#applyTls(next.config.listen);
       } catch (err) {
         this.#upstreams.discard(next.routes.map((r) => r.upstream));
         return this.#rejectReload(trigger, [`listen.tls: ${(err as Error).message}`]);
@@ -244,10 +271,23 @@ export class ZtProxy {
     return { ok: false, errors };
   }
 
+  /**
+   * New handshakes get the new context; open connections keep theirs, except those whose
+   * client certificate the new CA/CRL no longer accepts: they are closed now.
+   */
+  #applyTls(listen: Config['listen']): void {
+    const options = validatedSecureContextOptions(listen);
+    this.#https.setSecureContext(options);
+    if (this.#certSockets.size === 0 || options.ca === undefined) return;
+    const dropped = socketsToDrop(this.#certSockets, options.ca as Buffer | undefined, options.crl as Buffer | undefined);
+    for (const socket of dropped) socket.destroy();
+    if (dropped.length > 0) this.log.warn({ connections: dropped.length }, 'closed connections whose client certificate is revoked or no longer trusted');
+  }
+
   /** Re-read certificate, key, CA and CRL files; on failure the old context stays. */
   reloadTls(): boolean {
     try {
-      this.#https.setSecureContext(validatedSecureContextOptions(this.#snapshot.config.listen));
+      this.#applyTls(this.#snapshot.config.listen);
       this.metrics.configReloads.inc({ kind: 'tls', result: 'ok' });
       this.log.info('tls certificates reloaded');
       return true;

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 
@@ -114,12 +114,13 @@ export function parseConfig(text: string, base: string, env: NodeJS.ProcessEnv =
   // uniqueKeys: a repeated key is an error, not "last one wins" (two `policy:` blocks
   // would otherwise silently drop one). maxAliasCount bounds alias expansion
   // ("billion laughs").
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: false });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     return {
       errors: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return `(yaml${pos ? ` line ${pos.line} column ${pos.col}` : ''}): ${e.message.split('\n')[0]}`;
+        const pos = lines.linePos(e.pos[0]);
+        return `(yaml line ${pos.line} column ${pos.col}): ${e.message.split('\n')[0]}`;
       }),
     };
   }
@@ -135,7 +136,11 @@ export function parseConfig(text: string, base: string, env: NodeJS.ProcessEnv =
   const errors: string[] = [];
   const interpolated = interpolate(raw, [], env, errors);
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) errors.push(...formatIssues(parsed.error.issues));
+  if (!parsed.success) {
+    // A key whose variable is unset already has its error; its schema error is noise.
+    const unset = new Set(errors.map((e) => e.slice(0, e.indexOf(': '))));
+    errors.push(...formatIssues(parsed.error.issues).filter((e) => !unset.has(e.slice(0, e.indexOf(': ')))));
+  }
   if (errors.length > 0 || !parsed.success) return { errors };
   const config = resolveFiles(parsed.data, base);
   checkReadable(config, errors);

@@ -50,6 +50,8 @@ export const IDENTITY_HEADERS = new Set([
   'x-auth-request-access-token',
   'x-real-ip',
   'x-request-id',
+  // The device-posture header (SPEC §6) is read by ztproxy, never passed on as is.
+  'x-device-posture',
 ]);
 
 /** Name prefixes handled like IDENTITY_HEADERS. */

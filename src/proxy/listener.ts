@@ -11,6 +11,7 @@ import { canonicalizeHost } from '../pipeline/canonical.ts';
 
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
+  /** Upgrade requests and CONNECT: answered on the raw socket. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
 }
@@ -28,7 +29,9 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
     headersTimeout: listen.limits.headersTimeout,
     requestTimeout: listen.limits.requestTimeout,
     keepAliveTimeout: listen.limits.keepAliveTimeout,
-    requireHostHeader: true,
+    // Host is checked by the sanitize stage (exactly one, valid), so that a missing Host
+    // gets the same JSON 400 with a request id as every other rejection.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
     noDelay: true,
@@ -36,6 +39,8 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
   if (listen.limits.maxConnections !== undefined) server.maxConnections = listen.limits.maxConnections;
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
+  // Without a listener Node would drop a CONNECT silently; it gets its 400 from the chain.
+  server.on('connect', handlers.upgrade);
   server.on('clientError', handlers.clientError);
   return server;
 }

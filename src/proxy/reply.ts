@@ -5,6 +5,17 @@ import type { RequestContext } from '../pipeline/context.ts';
 import { REPLIES } from '../pipeline/errors.ts';
 import type { LocalReply } from '../pipeline/stage.ts';
 
+const kPoisoned = Symbol('ztproxy.poisoned');
+
+export function poisonConnection(socket: object): void {
+  (socket as { [kPoisoned]?: boolean })[kPoisoned] = true;
+}
+
+/** True when an earlier request on this connection was refused for its framing. */
+export function isPoisoned(socket: object): boolean {
+  return (socket as { [kPoisoned]?: boolean })[kPoisoned] === true;
+}
+
 export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
   const { status, message } = REPLIES[local.code];
   ctx.status = status;
@@ -27,8 +38,13 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
     const hsts = ctx.snapshot.hstsHeader;
     if (hsts !== undefined) headers['strict-transport-security'] = hsts;
     // After a 400 the framing of what follows on this connection is in doubt, and a
-    // body we did not read must not be parsed as the next request: close.
-    if (status === 400 || status === 413 || !ctx.req.complete) res.shouldKeepAlive = false;
+    // body we did not read must not be parsed as the next request: close, and drop any
+    // request Node already parsed behind this one (pipelining after a CL.TE message is
+    // exactly how a smuggled request would arrive).
+    if (status === 400 || status === 413 || !ctx.req.complete) {
+      res.shouldKeepAlive = false;
+      poisonConnection(ctx.req.socket);
+    }
     res.writeHead(status, headers);
     res.end(body);
     return;

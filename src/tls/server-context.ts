@@ -3,6 +3,7 @@
 // (`setSecureContext`): new handshakes use it, open connections keep theirs, nothing is
 // dropped. A half-written or mismatched file fails to build and the old context stays.
 import { readFileSync, watchFile, unwatchFile, type Stats } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
 
@@ -41,9 +42,36 @@ export function readSecureContextOptions(listen: Listen): SecureContextOptions {
   return opts;
 }
 
+/**
+ * Every certificate in a CA bundle, parsed. OpenSSL silently skips what it cannot parse
+ * in a `ca` bundle, so a half-written or garbage CA file would otherwise be accepted and
+ * leave the listener trusting nothing (every mTLS client locked out) or, worse, a
+ * partial bundle.
+ */
+export function parseCaBundle(pem: Buffer | string): X509Certificate[] {
+  const text = pem.toString();
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const stray = text.replace(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g, '').trim();
+  if (blocks.length === 0) throw new Error('the CA bundle contains no PEM certificate');
+  // Comments between blocks are common in bundles; a PEM header without its end is a
+  // truncated (half-written) file.
+  if (stray.includes('-----BEGIN')) throw new Error('the CA bundle has a truncated PEM block');
+  return blocks.map((block, i) => {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`CA bundle certificate #${i + 1} does not parse (${(err as Error).message})`);
+    }
+    if (!cert.ca) throw new Error(`CA bundle certificate #${i + 1} (${cert.subject.replaceAll('\n', ', ')}) is not a CA certificate`);
+    return cert;
+  });
+}
+
 /** Builds the context once to prove the files are usable (key matches cert, PEM parses). */
 export function validatedSecureContextOptions(listen: Listen): SecureContextOptions {
   const opts = readSecureContextOptions(listen);
+  if (opts.ca !== undefined) parseCaBundle(opts.ca as Buffer);
   createSecureContext(opts);
   return opts;
 }

@@ -15,6 +15,8 @@ export interface SeenRequest {
   rawHeaders: string[];
   headers: IncomingMessage['headers'];
   bodyBytes: number;
+  /** performance.now() when the first body byte arrived (streaming checks). */
+  firstBodyAt: number | undefined;
 }
 
 export interface TestUpstream {
@@ -30,9 +32,10 @@ export interface TestUpstream {
 export async function startUpstream(opts: { websocket?: boolean; rejectUpgrade?: boolean } = {}): Promise<TestUpstream> {
   const seen: SeenRequest[] = [];
   const server: Server = createServer((req, res) => {
-    const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, bodyBytes: 0 };
+    const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, bodyBytes: 0, firstBodyAt: undefined };
     seen.push(entry);
     req.on('data', (chunk: Buffer) => {
+      entry.firstBodyAt ??= performance.now();
       entry.bodyBytes += chunk.length;
     });
     req.on('end', () => {
@@ -80,7 +83,7 @@ export async function startUpstream(opts: { websocket?: boolean; rejectUpgrade?:
   if (opts.websocket) {
     const wss = new WebSocketServer({ noServer: true });
     server.on('upgrade', (req, socket, head) => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, bodyBytes: 0 });
+      seen.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, bodyBytes: 0, firstBodyAt: undefined });
       if (opts.rejectUpgrade) {
         socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno');
         return;

@@ -40,6 +40,9 @@ export const sanitizeStage: Stage = {
     let hostCount = 0;
     let connection: string[] | undefined;
     let xff: string | undefined;
+    let contentLengths = 0;
+    let transferEncodings = 0;
+    let transferEncoding = '';
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const len = name.length;
@@ -48,8 +51,22 @@ export const sanitizeStage: Stage = {
         hostValue = raw[i + 1];
       } else if (len === 10 && name.toLowerCase() === 'connection') {
         (connection ??= []).push(raw[i + 1]!);
+      } else if (len === 14 && name.toLowerCase() === 'content-length') {
+        contentLengths++;
+      } else if (len === 17 && name.toLowerCase() === 'transfer-encoding') {
+        transferEncodings++;
+        transferEncoding = raw[i + 1]!;
       }
     }
+    // Request smuggling (RFC 9112 §6.3): a message framed two ways, or by a coding other
+    // than plain chunked, is read differently by different hops. Node tolerates some of
+    // these; a PEP refuses them all.
+    if (transferEncodings > 0) {
+      if (contentLengths > 0) return reply('bad-request', 'content-length-with-transfer-encoding');
+      if (transferEncodings > 1 || transferEncoding.trim().toLowerCase() !== 'chunked') {
+        return reply('bad-request', 'unsupported-transfer-encoding');
+      }
+    } else if (contentLengths > 1) return reply('bad-request', 'several-content-lengths');
     if (hostCount !== 1 || hostValue === undefined) return reply('bad-request', hostCount === 0 ? 'missing-host' : 'several-hosts');
     const host = canonicalizeHost(hostValue);
     if (!host) return reply('bad-request', 'invalid-host');
