@@ -313,6 +313,22 @@ describe('ambiguous framing (request smuggling)', () => {
     expect(upstream.seen[0]!.bodyBytes).toBe(5);
   });
 
+  // After `Connection: close` whatever follows is not a request (RFC 9112 §9.6): llhttp
+  // fails on it while the first answer is still in flight. That answer must still be
+  // delivered, and the trailing bytes never parsed into a forward.
+  it.each([
+    ['Content-Length', 'Content-Length: 5', 'hello'],
+    ['chunked', 'Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\n\r\n'],
+  ])('bytes after a `Connection: close` %s request: its answer arrives, nothing else is forwarded', async (_name, framing, body) => {
+    const { text } = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: app.test\r\n${framing}\r\nConnection: close\r\n\r\n${body}${SMUGGLED}`);
+    await new Promise((r) => setTimeout(r, 200));
+    const res = parseResponse(text);
+    expect(res.status).toBe(200);
+    expect(res.responses).toBe(1);
+    expect(seenLines()).toEqual(['POST /x']);
+    expect(upstream.seen[0]!.bodyBytes).toBe(5);
+  });
+
   it('Transfer-Encoding on HTTP/1.0 (RFC 9112 §6.1: faulty framing): Node decodes it as chunked; forwarded once with the decoded body, connection closed', async () => {
     const { text } = await rawRequest(proxy.port, `POST /x HTTP/1.0\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
     const res = parseResponse(text);
