@@ -48,8 +48,15 @@ function processTree(roots: readonly number[]): number[] {
   return out;
 }
 
-function ticksOf(pids: readonly number[]): number {
-  return pids.reduce((sum, pid) => sum + (readStat(pid)?.ticks ?? 0), 0);
+/** Summed ticks, or undefined if one of the processes is gone (its time would be lost). */
+function ticksOf(pids: readonly number[]): number | undefined {
+  let sum = 0;
+  for (const pid of pids) {
+    const stat = readStat(pid);
+    if (!stat) return undefined;
+    sum += stat.ticks;
+  }
+  return sum;
 }
 
 export interface CpuUsage {
@@ -69,10 +76,13 @@ export function meterCpu(roots: readonly number[]): () => CpuUsage | undefined {
     return () => undefined;
   }
   const startTicks = ticksOf(pids);
+  if (startTicks === undefined) return () => undefined;
   const started = process.hrtime.bigint();
   return () => {
     const wallSec = Number(process.hrtime.bigint() - started) / 1e9;
-    const cpuSec = (ticksOf(pids) - startTicks) / TICKS_PER_SEC;
+    const endTicks = ticksOf(pids);
+    if (endTicks === undefined) return undefined;
+    const cpuSec = (endTicks - startTicks) / TICKS_PER_SEC;
     return { cpuSec, percent: (100 * cpuSec) / wallSec };
   };
 }
