@@ -73,6 +73,8 @@ export class RequestContext {
   route: CompiledRoute | undefined;
   decision: Decision | undefined;
   timings: StageTimings = { auth: undefined, policy: undefined, upstream: undefined };
+  /** performance.now() when the upstream request was sent. */
+  startedUpstream = 0;
 
   /** Final status and the access-log reason. */
   status = 0;

@@ -1,8 +1,8 @@
 // The forward step: the canonical request, with the headers ztproxy vouches for, to the
 // route's upstream over a kept-alive undici pool. Bodies stream both ways and are never
 // buffered whole; the request body is cut at the route's limit.
-import { pipeline } from 'node:stream/promises';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
@@ -52,7 +52,7 @@ function hasBody(ctx: RequestContext): boolean {
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
 
-function mapUpstreamError(err: unknown): StageResult {
+export function mapUpstreamError(err: unknown): StageResult {
   const code = (err as { code?: string }).code;
   switch (code) {
     case 'ZT_BODY_TOO_LARGE':
@@ -86,6 +86,20 @@ function responseHeaders(ctx: RequestContext, headers: Record<string, string | s
   return out;
 }
 
+/**
+ * undici writes the upstream body straight into the client response (no intermediate
+ * Readable and no stream.pipeline per request: measured at ~40% of the per-request CPU
+ * on small responses). The context travels as `opaque`, so the factory is one function
+ * for all requests, not a closure per request.
+ */
+function intoClientResponse({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<RequestContext>): Writable {
+  const res = opaque.res!;
+  opaque.status = statusCode;
+  opaque.timings.upstream = performance.now() - opaque.startedUpstream;
+  res.writeHead(statusCode, responseHeaders(opaque, headers));
+  return res;
+}
+
 export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
   const route = ctx.route!;
   const res = ctx.res!;
@@ -97,33 +111,29 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
     if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
     body = declared !== undefined ? req : req.pipe(new BodyLimit(limit));
   }
-  const started = performance.now();
-  let response;
+  ctx.startedUpstream = performance.now();
   try {
-    response = await route.upstream.pool.request({
-      path: ctx.target,
-      method: ctx.method as 'GET',
-      headers: upstreamHeaders(ctx),
-      body: body as never,
-    });
+    await route.upstream.pool.stream(
+      { path: ctx.target, method: ctx.method as 'GET', headers: upstreamHeaders(ctx), body: body as never, opaque: ctx },
+      intoClientResponse,
+    );
   } catch (err) {
-    ctx.timings.upstream = performance.now() - started;
+    ctx.timings.upstream ??= performance.now() - ctx.startedUpstream;
+    if (res.headersSent) {
+      // Headers are gone: the only honest signal left is a cut connection.
+      // undici destroys the response with the cause and then reports a premature close;
+      // the cause is what the log needs.
+      const cause = (res.errored ?? err) as { code?: string };
+      ctx.details = cause.code === 'UND_ERR_BODY_TIMEOUT' || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'upstream-body-timeout' : 'response-aborted';
+      res.destroy();
+      return NEXT;
+    }
     if (res.destroyed) {
       ctx.status = 499;
       ctx.details = 'client-closed';
       return NEXT;
     }
     return mapUpstreamError(err);
-  }
-  ctx.timings.upstream = performance.now() - started;
-  ctx.status = response.statusCode;
-  res.writeHead(response.statusCode, responseHeaders(ctx, response.headers));
-  try {
-    await pipeline(response.body, res);
-  } catch (err) {
-    // Headers are gone: the only honest signal left is a cut connection.
-    ctx.details = (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'upstream-body-timeout' : 'response-aborted';
-    res.destroy();
   }
   return NEXT;
 }

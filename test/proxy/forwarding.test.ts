@@ -4,6 +4,8 @@ import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { mapUpstreamError } from '../../src/proxy/forward.ts';
+import { REPLIES } from '../../src/pipeline/errors.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -207,5 +209,20 @@ describe('websocket', () => {
 
   it('relays the upstream refusal instead of switching protocols', async () => {
     await expect(open('wsreject.test')).rejects.toThrow('status 403');
+  });
+});
+
+describe('upstream error mapping', () => {
+  it.each([
+    ['UND_ERR_CONNECT_TIMEOUT', 504, 'upstream-connect-timeout'],
+    ['UND_ERR_HEADERS_TIMEOUT', 504, 'upstream-headers-timeout'],
+    ['UND_ERR_BODY_TIMEOUT', 504, 'upstream-body-timeout'],
+    ['ECONNREFUSED', 502, 'upstream-connect-refused'],
+    ['ECONNRESET', 502, 'upstream-error-econnreset'],
+    ['ZT_BODY_TOO_LARGE', 413, 'request-body-too-large'],
+  ])('%s → %i', (code, status, details) => {
+    const result = mapUpstreamError(Object.assign(new Error('x'), { code }));
+    expect('reply' in result && REPLIES[result.reply.code].status).toBe(status);
+    expect('reply' in result && result.reply.details).toBe(details);
   });
 });
