@@ -1,0 +1,29 @@
+// The contract every policy criterion implements (Pomerium's habit: one criterion per
+// file behind a small interface). A criterion brings its own zod schema for its value
+// and compiles a validated value once into a Matcher; the rule compiler and the schema
+// only know criteria through the registry in criteria/registry.ts.
+import type { z } from 'zod';
+import type { PolicyInput } from './types.ts';
+
+export interface Matcher {
+  /**
+   * Called on every request the rule is evaluated for: no allocation, no parsing.
+   * Throws PolicyInputError when the input cannot be judged (never answer false for
+   * that: under a `not` or in a deny block, false would let the request through).
+   */
+  matches(input: PolicyInput): boolean;
+  /** Human text for `explain`, e.g. `method POST is not one of GET, HEAD`. */
+  describe(input: PolicyInput, matched: boolean): string;
+}
+
+export interface Criterion<S extends z.ZodType = z.ZodType> {
+  /** Validates the value under the criterion's key; reports every problem in one go. */
+  readonly schema: S;
+  /** Runs once per config snapshot, on a value that passed `schema`. */
+  compile(value: z.output<S>): Matcher;
+}
+
+/** The request carries something a criterion cannot evaluate; the decision is `error`. */
+export class PolicyInputError extends Error {
+  override readonly name = 'PolicyInputError';
+}

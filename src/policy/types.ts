@@ -1,0 +1,62 @@
+// The policy engine's data: what the pipeline hands in per request and what comes back.
+// Identity criteria (a later milestone) add optional fields to PolicyInput; every
+// field a criterion reads is filled by the pipeline before authorization runs.
+
+/** One request as the policy sees it; filled by the pipeline from the canonical request. */
+export interface PolicyInput {
+  /** Uppercase HTTP method. */
+  method: string;
+  /** Lowercase host name, no port, no trailing dot; an IPv6 literal without brackets. */
+  host: string;
+  /** Canonical path (unreserved characters decoded, dot segments resolved), no query. */
+  path: string;
+  /** Client IP address: IPv4 dotted or IPv6 (IPv4-mapped IPv6 is fine). */
+  sourceIp: string;
+  /** The single `spiffe://` URI SAN of a verified client certificate, if any. */
+  spiffeId: string | undefined;
+  /** Evaluation time, epoch milliseconds. */
+  now: number;
+}
+
+/** `error` is not a denial: the engine could not evaluate (malformed input); fail closed. */
+export type Effect = 'allow' | 'deny' | 'error';
+
+/**
+ * The outcome of one evaluation. Objects returned by `decide` are frozen and shared
+ * between requests (the hot path allocates nothing), so never mutate one.
+ *
+ * `reason` (kebab-case, for the access log):
+ * - `policy-allow`: an allow rule matched and no deny rule did;
+ * - `policy-deny`: a deny rule matched (deny overrides allow);
+ * - `no-allow-matched`: no deny matched and no allow rule matched (or there is none);
+ * - `policy-input-invalid`: a criterion could not read the request (e.g. a source IP
+ *   that is not an IP address) — effect `error`;
+ * - `policy-evaluation-failed`: a criterion threw unexpectedly — effect `error`.
+ *
+ * `rule` is the id of the deciding rule, e.g. `deny.or[0].path` or `allow.and`.
+ */
+export interface Decision {
+  readonly effect: Effect;
+  readonly reason: string;
+  readonly rule: string | undefined;
+}
+
+/** One evaluated rule, in evaluation order (a combinator before its children). */
+export interface ExplainStep {
+  rule: string;
+  matched: boolean;
+  /** Human text, e.g. `path /admin/x has prefix /admin`. */
+  detail: string;
+}
+
+export interface Explanation {
+  decision: Decision;
+  trail: ExplainStep[];
+}
+
+export interface CompiledPolicy {
+  /** Hot path: one call per request, allocation-free for allow/deny outcomes. */
+  decide(input: PolicyInput): Decision;
+  /** Same decision as `decide`, with the trail of rules evaluated to reach it. */
+  explain(input: PolicyInput): Explanation;
+}
