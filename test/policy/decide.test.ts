@@ -1,0 +1,48 @@
+// Table-driven decisions from test/fixtures/policy/*.yaml: each group's policy goes
+// through the real schema and compiler, each case through decide() and explain().
+import { describe, expect, it } from 'vitest';
+import { compilePolicy, policySchema, type CompiledPolicy } from '../../src/policy/index.ts';
+import { loadDecisionTables, toPolicyInput } from './fixtures.ts';
+
+function compileFixturePolicy(policy: unknown): CompiledPolicy {
+  const parsed = policySchema.safeParse(policy);
+  if (!parsed.success) {
+    throw new Error(`fixture policy invalid:\n${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  }
+  return compilePolicy(parsed.data);
+}
+
+for (const { file, groups } of loadDecisionTables()) {
+  describe(file, () => {
+    for (const group of groups) {
+      describe(group.name, () => {
+        // One compiled policy per group, cases in order: as on a running proxy, where
+        // per-zone clock caches and matchers are shared across requests.
+        const policy = compileFixturePolicy(group.policy);
+        group.cases.forEach((testCase, index) => {
+          const input = toPolicyInput(testCase.input);
+          const label = testCase.name ?? `#${index} ${JSON.stringify(testCase.input)}`;
+          it(`${label} → ${testCase.expect.effect} ${testCase.expect.reason} ${testCase.expect.rule ?? ''}`, () => {
+            const decision = policy.decide(input);
+            expect({ ...decision }).toEqual({ effect: testCase.expect.effect, reason: testCase.expect.reason, rule: testCase.expect.rule });
+
+            const explanation = policy.explain(input);
+            expect(explanation.decision).toEqual(decision);
+            if (decision.effect !== 'error') {
+              // The hot path hands out the rule's preallocated, frozen decision.
+              expect(explanation.decision).toBe(decision);
+              expect(policy.decide(input)).toBe(decision);
+              expect(Object.isFrozen(decision)).toBe(true);
+            }
+            if (decision.rule !== undefined) {
+              const step = explanation.trail.find((s) => s.rule === decision.rule);
+              expect(step, `trail names ${decision.rule}`).toBeDefined();
+              expect(step?.matched).toBe(decision.effect !== 'error');
+            }
+            for (const step of explanation.trail) expect(step.detail).not.toBe('');
+          });
+        });
+      });
+    }
+  });
+}
