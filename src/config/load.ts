@@ -20,7 +20,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   const out: string[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push(`${formatPath([...issue.path, key])}: unknown key`);
+      // Zod's own wording is replaced; a schema that explains the allowed keys (the
+      // policy rules do) keeps its message.
+      const generic = issue.message.startsWith('Unrecognized key');
+      for (const key of issue.keys) out.push(`${formatPath([...issue.path, key])}: ${generic ? 'unknown key' : issue.message}`);
       continue;
     }
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
