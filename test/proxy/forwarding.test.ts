@@ -105,12 +105,11 @@ describe('forwarding', () => {
     for (const s of upstream.seen) expect(s.bodyBytes).toBeLessThanOrEqual(1024 * 1024);
   });
 
-  it('streams a 100 MB upload and download: never buffered whole, memory bounded', async () => {
+  // Memory is measured on a proxy in its own process in streaming.test.ts; here the
+  // timing shows the bytes flow through rather than being stored and forwarded.
+  it('streams a 100 MB upload and download: never buffered whole', async () => {
     upstream.reset();
     const size = 100 * 1024 * 1024;
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     let sentAllAt = 0;
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpsRequest(
@@ -150,13 +149,9 @@ describe('forwarding', () => {
         .on('error', reject)
         .end();
     });
-    clearInterval(sampler);
     expect(download).toBe(200);
     expect(received).toBe(size);
     expect(firstByteAt).toBeGreaterThan(0);
-    // Proxy, upstream and client share this process and 200 MB went through it; a proxy
-    // that buffered a body whole would add at least 100 MB.
-    expect(peak - before).toBeLessThan(100 * 1024 * 1024);
   });
 
   // A connect timeout needs an address that swallows SYNs; tests may only use loopback,
