@@ -7,31 +7,22 @@ import { z } from 'zod';
 import { policySchema } from '../policy/index.ts';
 import { parseDuration, parseSize } from './duration.ts';
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .superRefine((s, ctx) => {
+/** A text value checked and converted by `parse`, whose thrown message is the error. */
+function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
+  return input
+    .superRefine((v, ctx) => {
       try {
-        parseDuration(s);
+        parse(v);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
       }
     })
-    .transform((s) => parseDuration(s))
-    .prefault(fallback);
+    .transform((v) => parse(v))
+    .prefault(fallback as never);
+}
 
-const size = (fallback: string) =>
-  z
-    .union([z.number().int().nonnegative(), z.string()])
-    .superRefine((s, ctx) => {
-      try {
-        parseSize(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .transform((s) => parseSize(s))
-    .prefault(fallback);
+const duration = (fallback: string) => parsedWith(z.string(), parseDuration, fallback);
+const size = (fallback: string) => parsedWith(z.union([z.number().int().nonnegative(), z.string()]), parseSize, fallback);
 
 const filePath = z.string().min(1, 'must name a file');
 
