@@ -125,6 +125,9 @@ export class ZtProxy {
       socket.once('close', () => this.metrics.openConnections.dec());
     });
     this.#https.on('secureConnection', (socket: TLSSocket) => {
+      // TLS 1.2 renegotiation could swap the client certificate under a connection whose
+      // identity is already established (and costs the server a handshake each time).
+      socket.disableRenegotiation();
       this.metrics.tlsHandshakes.inc({ result: 'ok' });
       if (socket.authorized && socket.getPeerX509Certificate()) {
         this.#certSockets.add(socket);

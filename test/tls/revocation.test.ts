@@ -78,3 +78,23 @@ it('closes a live connection whose certificate a new CRL revokes; others keep wo
   victim.destroy();
   anonymous.destroy();
 });
+
+it('refuses TLS 1.2 renegotiation (the client certificate cannot change under a connection)', async () => {
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const s = connect(
+      { host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: pki.clients.twoSpiffe.certPem, key: pki.clients.twoSpiffe.keyPem },
+      () => resolve(s),
+    );
+    s.once('error', reject);
+  });
+  // A working connection (this certificate carries no single SPIFFE ID, so: 403).
+  expect(await ask(socket, '/before-reneg')).toBe(403);
+  const outcome = await new Promise<string>((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    socket.once('close', () => resolve('closed'));
+    const started = socket.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ? `error ${(err as NodeJS.ErrnoException).code ?? err.message}` : 'renegotiated'));
+    if (!started) resolve('not started');
+  });
+  expect(outcome).not.toBe('renegotiated');
+  socket.destroy();
+});
