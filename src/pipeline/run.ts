@@ -19,7 +19,7 @@ async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: Ru
     const started = performance.now();
     let result: StageResult | Promise<StageResult> = stage.run(ctx);
     if (result instanceof Promise) result = await result;
-    deps.metrics.stageSeconds.observe({ stage: stage.name }, (performance.now() - started) / 1000);
+    deps.metrics.stageTimer(stage.name).observe((performance.now() - started) / 1000);
     if ('reply' in result) {
       sendLocalReply(ctx, result.reply);
       return false;

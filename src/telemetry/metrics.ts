@@ -41,6 +41,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
+
+  /** The histogram child of one stage, bound once (no label hashing per request). */
+  stageTimer(stage: string): { observe(seconds: number): void } {
+    let timer = this.#stageTimers.get(stage);
+    if (!timer) {
+      timer = this.stageSeconds.labels({ stage });
+      this.#stageTimers.set(stage, timer);
+    }
+    return timer;
+  }
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ztproxy_' });
   }
