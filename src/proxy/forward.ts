@@ -114,7 +114,14 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
   ctx.startedUpstream = performance.now();
   try {
     await route.upstream.pool.stream(
-      { path: ctx.target, method: ctx.method as 'GET', headers: upstreamHeaders(ctx), body: body as never, opaque: ctx },
+      {
+        path: ctx.target,
+        method: ctx.method as 'GET',
+        headers: upstreamHeaders(ctx),
+        body: body as never,
+        opaque: ctx,
+        servername: route.upstream.requestServerName,
+      } as Dispatcher.RequestOptions<RequestContext>,
       intoClientResponse,
     );
   } catch (err) {

@@ -3,7 +3,8 @@
 // closed gracefully — in-flight requests finish — once no snapshot uses it.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import { isIP } from 'node:net';
+import { Pool, buildConnector } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 
 export interface UpstreamTimeouts {
@@ -23,6 +24,16 @@ export class Upstream {
   readonly timeouts: UpstreamTimeouts;
   /** TLS options for the WebSocket path, which does not go through the Pool. */
   readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } | undefined;
+  /**
+   * The name the upstream certificate is verified against (and sent as SNI): the route's
+   * `upstreamTls.serverName`, else the upstream URL's host name; undefined for an IP
+   * upstream (verified against the IP). Never the client's Host header, which undici
+   * would otherwise use — with preserveHost that would let a client choose the name the
+   * upstream's certificate is checked for, and churn connections per Host.
+   */
+  readonly serverName: string | undefined;
+  /** Constant per-request servername for undici (see serverName). */
+  readonly requestServerName: string;
 
   constructor(key: string, route: RouteConfig, tls: Upstream['tls']) {
     const url = new URL(route.upstream);
@@ -32,11 +43,16 @@ export class Upstream {
     this.secure = url.protocol === 'https:';
     this.timeouts = route.timeouts;
     this.tls = tls;
+    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    this.serverName = tls?.servername ?? (isIP(hostname) === 0 ? hostname : undefined);
+    this.requestServerName = this.serverName ?? hostname;
+    const connector = buildConnector({
+      timeout: route.timeouts.connect,
+      ...(this.secure ? { rejectUnauthorized: true, ...tls } : {}),
+    });
+    const serverName = this.serverName;
     this.pool = new Pool(this.origin, {
-      connect: {
-        timeout: route.timeouts.connect,
-        ...(this.secure ? { rejectUnauthorized: true, ...tls } : {}),
-      },
+      connect: this.secure ? (opts, callback) => connector({ ...opts, servername: serverName }, callback) : connector,
       headersTimeout: route.timeouts.headers,
       bodyTimeout: route.timeouts.body,
       keepAliveTimeout: route.timeouts.idle,

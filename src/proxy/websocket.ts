@@ -76,6 +76,8 @@ export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
           ...(upstream.tls?.key ? { key: upstream.tls.key.toString() } : {}),
         },
         secure: true,
+        // Verify the upstream for its own name, never for the client's Host (see Upstream.serverName).
+        ...(upstream.serverName ? { ssl: { servername: upstream.serverName } } : {}),
         proxyTimeout: upstream.timeouts.headers,
         connectTimeout: upstream.timeouts.connect,
       },
