@@ -58,6 +58,15 @@ async function eventually(what: string, probe: () => boolean | Promise<boolean>,
 
 const status = async (port: number, host: string): Promise<number> => (await get(port, '/', { host })).status;
 
+/**
+ * Serves a request, then lets one poll interval pass: the watcher's first stat is taken
+ * asynchronously after start, and a write that lands before it becomes the baseline.
+ */
+async function settle(p: TestProxy): Promise<void> {
+  expect(await status(p.port, 'a.test')).toBe(200);
+  await new Promise((r) => setTimeout(r, 150));
+}
+
 async function startWatched(routes: unknown[], watch: boolean): Promise<TestProxy> {
   const p = await startTestProxy(baseConfig(routes), { watch, watchIntervalMs: 100 });
   running.push(p);
@@ -67,7 +76,7 @@ async function startWatched(routes: unknown[], watch: boolean): Promise<TestProx
 describe('reload on file change (watch: true)', () => {
   it('a rewritten config with a new route is served within a bounded poll, without reload()', async () => {
     const p = await startWatched([routeA()], true);
-    expect(await status(p.port, 'a.test')).toBe(200);
+    await settle(p);
     expect(await status(p.port, 'b.test')).toBe(404);
     p.writeConfig(baseConfig([routeA(), routeB()]));
     const took = await eventually('route b is served', async () => (await status(p.port, 'b.test')) === 200, 3000);
@@ -79,6 +88,7 @@ describe('reload on file change (watch: true)', () => {
 
   it('a removed route stops being served', async () => {
     const p = await startWatched([routeA(), routeB()], true);
+    await settle(p);
     expect(await status(p.port, 'b.test')).toBe(200);
     p.writeConfig(baseConfig([routeA()]));
     await eventually('route b is gone', async () => (await status(p.port, 'b.test')) === 404, 3000);
@@ -89,6 +99,7 @@ describe('reload on file change (watch: true)', () => {
 
   it('a broken rewrite keeps serving the running config and logs every problem, one line each', async () => {
     const p = await startWatched([routeA()], true);
+    await settle(p);
     const from = p.logs.length;
     // Three independent problems in one file.
     p.writeConfig({
@@ -123,6 +134,7 @@ describe('reload on file change (watch: true)', () => {
 
   it('a file that is not YAML at all is rejected and logged the same way', async () => {
     const p = await startWatched([routeA()], true);
+    await settle(p);
     const from = p.logs.length;
     writeFileSync(p.configFile, 'listen: [unclosed\n  routes: {\n');
     await eventually('the rejection is logged', () => p.logs.slice(from).some((l) => l.msg === REJECTED), 3000);
