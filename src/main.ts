@@ -13,7 +13,7 @@ import { parseListenAddress, type Config } from './config/schema.ts';
 import { buildSnapshot, SnapshotError, type Snapshot } from './config/snapshot.ts';
 import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
-import { createHttpsListener, createRedirectListener } from './proxy/listener.ts';
+import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
 import { isPoisoned, poisonConnection } from './proxy/reply.ts';
 import { createAdminServer } from './telemetry/admin.ts';
@@ -197,17 +197,17 @@ export class ZtProxy {
     });
   }
 
-  /** Parser-level rejections (before any stage ran): answered here, logged like a request. */
+  /** Parser-level rejections and timeouts (no stage ran): answered here, logged like a request. */
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     const code = err.code ?? 'ERR';
-    let status = 400;
-    if (code === 'HPE_HEADER_OVERFLOW') status = 431;
-    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
-    const id = randomUUID();
-    this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });
-    this.metrics.requests.inc({ route: '', status, decision: 'none' });
     const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
     if (inFlight) {
+      if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        // The request's body did not arrive within requestTimeout: cut the connection
+        // (the upstream request is aborted with it; the request logs its own line).
+        socket.destroy();
+        return;
+      }
       // Bytes after a request still being answered (pipelined garbage, or data after
       // `Connection: close`): Node stopped parsing at the error, so nothing more is read;
       // let that response finish and close the connection behind it.
@@ -215,17 +215,11 @@ export class ZtProxy {
       poisonConnection(socket);
       return;
     }
-    if (code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'bad request', requestId: id });
-    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    const hsts = this.#snapshot.hstsHeader;
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${id}\r\n${hsts ? `Strict-Transport-Security: ${hsts}\r\n` : ''}Connection: close\r\n\r\n${body}`,
-    );
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const id = randomUUID();
+    this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });
+    this.metrics.requests.inc({ route: '', status, decision: 'none' });
+    answerClientError(socket, status, id, this.#snapshot.hstsHeader);
   }
 
   /**

@@ -4,6 +4,7 @@
 // maxHeaderSize, and the TLS handshake timeout.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
@@ -29,6 +30,10 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
     headersTimeout: listen.limits.headersTimeout,
     requestTimeout: listen.limits.requestTimeout,
     keepAliveTimeout: listen.limits.keepAliveTimeout,
+    // Node enforces headersTimeout/requestTimeout only when it sweeps its connections
+    // (every 30 s by default), which would let a slowloris hold a socket for 30 s past
+    // the limit; sweep often enough that the limits mean what they say.
+    connectionsCheckingInterval: checkingInterval(listen.limits.headersTimeout),
     // Host is checked by the sanitize stage (exactly one, valid), so that a missing Host
     // gets the same JSON 400 with a request id as every other rejection.
     requireHostHeader: false,
@@ -45,9 +50,36 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
   return server;
 }
 
+const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+const MESSAGES: Record<number, string> = { 400: 'bad request', 408: 'request timeout', 431: 'request headers too large' };
+
+/**
+ * A request the parser refused, or that timed out before it was complete: one JSON
+ * answer, then the connection is destroyed once that is flushed — not merely ended, which
+ * would leave a slowloris client holding a half-open socket.
+ */
+export function answerClientError(socket: Duplex, status: number, requestId: string, hsts: string | undefined): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: MESSAGES[status] ?? 'bad request', requestId });
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n${hsts ? `Strict-Transport-Security: ${hsts}\r\n` : ''}Connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+  // A peer that never reads would keep the write (and the socket) pending.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function checkingInterval(timeoutMs: number): number {
+  return Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4)));
+}
+
 /** Plain HTTP: every request is sent to the same host and path over HTTPS, nothing else. */
 export function createRedirectListener(httpsPort: number, headersTimeout: number): HttpServer {
-  return createHttpServer({ headersTimeout, requestTimeout: headersTimeout, maxHeaderSize: 16384 }, (req, res) => {
+  const server = createHttpServer({ headersTimeout, requestTimeout: headersTimeout, maxHeaderSize: 16384, connectionsCheckingInterval: checkingInterval(headersTimeout) }, (req, res) => {
     const host = canonicalizeHost(req.headers.host ?? '');
     const url = req.url ?? '';
     res.setHeader('connection', 'close');
@@ -60,4 +92,9 @@ export function createRedirectListener(httpsPort: number, headersTimeout: number
     const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
     res.writeHead(status, { location, 'content-length': 0 }).end();
   });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code;
+    answerClientError(socket, code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, randomUUID(), undefined);
+  });
+  return server;
 }
