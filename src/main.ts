@@ -75,6 +75,8 @@ export class ZtProxy {
   #signalHandlers: [NodeJS.Signals, () => void][] = [];
   /** Open connections that authenticated with a client certificate (see #applyTls). */
   readonly #certSockets = new Set<TLSSocket>();
+  /** Sockets handed to the upgrade path (WebSocket tunnels, CONNECT answers). */
+  readonly #upgraded = new Set<Duplex>();
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
   private constructor(opts: StartOptions, config: Config, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
@@ -186,6 +188,9 @@ export class ZtProxy {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Upgraded sockets leave the HTTP server's bookkeeping; shutdown closes them itself.
+    this.#upgraded.add(socket);
+    socket.once('close', () => this.#upgraded.delete(socket));
     const ctx = new RequestContext(randomUUID(), this.#snapshot, req, undefined, { socket, head });
     this.#track(runPipeline(ctx, this.#deps));
   }
@@ -200,14 +205,20 @@ export class ZtProxy {
   /** Parser-level rejections and timeouts (no stage ran): answered here, logged like a request. */
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     const code = err.code ?? 'ERR';
-    const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    const inFlight = (socket as { _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null })._httpMessage;
+    if (inFlight && inFlight.req?.complete === false) {
+      // The error is inside the body of the request being forwarded (a malformed chunk,
+      // a body cut short by EOF, a body slower than requestTimeout): the upstream must not
+      // wait for the rest. Answer if nothing was sent yet, and cut the connection; the
+      // aborted request stream aborts the upstream request.
+      if (!inFlight.headersSent) {
+        const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        answerClientError(socket, status, randomUUID(), this.#snapshot.hstsHeader);
+      } else socket.destroy();
+      inFlight.req.destroy(err);
+      return;
+    }
     if (inFlight) {
-      if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-        // The request's body did not arrive within requestTimeout: cut the connection
-        // (the upstream request is aborted with it; the request logs its own line).
-        socket.destroy();
-        return;
-      }
       // Bytes after a request still being answered (pipelined garbage, or data after
       // `Connection: close`): Node stopped parsing at the error, so nothing more is read;
       // let that response finish and close the connection behind it.
@@ -314,7 +325,11 @@ export class ZtProxy {
       await new Promise((r) => setTimeout(r, 25));
     }
     this.#https.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
     this.#redirect?.closeAllConnections();
+    // Requests still in flight after the deadline are cut; their upstream requests too
+    // (a graceful pool close would wait for them without bound).
+    if (this.#inFlight > 0) await this.#upstreams.destroyAll();
     await Promise.all(closed);
     await this.#upstreams.closeAll();
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { policySchema } from '../policy/index.ts';
 import { parseDuration, parseSize } from './duration.ts';
+import { canonicalizePath } from '../pipeline/canonical.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -84,6 +85,21 @@ const upstreamUrl = z.string().superRefine((s, ctx) => {
   }
 });
 
+/**
+ * A route prefix must be a path that canonical request paths can start with: the same
+ * canonicaliser decides, so `/%61dmin`, `/admin/../x` or `/a//b` (which no request path
+ * can ever equal) are refused instead of silently never matching — a protected route
+ * that never matches sends its requests to the next broader route.
+ */
+function prefixProblem(prefix: string): string | undefined {
+  if (!prefix.startsWith('/')) return 'must be a path starting with "/"';
+  const canonical = canonicalizePath(prefix);
+  if (!canonical.ok) return `must be a canonical path (${canonical.reason})`;
+  if (canonical.encodedSlash) return 'must not contain an encoded slash or backslash';
+  if (canonical.path !== prefix) return `must be a canonical path: request paths read it as "${canonical.path}"`;
+  return undefined;
+}
+
 const routeSchema = z.strictObject({
   name: z
     .string()
@@ -93,9 +109,9 @@ const routeSchema = z.strictObject({
       host: routeHost.optional(),
       pathPrefix: z
         .string()
-        .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,=:@/%]*$/, 'must be a path starting with "/"')
-        .refine((p) => !/\/\.\.?(?:\/|$)/.test(p) && !p.includes('//'), {
-          message: 'must be a canonical path (no "." or ".." segments, no "//")',
+        .superRefine((p, ctx) => {
+          const problem = prefixProblem(p);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
         })
         .prefault('/'),
     })

@@ -14,7 +14,7 @@
 // - dot segments are resolved; one that was percent-encoded (`%2e%2e`) is rejected, and
 //   so is `..` climbing above the root;
 // - repeated slashes are merged.
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 export type PathResult =
   | { readonly ok: true; readonly path: string; readonly encodedSlash: boolean }
@@ -49,6 +49,7 @@ export function canonicalizePath(raw: string): PathResult {
   let segmentEncodedDot = false;
   let encodedSlash = false;
   let trailingSlash = false;
+  let sawHighByte = false;
 
   const closeSegment = (): PathResult | undefined => {
     if (segment === '.' || segment === '..') {
@@ -95,6 +96,10 @@ export function canonicalizePath(raw: string): PathResult {
     const byte = hi * 16 + lo;
     i += 2;
     if (byte === 0) return fail('nul-byte');
+    // CR, LF and other controls have no business in a path (header injection into an
+    // upstream that decodes and logs or redirects with it).
+    if (byte < 0x20 || byte === 0x7f) return fail('encoded-control-character');
+    if (byte >= 0x80) sawHighByte = true;
     if (byte < 128 && UNRESERVED[byte] === 1) {
       if (byte === 46) segmentEncodedDot = true;
       segment += String.fromCharCode(byte);
@@ -106,8 +111,32 @@ export function canonicalizePath(raw: string): PathResult {
   const bad = closeSegment();
   if (bad) return bad;
   if (segments.length === 0) return { ok: true, path: '/', encodedSlash };
+  if (sawHighByte) {
+    for (const segment of segments) if (!isValidUtf8Escapes(segment)) return fail('invalid-utf8');
+  }
   const path = '/' + segments.join('/') + (trailingSlash ? '/' : '');
   return { ok: true, path, encodedSlash };
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+const HIGH_ESCAPES = /(?:%[89A-F][0-9A-F])+/g;
+
+/**
+ * Escaped non-ASCII bytes must be well-formed UTF-8 (no overlong forms like `%c0%ae`,
+ * no surrogates, nothing above U+10FFFF, no stray bytes): a lax decoder upstream (old
+ * IIS, Tomcat, Java's modified UTF-8) reads `%c0%ae%c0%ae` as `..`.
+ */
+function isValidUtf8Escapes(segment: string): boolean {
+  for (const run of segment.match(HIGH_ESCAPES) ?? []) {
+    const bytes = new Uint8Array(run.length / 3);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(run.slice(i * 3 + 1, i * 3 + 3), 16);
+    try {
+      STRICT_UTF8.decode(bytes);
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Raw characters allowed in a query: RFC 3986 query chars. `#`, whitespace, controls
@@ -135,6 +164,19 @@ export interface CanonicalHost {
 }
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+const NUMERIC_LABEL = /^(?:0x[0-9a-f]*|[0-9]+)$/;
+
+function isCanonicalIPv4(host: string): boolean {
+  return isIPv4(host) && host.split('.').every((part) => part === String(Number(part)));
+}
+
+function canonicalIPv6(host: string): string | undefined {
+  try {
+    return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * A Host header as `host[:port]`; anything else (userinfo, lists, spaces, empty, a bad
@@ -155,6 +197,11 @@ export function canonicalizeHost(raw: string): CanonicalHost | undefined {
     }
     if (!/^[0-9a-f:.]+$/.test(host) || !host.includes(':')) return undefined;
     if (!isIPv6(host)) return undefined;
+    // Only the RFC 5952 form (what URL parsers produce): `[0:0::1]` is not a second `[::1]`.
+    if (canonicalIPv6(host) !== host) return undefined;
+    // An IPv4-mapped literal is an IPv4 address in disguise: a second name for a host
+    // that routes and policies know by its dotted quad.
+    if (host.startsWith('::ffff:')) return undefined;
   } else {
     const colon = raw.indexOf(':');
     host = (colon < 0 ? raw : raw.slice(0, colon)).toLowerCase();
@@ -163,6 +210,10 @@ export function canonicalizeHost(raw: string): CanonicalHost | undefined {
     if (host === '') return undefined;
     const labels = host.split('.');
     for (const label of labels) if (!LABEL.test(label)) return undefined;
+    // A name whose last label is a number is an IPv4 literal to WHATWG URL parsers and
+    // to many resolvers (`127.1`, `2130706433`, `0x7f.0.0.1`, `127.000.000.001`). Only the
+    // canonical dotted quad is taken, so one address cannot pass as several hosts.
+    if (NUMERIC_LABEL.test(labels[labels.length - 1]!) && !isCanonicalIPv4(host)) return undefined;
   }
   let port: number | undefined;
   if (portText !== undefined) {

@@ -52,10 +52,36 @@ export const IDENTITY_HEADERS = new Set([
   'x-request-id',
   // The device-posture header (SPEC §6) is read by ztproxy, never passed on as is.
   'x-device-posture',
+  // Client-certificate conventions of other proxies and load balancers: an upstream that
+  // once sat behind one of them may still trust these.
+  'client-cert', // RFC 9440
+  'client-cert-chain', // RFC 9440
+  'x-ssl-cert', // nginx $ssl_client_escaped_cert
+  'x-arr-clientcert', // IIS / Azure App Service ARR
+  'x-client-certificate',
+  // Method overrides (Rails, Laravel, Express method-override, ASP.NET): the upstream
+  // would act on a method the policy never saw (`GET` + `X-HTTP-Method-Override: DELETE`).
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 /** Name prefixes handled like IDENTITY_HEADERS. */
-export const IDENTITY_PREFIXES = ['x-zt-', 'x-ssl-client-', 'x-auth-request-'];
+export const IDENTITY_PREFIXES = [
+  'x-zt-',
+  'x-ssl-client-',
+  'x-auth-request-',
+  'remote-', // Authelia / Apache: Remote-User, Remote-Groups, Remote-Email, Remote-Name
+  'x-forwarded-tls-client-cert', // Traefik passTLSClientCert (+ -info)
+  'x-amzn-mtls-clientcert', // AWS ALB mTLS passthrough (+ -subject, -issuer, ...)
+  'x-amzn-oidc-', // AWS ALB OIDC
+  'x-pomerium-', // Pomerium assertion and claim headers
+  'x-goog-authenticated-user-', // Google IAP
+  'x-goog-iap-',
+  'cf-access-', // Cloudflare Access
+  'x-envoy-', // Envoy/Istio control and peer-identity headers (internal, timeouts, retries, peer metadata)
+  'x-istio-',
+];
 
 /** Set by ztproxy; passed on only when the peer is a trusted proxy. */
 export const FORWARDED_HEADERS = new Set([
@@ -65,6 +91,16 @@ export const FORWARDED_HEADERS = new Set([
   'x-forwarded-port',
   'x-forwarded-prefix',
   'forwarded',
+  // Forward-auth and framework conventions (Authelia, Traefik, Oathkeeper, Rack, Apache):
+  // upstreams read them as the original method, path, scheme or server.
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-forwarded-path',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-forwarded-protocol',
+  'front-end-https',
 ]);
 
 /** The canonical name used for comparisons: lower-case, `_` as `-`. */

@@ -11,6 +11,23 @@ class BodyTooLarge extends Error {
   readonly code = 'ZT_BODY_TOO_LARGE';
 }
 
+/**
+ * A chunked body through the limiter. `pipe` does not pass on the request's failure, so
+ * a client that vanishes mid-upload (or a chunk the parser rejects) destroys the limiter
+ * explicitly: otherwise undici would wait for the rest of the body forever and pin the
+ * upstream connection. (stream.pipeline would also destroy the client request when the
+ * limit trips, taking the socket and the 413 with it.)
+ */
+function limitBody(req: RequestContext['req'], limit: number): BodyLimit {
+  const limiter = new BodyLimit(limit);
+  const abort = (err?: Error): void => {
+    if (!req.complete) limiter.destroy(err ?? new Error('client closed the request body'));
+  };
+  req.once('error', abort);
+  req.once('close', abort);
+  return req.pipe(limiter);
+}
+
 /** Counts request-body bytes and fails the stream past the limit (chunked uploads). */
 class BodyLimit extends Transform {
   #left: number;
@@ -109,7 +126,7 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
   if (hasBody(ctx)) {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
-    body = declared !== undefined ? req : req.pipe(new BodyLimit(limit));
+    body = declared !== undefined ? req : limitBody(req, limit);
   }
   ctx.startedUpstream = performance.now();
   try {

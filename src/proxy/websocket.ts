@@ -1,28 +1,81 @@
 // WebSocket upgrades, on routes with `websocket: true`, after the same chain as any
 // request. http-proxy-3 does the HTTP/1.1 upgrade dance; it is handed the canonical
-// target and ztproxy's sanitized header set, never the client's raw headers. An upstream
-// that does not answer 101 gets its answer relayed and the socket closed: the client is
-// never switched to a raw tunnel the upstream did not accept (request-smuggling through
-// fake upgrades).
-import type { IncomingHttpHeaders } from 'node:http';
+// target and ztproxy's sanitized header set, never the client's raw headers.
+//
+// The client is switched to a raw tunnel only when the upstream really accepted a
+// WebSocket: a 101 with `Upgrade: websocket` and the Sec-WebSocket-Accept that matches the
+// client's key (RFC 6455 §4.2.2). Anything else — a non-101 answer (relayed), a 101 for
+// another protocol or with a wrong accept value, no answer within the route's headers
+// timeout — ends the exchange. A tunnel the upstream did not mean to open would let the
+// client write raw requests to the upstream past every policy (WebSocket smuggling).
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { RequestContext } from '../pipeline/context.ts';
+import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
-import { upstreamHeaders } from './forward.ts';
+import { upstreamHeaders, mapUpstreamError } from './forward.ts';
+import { sendLocalReply } from './reply.ts';
 
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
 type WithContext = { [kContext]?: RequestContext };
 
 const proxy = new ProxyServer({ ws: true, xfwd: false, prependPath: false });
 // Errors are answered per call (the callback below); the emitter must not throw.
 proxy.on('error', () => {});
-// The status for the access log: 101 when the upstream switched, else what it answered.
+
+function expectedAccept(key: string): string {
+  return createHash('sha1').update(key + WS_GUID).digest('base64');
+}
+
+function answered(ctx: RequestContext): boolean {
+  return ctx.status !== 0;
+}
+
+/** Adds ztproxy's response headers to what http-proxy-3 relays (it copies `headers`). */
+function decorate(ctx: RequestContext, res: IncomingMessage, keepUpgradeHeaders: boolean): void {
+  const headers = res.headers;
+  const conn = headers.connection;
+  const named = conn === undefined ? undefined : connectionTokens([conn]);
+  for (const name of Object.keys(headers)) {
+    if (keepUpgradeHeaders && (name === 'connection' || name === 'upgrade')) continue;
+    if (HOP_BY_HOP.has(name) || named?.has(name)) delete headers[name];
+  }
+  headers['x-request-id'] = ctx.id;
+  if (ctx.snapshot.hstsHeader !== undefined) headers['strict-transport-security'] = ctx.snapshot.hstsHeader;
+}
+
+// Registered before http-proxy-3's own `upgrade` / `response` listeners (it emits
+// `proxyReqWs` before adding them), so these run first and can veto.
 proxy.on('proxyReqWs', (proxyReq, req) => {
   const ctx = (req as WithContext)[kContext];
   if (!ctx) return;
-  proxyReq.once('upgrade', () => {
+  const timer = setTimeout(() => {
+    if (answered(ctx)) return;
+    sendLocalReply(ctx, { code: 'gateway-timeout', details: 'upstream-headers-timeout' });
+    proxyReq.destroy();
+  }, ctx.route!.upstream.timeouts.headers);
+  proxyReq.once('close', () => clearTimeout(timer));
+  proxyReq.once('upgrade', (res: IncomingMessage, upstreamSocket: Socket) => {
+    clearTimeout(timer);
+    const key = String(ctx.req.headers['sec-websocket-key'] ?? '');
+    const ok =
+      res.headers.upgrade?.toLowerCase() === 'websocket' &&
+      key !== '' &&
+      res.headers['sec-websocket-accept'] === expectedAccept(key);
+    if (!ok || answered(ctx)) {
+      upstreamSocket.destroy();
+      if (!answered(ctx)) sendLocalReply(ctx, { code: 'bad-gateway', details: 'websocket-invalid-upgrade' });
+      return;
+    }
+    decorate(ctx, res, true);
+    ctx.status = 101;
   });
-  proxyReq.once('response', (res) => {
+  proxyReq.once('response', (res: IncomingMessage) => {
+    clearTimeout(timer);
+    decorate(ctx, res, false);
     ctx.status = res.statusCode ?? 502;
     ctx.details = 'websocket-not-accepted';
   });
@@ -44,6 +97,13 @@ export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
   if (!route.config.websocket) return Promise.resolve(reply('bad-request', 'upgrade-not-allowed'));
   const token = ctx.req.headers.upgrade?.toLowerCase();
   if (ctx.method !== 'GET' || token !== 'websocket') return Promise.resolve(reply('bad-request', 'upgrade-not-websocket'));
+  if (!ctx.req.headers['sec-websocket-key']) return Promise.resolve(reply('bad-request', 'websocket-key-missing'));
+  // A handshake has no body (RFC 6455 §4.1: a GET); bytes sent as one would end up inside
+  // the tunnel after the 101, never judged as requests.
+  const length = ctx.req.headers['content-length'];
+  if (ctx.req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+    return Promise.resolve(reply('bad-request', 'upgrade-with-body'));
+  }
 
   const headers = toHeaderObject(upstreamHeaders(ctx));
   headers.connection = 'Upgrade';
@@ -53,14 +113,15 @@ export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
   (ctx.req as WithContext)[kContext] = ctx;
   const upstream = route.upstream;
   const url = new URL(upstream.origin);
-  const started = performance.now();
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  ctx.startedUpstream = performance.now();
   return new Promise((resolve) => {
-    const done = (details: string): void => {
-      ctx.timings.upstream ??= performance.now() - started;
-      if (ctx.details === '') ctx.details = details;
+    upgrade.socket.once('close', () => {
+      ctx.timings.upstream ??= performance.now() - ctx.startedUpstream;
+      if (ctx.details === '') ctx.details = 'websocket-closed';
+      if (ctx.status === 0) ctx.status = 499;
       resolve(NEXT);
-    };
-    upgrade.socket.once('close', () => done('websocket-closed'));
+    });
     proxy.ws(
       ctx.req,
       upgrade.socket,
@@ -68,8 +129,8 @@ export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
       {
         target: {
           protocol: url.protocol,
-          host: url.hostname.replace(/^\[|\]$/g, ''),
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          host,
+          hostname: host,
           port: Number(url.port || (upstream.secure ? 443 : 80)),
           ...(upstream.tls?.ca ? { ca: upstream.tls.ca.toString() } : {}),
           ...(upstream.tls?.cert ? { cert: upstream.tls.cert.toString() } : {}),
@@ -78,12 +139,12 @@ export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
         secure: true,
         // Verify the upstream for its own name, never for the client's Host (see Upstream.serverName).
         ...(upstream.serverName ? { ssl: { servername: upstream.serverName } } : {}),
-        proxyTimeout: upstream.timeouts.headers,
         connectTimeout: upstream.timeouts.connect,
       },
       (err) => {
-        ctx.status = 502;
-        done(`websocket-upstream-${(err as { code?: string }).code?.toLowerCase() ?? 'error'}`);
+        if (answered(ctx)) return;
+        const mapped = mapUpstreamError(err);
+        if ('reply' in mapped) sendLocalReply(ctx, mapped.reply);
       },
     );
   });

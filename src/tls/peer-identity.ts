@@ -23,6 +23,12 @@ export function spiffeIdOf(der: Buffer): string | undefined {
   } catch {
     return undefined;
   }
+  // X509-SVID §4.1: an SVID is a leaf. A CA certificate (or one allowed to sign
+  // certificates) carrying a SPIFFE ID is never a workload identity.
+  const constraints = cert.getExtension(x509.BasicConstraintsExtension);
+  if (constraints?.ca) return undefined;
+  const usage = cert.getExtension(x509.KeyUsagesExtension);
+  if (usage && (usage.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0) return undefined;
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   if (!san) return undefined;
   const uris = san.names.items.filter((n) => n.type === 'url').map((n) => n.value);

@@ -2,7 +2,7 @@
 // changes. A reload builds a new SecureContext and hands it to the server
 // (`setSecureContext`): new handshakes use it, open connections keep theirs, nothing is
 // dropped. A half-written or mismatched file fails to build and the old context stays.
-import { readFileSync, watchFile, unwatchFile, type Stats } from 'node:fs';
+import { readFileSync, statSync, watchFile, unwatchFile, type Stats } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
@@ -92,30 +92,58 @@ export function tlsFiles(listen: Listen): string[] {
  */
 export class FileWatcher {
   #files: string[] = [];
+  /** What each file looked like when watching began or last changed; compared by us, not by
+   *  watchFile's `prev`, whose first sample is taken asynchronously and so can already
+   *  include a write made right after watch() (that change would be lost for good). */
+  readonly #seen = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   readonly #onChange: () => void;
   readonly #intervalMs: number;
-  readonly #listener = (curr: Stats, prev: Stats): void => {
-    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(this.#onChange, Math.min(this.#intervalMs, 250));
-  };
+  readonly #listeners = new Map<string, (curr: Stats) => void>();
 
   constructor(onChange: () => void, intervalMs = 500) {
     this.#onChange = onChange;
     this.#intervalMs = intervalMs;
   }
 
+  static #signature(s: { mtimeMs: number; size: number; ino: number }): string {
+    return `${s.mtimeMs}:${s.size}:${s.ino}`;
+  }
+
   watch(files: readonly string[]): void {
     const next = [...new Set(files)];
-    for (const f of this.#files) if (!next.includes(f)) unwatchFile(f, this.#listener);
-    for (const f of next) if (!this.#files.includes(f)) watchFile(f, { interval: this.#intervalMs, persistent: false }, this.#listener);
+    for (const f of this.#files) {
+      if (next.includes(f)) continue;
+      const l = this.#listeners.get(f);
+      if (l) unwatchFile(f, l);
+      this.#listeners.delete(f);
+      this.#seen.delete(f);
+    }
+    for (const f of next) {
+      if (this.#files.includes(f)) continue;
+      try {
+        this.#seen.set(f, FileWatcher.#signature(statSync(f)));
+      } catch {
+        this.#seen.set(f, 'missing');
+      }
+      const listener = (curr: Stats): void => {
+        const sig = curr.nlink === 0 && curr.mtimeMs === 0 ? 'missing' : FileWatcher.#signature(curr);
+        if (sig === this.#seen.get(f)) return;
+        this.#seen.set(f, sig);
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(this.#onChange, Math.min(this.#intervalMs, 250));
+      };
+      this.#listeners.set(f, listener);
+      watchFile(f, { interval: this.#intervalMs, persistent: false }, listener);
+    }
     this.#files = next;
   }
 
   close(): void {
     clearTimeout(this.#timer);
-    for (const f of this.#files) unwatchFile(f, this.#listener);
+    for (const [f, l] of this.#listeners) unwatchFile(f, l);
+    this.#listeners.clear();
+    this.#seen.clear();
     this.#files = [];
   }
 }

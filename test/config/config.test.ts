@@ -52,7 +52,7 @@ describe('config validation', () => {
       ['routes.1.name: duplicate route name "app" (also routes.0.name)'],
     ],
     ['bad host', (c) => (c.routes[0].match = { host: 'a b.com' }), ['routes.0.match.host: must be a host name (app.example.com), a wildcard (*.example.com) or an IP address, without port']],
-    ['prefix with dot segment', (c) => (c.routes[0].match = { pathPrefix: '/a/../b' }), ['routes.0.match.pathPrefix: must be a canonical path (no "." or ".." segments, no "//")']],
+    ['prefix with dot segment', (c) => (c.routes[0].match = { pathPrefix: '/a/../b' }), ['routes.0.match.pathPrefix: must be a canonical path: request paths read it as "/b"']],
     ['upstream cert without key', (c) => (c.routes[0].upstreamTls = { cert: CERT }), ['routes.0.upstreamTls: cert and key go together (upstream mTLS needs both)']],
     ['unreadable file', (c) => (c.listen.tls.key = '/nonexistent/key.pem'), ['listen.tls.key: cannot read /nonexistent/key.pem (ENOENT)']],
   ];

@@ -26,20 +26,40 @@ export const connectionIdentityStage: Stage = {
 };
 
 /**
- * The client behind a chain of trusted proxies: walk X-Forwarded-For from the right,
- * skipping trusted hops; the first untrusted address is the client. A malformed entry
- * stops the walk (everything left of it is attacker-controlled).
+ * One X-Forwarded-For entry as an IP: `1.2.3.4`, `1.2.3.4:port` (IIS ARR, Azure),
+ * `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:port`; undefined for anything else
+ * (`unknown`, names, garbage).
  */
-export function clientFromForwardedFor(ctx: RequestContext, xff: string): string {
+export function forwardedHopIp(entry: string): string | undefined {
+  let hop = entry.trim();
+  if (hop.startsWith('[')) {
+    const end = hop.indexOf(']');
+    if (end < 0) return undefined;
+    const rest = hop.slice(end + 1);
+    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
+    hop = hop.slice(1, end);
+    return isIP(hop) === 6 ? unmapIPv4(hop) : undefined;
+  }
+  if (isIP(hop) !== 0) return unmapIPv4(hop);
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(hop);
+  return m && isIP(m[1]!) === 4 ? m[1] : undefined;
+}
+
+/**
+ * The client behind a chain of trusted proxies: walk X-Forwarded-For from the right,
+ * skipping trusted hops; the first untrusted address is the client. An entry that is no
+ * IP address where the walk needs one makes the client unknown (undefined → 400): falling
+ * back to the last trusted hop would make every such request come from the balancer —
+ * inside any `sourceIp` allow-list that trusts it.
+ */
+export function clientFromForwardedFor(ctx: RequestContext, xff: string): string | undefined {
   const trusted = ctx.snapshot.trustedProxies!;
   const hops = xff.split(',');
-  let client = ctx.peerIp;
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = unmapIPv4(hops[i]!.trim());
-    const family = isIP(hop);
-    if (family === 0) break;
-    client = hop;
-    if (!trusted.check(hop, family === 6 ? 'ipv6' : 'ipv4')) break;
+    const hop = forwardedHopIp(hops[i]!);
+    if (hop === undefined) return undefined;
+    if (!trusted.check(hop, isIP(hop) === 6 ? 'ipv6' : 'ipv4')) return hop;
   }
-  return client;
+  // Every hop is a trusted proxy: the left-most one is the origin.
+  return forwardedHopIp(hops[0]!);
 }

@@ -90,8 +90,10 @@ export const sanitizeStage: Stage = {
       out.push(name, raw[i + 1]!);
     }
     if (xff !== undefined) {
+      const client = clientFromForwardedFor(ctx, xff);
+      if (client === undefined) return reply('bad-request', 'invalid-forwarded-for');
       ctx.forwardedFor = xff;
-      ctx.clientIp = clientFromForwardedFor(ctx, xff);
+      ctx.clientIp = client;
     }
     ctx.method = method;
     ctx.host = host.name;
