@@ -8,6 +8,7 @@ export const REPLIES = {
   unauthorized: { status: 401, message: 'unauthorized' },
   forbidden: { status: 403, message: 'forbidden' },
   'not-found': { status: 404, message: 'not found' },
+  'method-not-allowed': { status: 405, message: 'method not allowed' },
   'payload-too-large': { status: 413, message: 'request body too large' },
   'too-many-requests': { status: 429, message: 'too many requests' },
   'internal-error': { status: 500, message: 'internal error' },

@@ -37,8 +37,24 @@ export function socketsToDrop(sockets: Iterable<TLSSocket>, ca: Buffer | undefin
     if (!socket.authorized) continue;
     const peer: X509Certificate | undefined = socket.getPeerX509Certificate();
     if (!peer) continue;
-    const issuedByTrusted = cas.some((c) => peer.checkIssued(c) && peer.verify(c.publicKey));
-    if (revoked.has(normalizeSerial(peer.serialNumber)) || !issuedByTrusted) drop.push(socket);
+    if (revoked.has(normalizeSerial(peer.serialNumber)) || !chainStillTrusted(socket, cas)) drop.push(socket);
   }
   return drop;
+}
+
+/**
+ * Whether the verified chain of a connection (leaf, the intermediates the client sent,
+ * the anchor) still reaches a CA of the new bundle: a client behind an intermediate
+ * keeps its connection across reloads as long as its root stays trusted.
+ */
+function chainStillTrusted(socket: TLSSocket, cas: readonly X509Certificate[]): boolean {
+  let cert = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    const x = new X509Certificate(cert.raw);
+    if (cas.some((ca) => ca.fingerprint256 === x.fingerprint256 || (x.checkIssued(ca) && x.verify(ca.publicKey)))) return true;
+    cert = cert.issuerCertificate;
+  }
+  return false;
 }

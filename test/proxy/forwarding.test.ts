@@ -69,6 +69,13 @@ describe('forwarding', () => {
     expect(res.headers['x-upstream-secret']).toBeUndefined();
   });
 
+  it.each(['TRACE', 'TRACK'])('refuses %s with 405 (it would echo ztproxy-added headers back)', async (method) => {
+    upstream.reset();
+    const res = await get(proxy.port, '/', { host: 'app.test', method });
+    expect(res.status).toBe(405);
+    expect(upstream.seen).toEqual([]);
+  });
+
   it('answers 404 and forwards nothing when no route matches', async () => {
     upstream.reset();
     const res = await get(proxy.port, '/', { host: 'unknown.test' });

@@ -21,6 +21,9 @@ export const sanitizeStage: Stage = {
     // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
     // policy could judge; no route allows them.
     if (method === 'CONNECT') return reply('bad-request', 'connect-not-allowed');
+    // TRACE echoes the request — headers ztproxy adds included — back to the client
+    // (cross-site tracing); nginx refuses it by default too.
+    if (method === 'TRACE' || method === 'TRACK') return reply('method-not-allowed', 'trace-not-allowed');
     const url = req.url ?? '';
     if (url === '*') return reply('bad-request', 'asterisk-form');
     // Absolute-form (`GET http://other/ HTTP/1.1`) would let the target's authority
