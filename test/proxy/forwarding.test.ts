@@ -69,10 +69,11 @@ describe('forwarding', () => {
     expect(res.headers['x-upstream-secret']).toBeUndefined();
   });
 
-  it.each(['TRACE', 'TRACK'])('refuses %s with 405 (it would echo ztproxy-added headers back)', async (method) => {
+  // TRACK is not even a method to Node's parser (400 there); TRACE gets 405 from the chain.
+  it.each([['TRACE', 405], ['TRACK', 400]])('refuses %s (%i): it would echo ztproxy-added headers back', async (method, status) => {
     upstream.reset();
     const res = await get(proxy.port, '/', { host: 'app.test', method });
-    expect(res.status).toBe(405);
+    expect(res.status).toBe(status);
     expect(upstream.seen).toEqual([]);
   });
 
