@@ -1,0 +1,82 @@
+// The ztproxy command as users run it: exit codes 0 / 1 / 2 and what it prints.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+
+const dir = mkdtempSync(join(tmpdir(), 'ztproxy-cli-'));
+
+function ztproxy(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/ztproxy.js', ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function configFile(name: string, config: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+const good = configFile('good.yaml', {
+  listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+  routes: [
+    {
+      name: 'app',
+      match: { host: 'app.example.com' },
+      upstream: 'http://127.0.0.1:9000',
+      policy: { allow: { spiffe: { trustDomain: 'example.org' } }, deny: { path: { prefix: '/admin' } } },
+    },
+  ],
+});
+
+describe('ztproxy check', () => {
+  it('exits 0 on a valid config', () => {
+    const r = ztproxy('check', '-c', good);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('ok (1 route)');
+  });
+
+  it('prints every problem as path.to.key: message and exits 1', () => {
+    const bad = configFile('bad.yaml', { listen: { address: 'nope', tls: { cert: 'package.json', key: 'package.json' } }, routes: [{ name: 'a', upstream: 'ftp://x', policy: { allow: { metod: ['GET'] } } }] });
+    const r = ztproxy('check', '-c', bad);
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      'listen.address: must be host:port (e.g. 0.0.0.0:8443, [::1]:8443, :8443) with a port from 0 to 65535',
+      'routes.0.upstream: scheme ftp: is not supported (http or https)',
+      'routes.0.policy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, spiffe, method, path, host, sourceIp, time',
+    ]);
+  });
+
+  it('exits 1 for a missing file and 2 for usage errors', () => {
+    expect(ztproxy('check', '-c', join(dir, 'missing.yaml')).status).toBe(1);
+    expect(ztproxy('check').status).toBe(2);
+    expect(ztproxy('check', '--bogus').status).toBe(2);
+    expect(ztproxy('frobnicate').status).toBe(2);
+  });
+});
+
+describe('ztproxy explain', () => {
+  it('shows the decision and the rule trail', () => {
+    const r = ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'app.example.com', path: '/admin/x', spiffeId: 'spiffe://example.org/a' }));
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.result).toMatchObject({ status: 403, route: 'app', decision: { effect: 'deny', reason: 'policy-deny', rule: 'deny.path' } });
+    expect(out.result.trail[0]).toMatchObject({ rule: 'deny.path', matched: true });
+  });
+
+  it('applies the same canonicalisation and routing as the proxy', () => {
+    const allowed = JSON.parse(ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'APP.example.com.', path: '/a/./b', spiffeId: 'spiffe://example.org/a' })).stdout);
+    expect(allowed.result).toMatchObject({ status: 'forwarded', canonicalPath: '/a/b', decision: { effect: 'allow' } });
+    const encoded = JSON.parse(ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'app.example.com', path: '/%2e%2e/admin' })).stdout);
+    expect(encoded.result).toEqual({ status: 400, reason: 'encoded-dot-segment' });
+    const none = JSON.parse(ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'other.example.com' })).stdout);
+    expect(none.result).toEqual({ status: 404, reason: 'no-route' });
+  });
+
+  it('refuses a malformed request description with exit 2', () => {
+    expect(ztproxy('explain', '-c', good, '--request', '{').status).toBe(2);
+    expect(ztproxy('explain', '-c', good, '--request', '{"path":"/"}').status).toBe(2);
+  });
+});
