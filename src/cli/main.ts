@@ -6,6 +6,7 @@ import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
 import { runExplain } from './explain.ts';
+import { runToken } from './token.ts';
 
 export const USAGE = `usage: ztproxy <command> [options]
 
@@ -17,6 +18,8 @@ commands:
                                      dev CA, server and client certificates, device-agent key
   certs issue --spiffe-id ID [--ttl 24h] [--dir certs] [--name NAME] [--force]
                                      a short-lived workload certificate from the dev CA
+  token --sub SUBJECT [--groups a,b] [--email E] [--ttl 1h] [--bind-cert FILE] ...
+                                     a dev bearer token signed with certs/dev-issuer.key
   schema                             print the config JSON Schema (config/schema.json)
 `;
 
@@ -65,6 +68,8 @@ export async function run(argv: string[]): Promise<number> {
         return await runExplain(rest);
       case 'certs':
         return await runCerts(rest);
+      case 'token':
+        return await runToken(rest);
       case 'schema':
         process.stdout.write(configJsonSchemaText());
         return 0;

@@ -80,6 +80,7 @@ const DEV_TRUST_DOMAIN = 'ztproxy.local';
 const DEV_PKI_FILES = [
   'ca.crt', 'ca.key', 'ca.crl', 'server.crt', 'server.key', 'client.crt', 'client.key',
   'client-other.crt', 'client-other.key', 'device-agent.key', 'device-agent.jwks.json',
+  'dev-issuer.key', 'dev-issuer.jwks.json',
 ] as const;
 type DevPkiFile = (typeof DEV_PKI_FILES)[number];
 
@@ -206,8 +207,8 @@ export async function createCrl(ca: Issued, revokedSerialsHex: string[], opts: C
 
 /**
  * Writes a complete dev PKI into `dir` (created if missing) and returns the paths written:
- * CA + empty CRL, a localhost server certificate, two SPIFFE client certificates, and the
- * device agent's ES256 signing key with its public JWKS. Refuses, before generating
+ * CA + empty CRL, a localhost server certificate, two SPIFFE client certificates, the
+ * device agent's and the dev token issuer's ES256 signing keys with their public JWKS. Refuses, before generating
  * anything, if any of the files exists, unless `force`.
  */
 export async function initDevPki(dir: string, opts: InitOptions = {}): Promise<string[]> {
@@ -217,7 +218,7 @@ export async function initDevPki(dir: string, opts: InitOptions = {}): Promise<s
 
   const ca = await generateCa({ keyType });
   const yearFromNow = new Date(Date.now() + 365 * DAY_MS);
-  const [crl, server, client, other, device] = await Promise.all([
+  const [crl, server, client, other, device, issuer] = await Promise.all([
     createCrl(ca, [], { nextUpdate: yearFromNow }),
     issueCertificate(ca, {
       usage: 'server', commonName: 'localhost',
@@ -231,7 +232,9 @@ export async function initDevPki(dir: string, opts: InitOptions = {}): Promise<s
       usage: 'client', commonName: 'other',
       uris: [`spiffe://${DEV_TRUST_DOMAIN}/ns/demo/sa/other`], notAfter: yearFromNow,
     }),
-    generateDeviceAgentKey(),
+    generateSigningJwk(),
+    // The dev token issuer (`ztproxy token`): a key of its own, never the device agent's.
+    generateSigningJwk(),
   ]);
 
   await mkdir(dir, { recursive: true });
@@ -241,6 +244,7 @@ export async function initDevPki(dir: string, opts: InitOptions = {}): Promise<s
     'client.crt': client.certPem, 'client.key': client.keyPem,
     'client-other.crt': other.certPem, 'client-other.key': other.keyPem,
     'device-agent.key': device.privateJwk, 'device-agent.jwks.json': device.publicJwks,
+    'dev-issuer.key': issuer.privateJwk, 'dev-issuer.jwks.json': issuer.publicJwks,
   };
   const written: string[] = [];
   for (const file of DEV_PKI_FILES) {
@@ -340,7 +344,8 @@ function keyTypeOf(key: KeyObject): KeyType {
   throw new PkiError('pki-invalid-ca', 'the CA key must be ECDSA P-256 or RSA');
 }
 
-async function generateDeviceAgentKey(): Promise<{ privateJwk: string; publicJwks: string }> {
+/** An ES256 signing key as a private JWK and its public JWKS, kid = RFC 7638 thumbprint. */
+async function generateSigningJwk(): Promise<{ privateJwk: string; publicJwks: string }> {
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   // RFC 7638 thumbprint as kid: stable for the key, so a verifier can match it without

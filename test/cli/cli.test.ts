@@ -1,6 +1,7 @@
 // The ztproxy command as users run it: exit codes 0 / 1 / 2 and what it prints.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -78,5 +79,28 @@ describe('ztproxy explain', () => {
   it('refuses a malformed request description with exit 2', () => {
     expect(ztproxy('explain', '-c', good, '--request', '{').status).toBe(2);
     expect(ztproxy('explain', '-c', good, '--request', '{"path":"/"}').status).toBe(2);
+  });
+});
+
+describe('ztproxy token', () => {
+  it('mints an ES256 at+jwt that verifies against the dev issuer JWKS certs init wrote', async () => {
+    const certs = join(dir, 'certs');
+    expect(ztproxy('certs', 'init', '--dir', certs).status).toBe(0);
+    const r = ztproxy('token', '--sub', 'alice', '--groups', 'eng,ops', '--email', 'alice@example.com', '--ttl', '10m', '--key', join(certs, 'dev-issuer.key'), '--bind-cert', join(certs, 'client.crt'));
+    expect(r.status).toBe(0);
+    const { jwtVerify, createLocalJWKSet } = await import('jose');
+    const jwks = createLocalJWKSet(JSON.parse(readFileSync(join(certs, 'dev-issuer.jwks.json'), 'utf8')));
+    const { payload, protectedHeader } = await jwtVerify(r.stdout.trim(), jwks, { issuer: 'https://dev-issuer.ztproxy.local', audience: 'https://api.ztproxy.local', algorithms: ['ES256'] });
+    expect(protectedHeader.typ).toBe('at+jwt');
+    expect(payload).toMatchObject({ sub: 'alice', groups: ['eng', 'ops'], email: 'alice@example.com', email_verified: true });
+    expect(payload.exp! - payload.iat!).toBe(600);
+    const der = new X509Certificate(readFileSync(join(certs, 'client.crt'))).raw;
+    expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(createHash('sha256').update(der).digest('base64url'));
+  });
+
+  it('needs --sub (2) and the key (1)', () => {
+    expect(ztproxy('token').status).toBe(2);
+    expect(ztproxy('token', '--sub', 'a', '--key', join(dir, 'nope.key')).status).toBe(1);
+    expect(ztproxy('token', '--sub', 'a', '--ttl', 'forever').status).toBe(2);
   });
 });

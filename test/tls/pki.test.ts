@@ -22,6 +22,7 @@ const hasOpenssl = existsSync(OPENSSL);
 const INIT_FILES = [
   'ca.crt', 'ca.key', 'ca.crl', 'server.crt', 'server.key', 'client.crt', 'client.key',
   'client-other.crt', 'client-other.key', 'device-agent.key', 'device-agent.jwks.json',
+  'dev-issuer.key', 'dev-issuer.jwks.json',
 ];
 
 const dirs: string[] = [];
