@@ -6,6 +6,8 @@
 // says; then allow rules — any match allows; otherwise deny (`no-allow-matched`). A
 // criterion that cannot evaluate the request makes the whole decision `error`, which the
 // pipeline answers 503: neither "matched" nor "not matched" is safe to assume for it.
+// Which policies have allow rules that read the subject is settled here too, so that a
+// subject-less no-allow-matched picks one of two frozen decisions (needsAuthentication).
 import type { Criterion, Matcher } from './criterion.ts';
 import { PolicyInputError } from './criterion.ts';
 import { criteria } from './criteria/registry.ts';
@@ -27,12 +29,16 @@ abstract class RuleNode {
   readonly id: string;
   /** Returned (shared, frozen) whenever this node is the deciding rule. */
   readonly decision: Decision;
-  constructor(id: string, side: Side) {
+  /** This rule or one below it reads the subject (a criterion marked `identity`). */
+  readonly usesIdentity: boolean;
+  constructor(id: string, side: Side, usesIdentity: boolean) {
     this.id = id;
+    this.usesIdentity = usesIdentity;
     this.decision = Object.freeze({
       effect: side,
       reason: side === 'allow' ? 'policy-allow' : 'policy-deny',
       rule: id,
+      needsAuthentication: false,
     });
   }
   /** The deciding node if this rule matches, else null. */
@@ -43,8 +49,8 @@ abstract class RuleNode {
 
 class CriterionNode extends RuleNode {
   readonly #matcher: Matcher;
-  constructor(id: string, side: Side, matcher: Matcher) {
-    super(id, side);
+  constructor(id: string, side: Side, matcher: Matcher, usesIdentity: boolean) {
+    super(id, side, usesIdentity);
     this.#matcher = matcher;
   }
   #evaluate(input: PolicyInput): boolean {
@@ -53,7 +59,7 @@ class CriterionNode extends RuleNode {
     } catch (err) {
       const reason = err instanceof PolicyInputError ? 'policy-input-invalid' : 'policy-evaluation-failed';
       const message = err instanceof Error ? err.message : String(err);
-      throw new RuleEvaluationError(Object.freeze({ effect: 'error', reason, rule: this.id }), message);
+      throw new RuleEvaluationError(Object.freeze({ effect: 'error', reason, rule: this.id, needsAuthentication: false }), message);
     }
   }
   match(input: PolicyInput): RuleNode | null {
@@ -95,7 +101,7 @@ function explainCombinator(
 class AndNode extends RuleNode {
   readonly #children: readonly RuleNode[];
   constructor(id: string, side: Side, children: readonly RuleNode[]) {
-    super(id, side);
+    super(id, side, children.some((child) => child.usesIdentity));
     this.#children = children;
   }
   match(input: PolicyInput): RuleNode | null {
@@ -119,7 +125,7 @@ class AndNode extends RuleNode {
 class OrNode extends RuleNode {
   readonly #children: readonly RuleNode[];
   constructor(id: string, side: Side, children: readonly RuleNode[]) {
-    super(id, side);
+    super(id, side, children.some((child) => child.usesIdentity));
     this.#children = children;
   }
   match(input: PolicyInput): RuleNode | null {
@@ -144,7 +150,7 @@ class OrNode extends RuleNode {
 class NotNode extends RuleNode {
   readonly #child: RuleNode;
   constructor(id: string, side: Side, child: RuleNode) {
-    super(id, side);
+    super(id, side, child.usesIdentity);
     this.#child = child;
   }
   match(input: PolicyInput): RuleNode | null {
@@ -171,7 +177,7 @@ function compileRule(rule: Rule, base: string, side: Side): RuleNode {
   if (rule.or !== undefined) return new OrNode(id, side, children(rule.or));
   if (rule.not !== undefined) return new NotNode(id, side, compileRule(rule.not, id, side));
   const criterion = criteria[key as keyof typeof criteria] as Criterion;
-  return new CriterionNode(id, side, criterion.compile((rule as Record<string, unknown>)[key]));
+  return new CriterionNode(id, side, criterion.compile((rule as Record<string, unknown>)[key]), criterion.identity === true);
 }
 
 function compileSide(rules: Rule | Rule[] | undefined, side: Side): readonly RuleNode[] {
@@ -180,7 +186,21 @@ function compileSide(rules: Rule | Rule[] | undefined, side: Side): readonly Rul
   return rules.map((rule, i) => compileRule(rule, `${side}[${i}]`, side));
 }
 
-const NO_ALLOW_MATCHED: Decision = Object.freeze({ effect: 'deny', reason: 'no-allow-matched', rule: undefined });
+const NO_ALLOW_MATCHED: Decision = Object.freeze({
+  effect: 'deny',
+  reason: 'no-allow-matched',
+  rule: undefined,
+  needsAuthentication: false,
+});
+// The same denial for an anonymous request on a policy whose allow rules ask who the
+// user is: logging in might change the answer, so the pipeline offers a login (302 for a
+// browser, 401 for an API client) instead of a 403.
+const NO_ALLOW_MATCHED_NEEDS_AUTHENTICATION: Decision = Object.freeze({
+  effect: 'deny',
+  reason: 'no-allow-matched',
+  rule: undefined,
+  needsAuthentication: true,
+});
 
 function firstMatch(nodes: readonly RuleNode[], input: PolicyInput): RuleNode | null {
   for (let i = 0; i < nodes.length; i++) {
@@ -193,16 +213,22 @@ function firstMatch(nodes: readonly RuleNode[], input: PolicyInput): RuleNode | 
 class Policy implements CompiledPolicy {
   readonly #deny: readonly RuleNode[];
   readonly #allow: readonly RuleNode[];
+  /** Some allow rule references an identity criterion (anywhere, `not` included). */
+  readonly #identityAllow: boolean;
   constructor(config: PolicyConfig) {
     this.#deny = compileSide(config.deny, 'deny');
     this.#allow = compileSide(config.allow, 'allow');
+    this.#identityAllow = this.#allow.some((node) => node.usesIdentity);
+  }
+  #noAllowMatched(input: PolicyInput): Decision {
+    return input.subject === undefined && this.#identityAllow ? NO_ALLOW_MATCHED_NEEDS_AUTHENTICATION : NO_ALLOW_MATCHED;
   }
   decide(input: PolicyInput): Decision {
     try {
       const denied = firstMatch(this.#deny, input);
       if (denied !== null) return denied.decision;
       const allowed = firstMatch(this.#allow, input);
-      return allowed !== null ? allowed.decision : NO_ALLOW_MATCHED;
+      return allowed !== null ? allowed.decision : this.#noAllowMatched(input);
     } catch (err) {
       if (err instanceof RuleEvaluationError) return err.decision;
       throw err;
@@ -219,7 +245,7 @@ class Policy implements CompiledPolicy {
         const decider = node.explain(input, trail);
         if (decider !== null) return { decision: decider.decision, trail };
       }
-      return { decision: NO_ALLOW_MATCHED, trail };
+      return { decision: this.#noAllowMatched(input), trail };
     } catch (err) {
       if (err instanceof RuleEvaluationError) return { decision: err.decision, trail };
       throw err;

@@ -21,6 +21,11 @@ export interface Criterion<S extends z.ZodType = z.ZodType> {
   readonly schema: S;
   /** Runs once per config snapshot, on a value that passed `schema`. */
   compile(value: z.output<S>): Matcher;
+  /**
+   * Set by criteria that read `input.subject`: an allow rule using one makes a
+   * subject-less `no-allow-matched` deny a `needsAuthentication` one (log in first).
+   */
+  readonly identity?: true;
 }
 
 /** The request carries something a criterion cannot evaluate; the decision is `error`. */

@@ -1,6 +1,6 @@
 // The policy engine's data: what the pipeline hands in per request and what comes back.
-// Identity criteria (a later milestone) add optional fields to PolicyInput; every
-// field a criterion reads is filled by the pipeline before authorization runs.
+// Every field a criterion reads is filled by the pipeline before authorization runs.
+import type { Subject } from '../identity/subject.ts';
 
 /** One request as the policy sees it; filled by the pipeline from the canonical request. */
 export interface PolicyInput {
@@ -16,6 +16,13 @@ export interface PolicyInput {
   spiffeId: string | undefined;
   /** Evaluation time, epoch milliseconds. */
   now: number;
+  /**
+   * The authenticated user (session cookie or bearer token), absent for an anonymous
+   * request. Optional so that callers without an identity stage still type-check; an
+   * identity criterion (authenticated, user, email, domain, groups, claim, authAge)
+   * never matches without one — a non-match, not an error.
+   */
+  subject?: Subject | undefined;
 }
 
 /** `error` is not a denial: the engine could not evaluate (malformed input); fail closed. */
@@ -34,11 +41,18 @@ export type Effect = 'allow' | 'deny' | 'error';
  * - `policy-evaluation-failed`: a criterion threw unexpectedly — effect `error`.
  *
  * `rule` is the id of the deciding rule, e.g. `deny.or[0].path` or `allow.and`.
+ *
+ * `needsAuthentication` tells "unauthenticated" from "forbidden" (as Pomerium does: the
+ * answer is a login — 302 or 401 — rather than a 403): true only for a `no-allow-matched`
+ * deny of a request without a subject, on a policy where some allow rule references an
+ * identity criterion, so that signing in might change the outcome. False otherwise,
+ * including for a matching deny rule: a deny rule denies whoever is signed in.
  */
 export interface Decision {
   readonly effect: Effect;
   readonly reason: string;
   readonly rule: string | undefined;
+  readonly needsAuthentication: boolean;
 }
 
 /** One evaluated rule, in evaluation order (a combinator before its children). */

@@ -22,9 +22,15 @@ for (const { file, groups } of loadDecisionTables()) {
         group.cases.forEach((testCase, index) => {
           const input = toPolicyInput(testCase.input);
           const label = testCase.name ?? `#${index} ${JSON.stringify(testCase.input)}`;
-          it(`${label} → ${testCase.expect.effect} ${testCase.expect.reason} ${testCase.expect.rule ?? ''}`, () => {
+          const login = testCase.expect.needsAuthentication ? ' (needs authentication)' : '';
+          it(`${label} → ${testCase.expect.effect} ${testCase.expect.reason} ${testCase.expect.rule ?? ''}${login}`, () => {
             const decision = policy.decide(input);
-            expect({ ...decision }).toEqual({ effect: testCase.expect.effect, reason: testCase.expect.reason, rule: testCase.expect.rule });
+            expect({ ...decision }).toEqual({
+              effect: testCase.expect.effect,
+              reason: testCase.expect.reason,
+              rule: testCase.expect.rule,
+              needsAuthentication: testCase.expect.needsAuthentication,
+            });
 
             const explanation = policy.explain(input);
             expect(explanation.decision).toEqual(decision);
@@ -40,6 +46,7 @@ for (const { file, groups } of loadDecisionTables()) {
               expect(step?.matched).toBe(decision.effect !== 'error');
             }
             for (const step of explanation.trail) expect(step.detail).not.toBe('');
+            if (testCase.trail !== undefined) expect(explanation.trail).toEqual(testCase.trail);
           });
         });
       });

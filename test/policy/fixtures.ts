@@ -5,9 +5,28 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import type { Subject } from '../../src/identity/subject.ts';
 import type { PolicyInput } from '../../src/policy/index.ts';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'policy');
+
+/** An ISO 8601 instant, or epoch seconds as tokens carry them. */
+const epochSeconds = z.union([z.string(), z.number(), z.nan()]);
+
+// Every field defaults to what a bare login gives: `subject: {}` is a signed-in user
+// "alice" with no e-mail, no groups and no claims.
+const subjectSchema = z.strictObject({
+  source: z.enum(['bearer', 'session']).default('session'),
+  issuer: z.string().default('https://idp.example.com'),
+  sub: z.string().default('alice'),
+  email: z.string().optional(),
+  emailVerified: z.boolean().default(false),
+  groups: z.array(z.string()).default([]),
+  claims: z.record(z.string(), z.unknown()).default({}),
+  authTime: epochSeconds.optional(),
+  acr: z.string().optional(),
+  amr: z.array(z.string()).default([]),
+});
 
 const inputSchema = z.strictObject({
   method: z.string().optional(),
@@ -17,19 +36,27 @@ const inputSchema = z.strictObject({
   spiffeId: z.string().optional(),
   /** ISO 8601 instant or epoch ms (YAML `.nan` for an invalid clock). */
   now: z.union([z.string(), z.number(), z.nan()]).optional(),
+  /** Absent: an anonymous request. */
+  subject: subjectSchema.optional(),
 });
 
 const expectSchema = z.strictObject({
   effect: z.enum(['allow', 'deny', 'error']),
   reason: z.string(),
   rule: z.string().optional(),
+  needsAuthentication: z.boolean().default(false),
 });
+
+/** When given, explain's trail must be exactly this. */
+const trailSchema = z.array(z.strictObject({ rule: z.string(), matched: z.boolean(), detail: z.string() }));
 
 const groupSchema = z.strictObject({
   name: z.string(),
   policy: z.unknown(),
   cases: z
-    .array(z.strictObject({ name: z.string().optional(), input: inputSchema, expect: expectSchema }))
+    .array(
+      z.strictObject({ name: z.string().optional(), input: inputSchema, expect: expectSchema, trail: trailSchema.optional() }),
+    )
     .min(1),
 });
 
@@ -48,6 +75,17 @@ export function toPolicyInput(input: FixtureInput): PolicyInput {
     sourceIp: input.sourceIp ?? '192.0.2.10',
     spiffeId: input.spiffeId,
     now: typeof now === 'number' ? now : parseInstant(now),
+    subject: input.subject === undefined ? undefined : toSubject(input.subject),
+  };
+}
+
+function toSubject(subject: z.output<typeof subjectSchema>): Subject {
+  const { authTime, ...rest } = subject;
+  return {
+    ...rest,
+    email: subject.email,
+    acr: subject.acr,
+    authTime: typeof authTime === 'string' ? parseInstant(authTime) / 1000 : authTime,
   };
 }
 
