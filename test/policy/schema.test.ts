@@ -48,10 +48,19 @@ describe('paths as the config shows them', () => {
 });
 
 describe('valid policies', () => {
-  it('accepts the SPEC §7 example shapes that exist in this milestone', () => {
+  it('accepts the SPEC §7 example shapes (all but device, which does not exist yet)', () => {
     const policy = parse(`
       allow:
         - accept: true
+        - authenticated: true
+        - user: [alice]
+        - email: [alice@example.com]
+        - domain: [example.com]
+        - groups: { has: admins }
+        - groups: { hasAny: [a, b] }
+        - groups: { hasAll: [a, b] }
+        - claim: { name: acr, equals: mfa }
+        - claim: { name: amr, has: otp }
         - spiffe: { id: spiffe://td/ns/prod/sa/api }
         - spiffe: { trustDomain: td, pathPrefix: /ns/prod/ }
         - method: [GET, HEAD]
@@ -61,6 +70,7 @@ describe('valid policies', () => {
         - host: [app.example.com]
         - sourceIp: [10.0.0.0/8, "2001:db8::/32"]
         - time: { days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00", tz: Europe/Berlin }
+        - authAge: { maxSeconds: 900 }
       deny:
         or:
           - path: { prefix: /admin }
@@ -99,6 +109,12 @@ describe('JSON Schema', () => {
   it('lets allow be one rule or a list of rules', () => {
     const allow = (jsonSchema.properties as Record<string, Json>).allow;
     expect(allow?.anyOf).toHaveLength(2);
+  });
+
+  it('says that claim takes a name and equals or has', () => {
+    const claim = (rule?.properties as Record<string, Json>).claim;
+    expect(claim?.required).toEqual(['name']);
+    expect(claim?.oneOf).toEqual([{ required: ['equals'] }, { required: ['has'] }]);
   });
 
   it('says that spiffe takes id or trustDomain', () => {

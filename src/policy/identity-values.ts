@@ -1,0 +1,45 @@
+// Shared by the identity criteria (authenticated, user, email, domain, groups, claim,
+// authAge): the validation of e-mail domains, which `email` and `domain` both apply to
+// what an operator writes, and the explain text for a request without a subject.
+
+/** The explain text of every identity criterion evaluated without a subject. */
+export const NO_SUBJECT = 'no subject (the request is not authenticated)';
+
+// RFC 5321 §4.1.2 / RFC 1123: a mail domain is letters, digits and hyphens (LDH) per
+// label; no underscores, unlike the host criterion's names (which may be internal).
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Why `domain` (compared lower-cased) cannot be an e-mail domain, or undefined. Exact
+ * names only: a wildcard or a leading dot would suggest a suffix match, which does not
+ * exist here (`example.com` never covers `sub.example.com`).
+ */
+export function domainProblem(domain: string): string | undefined {
+  if (domain.length === 0) return 'the domain is empty';
+  if (domain.includes('@')) return 'a domain is written without the user part: example.com, not alice@example.com';
+  if (domain.includes('*') || domain.startsWith('.')) {
+    return 'a domain matches exactly, without wildcards or suffixes: list every domain (example.com does not cover sub.example.com)';
+  }
+  if (domain.endsWith('.')) return 'write the domain without a trailing dot';
+  if (domain.includes(':')) return 'a domain is written without a port';
+  if (domain.length > 253) return 'a domain has at most 253 characters';
+  for (const label of domain.toLowerCase().split('.')) {
+    if (label === '') return 'a domain has no empty labels';
+    if (label.length > 63) return 'a domain label has at most 63 characters';
+    if (!LABEL.test(label)) {
+      // An internationalised domain arrives from IdPs in either form; only the ASCII
+      // form is comparable exactly, so that is the one to write.
+      const hint = /[^\u0000-\u007f]/.test(label) ? '; write an internationalised domain in its ASCII (xn--) form' : '';
+      return `label ${JSON.stringify(label)} is not a valid domain label${hint}`;
+    }
+  }
+  return undefined;
+}
+
+/** Why `address` cannot be an e-mail address to match, or undefined. */
+export function emailProblem(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  if (at <= 0) return 'expected an e-mail address such as alice@example.com';
+  const problem = domainProblem(address.slice(at + 1));
+  return problem === undefined ? undefined : `after the last "@": ${problem}`;
+}
