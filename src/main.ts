@@ -79,14 +79,14 @@ export class ZtProxy {
   readonly #upgraded = new Set<Duplex>();
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
-  private constructor(opts: StartOptions, config: Config, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
+  private constructor(opts: StartOptions, snapshot: Snapshot, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
     this.#opts = opts;
     this.log = log;
     this.metrics = metrics;
     this.#upstreams = upstreams;
     this.#deps = { log, metrics };
-    this.#snapshot = buildSnapshot(config, this.#version, upstreams);
-    upstreams.retain(this.#snapshot.routes.map((r) => r.upstream));
+    this.#snapshot = snapshot;
+    upstreams.retain(snapshot.routes.map((r) => r.upstream));
   }
 
   static async start(opts: StartOptions): Promise<ZtProxy> {
@@ -96,8 +96,9 @@ export class ZtProxy {
     const log = createLogger(config.log.level, opts.logDestination);
     const metrics = new Metrics({ processMetrics: opts.processMetrics ?? false });
     let proxy: ZtProxy;
+    const upstreams = new UpstreamRegistry();
     try {
-      proxy = new ZtProxy(opts, config, log, metrics, new UpstreamRegistry());
+      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams), log, metrics, upstreams);
     } catch (err) {
       if (err instanceof SnapshotError) throw new StartError(err.errors);
       throw err;
@@ -243,7 +244,7 @@ export class ZtProxy {
     const old = this.#snapshot;
     let next: Snapshot;
     try {
-      next = buildSnapshot(loaded.config, this.#version + 1, this.#upstreams);
+      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams);
     } catch (err) {
       return this.#rejectReload(trigger, err instanceof SnapshotError ? err.errors : [(err as Error).message]);
     }
@@ -268,6 +269,9 @@ export class ZtProxy {
     this.#version++;
     this.#snapshot = next;
     this.#upstreams.retain(next.routes.map((r) => r.upstream));
+    // Requests still running on the old snapshot keep their verifier object; close()
+    // only drops its cache and key-set timers.
+    if (old.bearer !== next.bearer) old.bearer?.close();
     this.metrics.configReloads.inc({ kind: 'config', result: 'ok' });
     this.log.info({ trigger, version: next.version, routes: next.routes.length }, 'configuration reloaded');
     return { ok: true, errors: [] };

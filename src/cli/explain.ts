@@ -48,7 +48,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   }
   const registry = new UpstreamRegistry();
   try {
-    const snapshot = buildSnapshot(loaded.config, 1, registry);
+    const snapshot = await buildSnapshot(loaded.config, 1, registry);
     registry.retain(snapshot.routes.map((r) => r.upstream));
     const q = request.path.indexOf('?');
     const path = canonicalizePath(q < 0 ? request.path : request.path.slice(0, q));

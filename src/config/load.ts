@@ -81,6 +81,7 @@ function resolveFiles(config: Config, base: string): Config {
   c.listen.tls.key = abs(c.listen.tls.key);
   if (c.listen.clientAuth.ca) c.listen.clientAuth.ca = abs(c.listen.clientAuth.ca);
   if (c.listen.clientAuth.crl) c.listen.clientAuth.crl = abs(c.listen.clientAuth.crl);
+  for (const issuer of c.identity.jwt ?? []) if (issuer.jwksFile) issuer.jwksFile = abs(issuer.jwksFile);
   for (const r of c.routes) {
     if (!r.upstreamTls) continue;
     if (r.upstreamTls.ca) r.upstreamTls.ca = abs(r.upstreamTls.ca);
@@ -97,6 +98,7 @@ function checkReadable(config: Config, errors: string[]): void {
     ['listen.clientAuth.ca', config.listen.clientAuth.ca],
     ['listen.clientAuth.crl', config.listen.clientAuth.crl],
   ];
+  config.identity.jwt?.forEach((issuer, i) => files.push([`identity.jwt.${i}.jwksFile`, issuer.jwksFile]));
   config.routes.forEach((r, i) => {
     files.push([`routes.${i}.upstreamTls.ca`, r.upstreamTls?.ca]);
     files.push([`routes.${i}.upstreamTls.cert`, r.upstreamTls?.cert]);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { policySchema } from '../policy/index.ts';
 import { parseDuration, parseSize } from './duration.ts';
 import { canonicalizePath } from '../pipeline/canonical.ts';
+import { jwtIssuerSchema } from '../identity/jwt/index.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -140,7 +141,25 @@ const routeSchema = z.strictObject({
   websocket: z.boolean().default(false),
   preserveHost: z.boolean().default(true),
   allowEncodedSlashes: z.boolean().default(false),
+  /** Pass the client's verified bearer token on to the upstream (default: removed). */
+  passAccessToken: z.boolean().default(false),
   policy: policySchema,
+});
+
+const identitySchema = z.strictObject({
+  /** Bearer JWT issuers (SPEC §5); a token is checked against the issuer its `iss` names. */
+  jwt: z
+    .array(jwtIssuerSchema)
+    .min(1, 'list at least one issuer, or leave jwt out')
+    .superRefine((issuers, ctx) => {
+      const seen = new Map<string, number>();
+      issuers.forEach((c, i) => {
+        const first = seen.get(c.issuer);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: `duplicate issuer (also identity.jwt.${first}.issuer)` });
+        else seen.set(c.issuer, i);
+      });
+    })
+    .optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -188,6 +207,7 @@ export const configSchema = z.strictObject({
       address: listenAddress('127.0.0.1:9901'),
     })
     .prefault({}),
+  identity: identitySchema.prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Decision } from '../policy/index.ts';
 import type { Snapshot, CompiledRoute } from '../config/snapshot.ts';
+import type { Subject } from '../identity/subject.ts';
 
 /** What the TLS layer proved about the peer; computed once per connection. */
 export interface ConnectionIdentity {
@@ -71,6 +72,8 @@ export class RequestContext {
   forwardedHost: string | undefined;
 
   route: CompiledRoute | undefined;
+  /** Who authentication proved the caller to be (bearer token), if anyone. */
+  subject: Subject | undefined;
   decision: Decision | undefined;
   timings: StageTimings = { auth: undefined, policy: undefined, upstream: undefined };
   /** performance.now() when the upstream request was sent. */

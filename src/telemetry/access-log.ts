@@ -21,6 +21,8 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     path: ctx.path || undefined,
     status: ctx.status,
     clientIp: ctx.clientIp || undefined,
+    subject: ctx.subject?.sub,
+    issuer: ctx.subject?.issuer,
     spiffeId: ctx.conn.spiffeId,
     clientCert: ctx.conn.clientCert === 'none' ? undefined : ctx.conn.clientCert,
     decision,

@@ -11,9 +11,14 @@ export function policyInput(ctx: RequestContext): PolicyInput {
     path: ctx.path,
     sourceIp: ctx.clientIp,
     spiffeId: ctx.conn.spiffeId,
+    subject: ctx.subject,
     now: Date.now(),
   };
 }
+
+const NEEDS_AUTHENTICATION: StageResult = Object.freeze({
+  reply: Object.freeze({ code: 'unauthorized', details: 'authentication-required', headers: Object.freeze({ 'www-authenticate': 'Bearer' }) }),
+}) as StageResult;
 
 export const authorizeStage: Stage = {
   name: 'authorize',
@@ -23,6 +28,9 @@ export const authorizeStage: Stage = {
     ctx.timings.policy = performance.now() - started;
     ctx.decision = decision;
     if (decision.effect === 'allow') return NEXT;
+    // Denied for want of an identity the policy asks for: tell the client to
+    // authenticate (RFC 6750 §3: no error code when no token was sent).
+    if (decision.needsAuthentication) return NEEDS_AUTHENTICATION;
     return {
       reply: {
         code: decision.effect === 'error' ? 'service-unavailable' : 'forbidden',
