@@ -13,6 +13,9 @@ async function main(): Promise<void> {
   if (!existsSync(`${CERTS}/ca.crt`)) {
     const files = await initDevPki(CERTS, {});
     process.stdout.write(`generated development certificates: ${files.join(', ')}\n`);
+  } else if (!existsSync(`${CERTS}/dev-issuer.jwks.json`)) {
+    process.stderr.write(`${CERTS}/ was made by an older ztproxy (no dev token issuer key): run \`npx ztproxy certs init --force\` and start again\n`);
+    process.exit(1);
   }
   const upstream = await startDemoUpstream(9080);
   let proxy;
@@ -51,6 +54,10 @@ Try:
   curl ${ca} ${cert} ${base}/admin
   # rejected (400): an encoded dot segment trying to climb out
   curl ${ca} ${cert} --path-as-is ${base}/public/%2e%2e/admin
+  # API: 401 without a token, 200 with one for the eng group, 403 for another group
+  curl ${ca} ${base}/api/hello
+  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub alice --groups eng)" ${base}/api/hello
+  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub bob --groups sales)" ${base}/api/hello
   # why? ask the policy engine
   npx ztproxy explain -c ${CONFIG} --request '{"host":"localhost","path":"/admin","spiffeId":"spiffe://ztproxy.local/ns/demo/sa/client"}'
 
