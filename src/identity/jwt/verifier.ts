@@ -1,0 +1,342 @@
+// Bearer JWT verification (SPEC §5; RFC 8725 JWT BCP; RFC 9068 access tokens; RFC 8705
+// certificate-bound tokens). The order is the security argument:
+//  1. cheap refusals on the raw text (size, shape) and on header fields we never honour
+//     (`jwk`/`jku`/`x5u`/`x5c`, `crit`, an alg off the allowlist) — they can only refuse;
+//  2. the unverified `iss` picks which issuer's keys to try, and nothing else is read from
+//     the unverified payload;
+//  3. jose verifies the signature with that issuer's keys and algorithms, then iss, aud,
+//     exp, nbf; only then are claims read (typ, iat, cnf, the Subject).
+// Verified tokens are cached by SHA-256 of the token until their `exp`; a hit re-checks
+// the time and the certificate binding, which depend on the request, not on the token.
+import { hash } from 'node:crypto';
+import { readFile as readFileFromDisk } from 'node:fs/promises';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { Subject } from '../subject.ts';
+import { readConfirmation } from './confirmation.ts';
+import { localKeySet, remoteKeySet, type KeyResolver } from './key-set.ts';
+import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';
+import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, type JwtIssuerConfig } from './schema.ts';
+import { subjectFromClaims } from './subject-from-claims.ts';
+import { normalizeTyp, tokenTypeProblem } from './token-type.ts';
+
+export type VerifyResult =
+  | { readonly ok: true; readonly subject: Subject; /** `exp`, epoch seconds. */ readonly expiresAt: number }
+  | { readonly ok: false; readonly reason: BearerFailureReason };
+
+export interface BearerVerifierOptions {
+  /** Verified tokens kept (LRU). Default 10000; 0 turns the cache off. */
+  readonly cacheMax?: number;
+  /**
+   * Longest a verified token stays cached, whatever its `exp`. Default 300000 (5 min):
+   * bounds how long a key the issuer withdrew from its JWKS keeps its tokens working.
+   */
+  readonly cacheMaxTtlMs?: number;
+  /** Longer tokens are refused before any parsing. Default 8192 (characters; a JWS is ASCII). */
+  readonly maxTokenBytes?: number;
+  /** Minimum time between JWKS refetches an unknown `kid` can cause. Default 30000. */
+  readonly jwksRefetchCooldownMs?: number;
+  /** Fetched keys are refetched once this old. Default 600000 (10 min). */
+  readonly jwksMaxAgeMs?: number;
+  /** JWKS request timeout. Default 5000. */
+  readonly jwksTimeoutMs?: number;
+  /** Reads `jwksFile`. Default: fs.promises.readFile. */
+  readonly readFile?: (path: string) => Promise<string | Uint8Array>;
+}
+
+interface Issuer {
+  readonly issuer: string;
+  readonly audience: string[];
+  readonly algorithms: string[];
+  readonly algorithmSet: ReadonlySet<string>;
+  readonly keys: KeyResolver;
+  /** Seconds, as jose takes it. */
+  readonly toleranceS: number;
+  readonly requiredTyp: string | undefined;
+  readonly groupsClaim: string;
+  readonly emailClaim: string;
+}
+
+interface CacheEntry {
+  readonly result: Extract<VerifyResult, { ok: true }>;
+  readonly exp: number;
+  readonly nbf: number | undefined;
+  readonly iat: number | undefined;
+  readonly toleranceS: number;
+  /** The certificate the token is bound to (RFC 8705), if any. */
+  readonly thumbprint: string | undefined;
+}
+
+const ASYMMETRIC: ReadonlySet<string> = new Set(BEARER_ALGORITHMS);
+
+/** Header parameters that point at or carry a key. Trusting them lets the token choose its own verifier (RFC 8725 §3.10, CVE-2018-0114). */
+const KEY_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const;
+
+/** Compact JWS: three base64url parts; the signature part may be empty only for `alg: none`, which the allowlist refuses. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Keys last fetched from an issuer keep verifying for this long while its JWKS cannot be
+ * fetched: long enough to ride out an IdP outage, short enough that an attacker who can
+ * block the fetch cannot keep a withdrawn key alive indefinitely.
+ */
+const STALE_IF_ERROR_MS = 3_600_000;
+
+/** Real kids are short (a thumbprint, a date, a UUID); an enormous one is only ever an attack on whatever looks it up. */
+const MAX_KID_LENGTH = 512;
+
+/** One frozen result per reason: refusing allocates nothing. */
+const FAILURES = Object.freeze(
+  Object.fromEntries(BEARER_FAILURE_REASONS.map((reason) => [reason, Object.freeze({ ok: false as const, reason })])),
+) as Readonly<Record<BearerFailureReason, VerifyResult>>;
+
+function fail(reason: BearerFailureReason): VerifyResult {
+  return FAILURES[reason];
+}
+
+function nonNegativeInteger(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`"${name}" option must be a non-negative integer`);
+  return value;
+}
+
+function numberClaim(payload: JWTPayload, name: string): number | undefined {
+  const v = payload[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+export class BearerVerifier {
+  private readonly issuers: ReadonlyMap<string, Issuer>;
+  /** Every algorithm some issuer allows: an alg outside it is refused before anything else is read. */
+  private readonly anyAlgorithm: ReadonlySet<string>;
+  private readonly maxTokenBytes: number;
+  private readonly cacheMaxTtlMs: number;
+  /** Keyed by base64url SHA-256 of the token: the cache never holds a usable credential. */
+  private readonly cache: LRUCache<string, CacheEntry> | undefined;
+
+  /**
+   * Reads any `jwksFile`s and builds the verifier. Throws (with every problem named) when
+   * an issuer is configured twice, a JWKS file cannot be used, or an option is invalid.
+   */
+  static async create(issuers: readonly JwtIssuerConfig[], opts: BearerVerifierOptions = {}): Promise<BearerVerifier> {
+    const read = opts.readFile ?? ((path: string) => readFileFromDisk(path, 'utf8'));
+    const cooldownMs = nonNegativeInteger(opts.jwksRefetchCooldownMs, 30_000, 'jwksRefetchCooldownMs');
+    const maxAgeMs = nonNegativeInteger(opts.jwksMaxAgeMs, 600_000, 'jwksMaxAgeMs');
+    const timeoutMs = nonNegativeInteger(opts.jwksTimeoutMs, 5_000, 'jwksTimeoutMs');
+    const problems: string[] = [];
+    const built = new Map<string, Issuer>();
+    for (const [i, config] of issuers.entries()) {
+      const where = `issuer ${i} (${config.issuer})`;
+      if (built.has(config.issuer)) {
+        problems.push(`${where}: configured twice; list every audience of one issuer under a single entry`);
+        continue;
+      }
+      // The schema already refuses these; checked again because a verifier built from a
+      // hand-made config must not be the way HMAC or `none` gets in.
+      const bad = config.algorithms.find((a) => !ASYMMETRIC.has(a));
+      if (bad !== undefined || config.algorithms.length === 0) {
+        problems.push(`${where}: algorithm ${bad ?? '(none listed)'} is not allowed`);
+        continue;
+      }
+      if (!(config.clockTolerance >= 0 && config.clockTolerance <= MAX_CLOCK_TOLERANCE_MS)) {
+        problems.push(`${where}: clockTolerance must be 0 to 60 s`);
+        continue;
+      }
+      let keys: KeyResolver;
+      try {
+        if (config.jwksFile !== undefined) {
+          const source = `jwksFile ${config.jwksFile}`;
+          let text: string | Uint8Array;
+          try {
+            text = await read(config.jwksFile);
+          } catch (err) {
+            throw new Error(`${source}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+          }
+          let json: unknown;
+          try {
+            json = JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
+          } catch (err) {
+            throw new Error(`${source}: not JSON (${(err as Error).message})`);
+          }
+          keys = localKeySet(json, source);
+        } else if (config.jwksUri !== undefined) {
+          keys = remoteKeySet(new URL(config.jwksUri), {
+            cooldownMs,
+            maxAgeMs,
+            timeoutMs,
+            // A failing IdP is retried at most this often; never more often than the
+            // cooldown allows for an unknown kid, never less often than every 5 s.
+            failureBackoffMs: Math.min(cooldownMs, 5_000),
+            staleIfErrorMs: STALE_IF_ERROR_MS,
+          });
+        } else {
+          throw new Error('needs jwksUri or jwksFile');
+        }
+      } catch (err) {
+        problems.push(`${where}: ${(err as Error).message}`);
+        continue;
+      }
+      built.set(config.issuer, {
+        issuer: config.issuer,
+        audience: [...config.audience],
+        algorithms: [...config.algorithms],
+        algorithmSet: new Set(config.algorithms),
+        keys,
+        toleranceS: config.clockTolerance / 1000,
+        requiredTyp: config.requireTyp === undefined ? undefined : normalizeTyp(config.requireTyp),
+        groupsClaim: config.groupsClaim,
+        emailClaim: config.emailClaim,
+      });
+    }
+    if (problems.length === 1) throw new Error(problems[0]);
+    if (problems.length > 1) throw new Error(`${problems.length} problems:\n  ${problems.join('\n  ')}`);
+    return new BearerVerifier(built, opts);
+  }
+
+  private constructor(issuers: ReadonlyMap<string, Issuer>, opts: BearerVerifierOptions) {
+    this.issuers = issuers;
+    this.anyAlgorithm = new Set([...issuers.values()].flatMap((i) => i.algorithms));
+    this.maxTokenBytes = nonNegativeInteger(opts.maxTokenBytes, 8192, 'maxTokenBytes');
+    this.cacheMaxTtlMs = nonNegativeInteger(opts.cacheMaxTtlMs, 300_000, 'cacheMaxTtlMs');
+    const cacheMax = nonNegativeInteger(opts.cacheMax, 10_000, 'cacheMax');
+    // Failures are not cached. A failure costs at most one signature check (the same as
+    // a cold success), and an attacker varies the token anyway, so a failure cache would
+    // never hit — it would only let junk tokens evict verified ones. `jwks-unavailable`
+    // in particular must be retried as soon as the IdP is back.
+    this.cache =
+      cacheMax > 0 && this.cacheMaxTtlMs > 0
+        ? new LRUCache<string, CacheEntry>({ max: cacheMax, ttl: this.cacheMaxTtlMs, ttlAutopurge: false })
+        : undefined;
+  }
+
+  /** Verified tokens currently cached. */
+  get cacheSize(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  /**
+   * Verifies a bearer token. `certThumbprint` is the RFC 8705 thumbprint (base64url SHA-256
+   * of the DER) of the client certificate this request arrived over, if any; `now` is
+   * epoch seconds (tests). Never throws: every outcome is a result.
+   */
+  async verify(token: string, certThumbprint: string | undefined, now: number = Date.now() / 1000): Promise<VerifyResult> {
+    if (typeof token !== 'string' || token.length === 0) return fail('token-malformed');
+    if (token.length > this.maxTokenBytes) return fail('token-too-large');
+    const nowS = Math.floor(now);
+
+    const key = this.cache === undefined ? undefined : hash('sha256', token, 'base64url');
+    if (key !== undefined) {
+      const hit = this.cache!.get(key);
+      if (hit !== undefined) return this.recheck(hit, key, nowS, certThumbprint);
+    }
+
+    const parts = countParts(token);
+    if (parts !== 3) return fail('token-not-jws'); // 5 parts: a JWE (RFC 7516 §7.1); we only verify signatures
+    if (!COMPACT_JWS.test(token)) return fail('token-malformed');
+
+    let header: ProtectedHeaderParameters;
+    let unverifiedIss: unknown;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return fail('token-malformed');
+    }
+    for (const name of KEY_HEADERS) if (Object.hasOwn(header, name)) return fail('token-unsafe-header');
+    // RFC 7515 §4.1.11: an extension the recipient does not understand must be refused.
+    // JWT access tokens need none, so any `crit` is refused outright.
+    if (Object.hasOwn(header, 'crit')) return fail('token-crit-unsupported');
+    // `none`, `None`, `HS256`…: off every allowlist, refused before the payload is read.
+    if (typeof header.alg !== 'string' || !this.anyAlgorithm.has(header.alg)) return fail('token-alg-not-allowed');
+    if (header.kid !== undefined) {
+      if (typeof header.kid !== 'string') return fail('token-malformed'); // RFC 7515 §4.1.4: a string
+      // An empty or giant kid can match no real key; refuse before it reaches the key set
+      // (where an unknown kid may cost a JWKS refetch).
+      if (header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) return fail('token-unknown-key');
+    }
+    try {
+      unverifiedIss = decodeJwt(token).iss;
+    } catch {
+      return fail('token-malformed');
+    }
+    if (unverifiedIss === undefined) return fail('token-missing-claim');
+    if (typeof unverifiedIss !== 'string') return fail('token-malformed');
+    const issuer = this.issuers.get(unverifiedIss);
+    if (issuer === undefined) return fail('token-unknown-issuer');
+    if (!issuer.algorithmSet.has(header.alg)) return fail('token-alg-not-allowed');
+
+    let payload: JWTPayload;
+    let verifiedHeader: ProtectedHeaderParameters;
+    try {
+      const verified = await jwtVerify(token, issuer.keys, {
+        algorithms: issuer.algorithms,
+        issuer: issuer.issuer,
+        audience: issuer.audience,
+        clockTolerance: issuer.toleranceS,
+        requiredClaims: REQUIRED_CLAIMS as string[],
+        currentDate: new Date(nowS * 1000),
+      });
+      payload = verified.payload;
+      verifiedHeader = verified.protectedHeader;
+    } catch (err) {
+      return fail(reasonForError(err));
+    }
+
+    // From here on the claims are the issuer's.
+    const { sub, exp } = payload;
+    if (typeof sub !== 'string' || sub === '' || typeof exp !== 'number') return fail('token-missing-claim');
+    const iat = numberClaim(payload, 'iat');
+    // jose checks `iat` only with maxTokenAge; a token "issued" in the future is either a
+    // broken IdP clock or a token minted to outlive its apparent age.
+    if (iat !== undefined && iat > nowS + issuer.toleranceS) return fail('token-issued-in-future');
+    if (tokenTypeProblem(verifiedHeader.typ, payload, issuer.requiredTyp) !== undefined) return fail('token-wrong-type');
+    const confirmation = readConfirmation(payload);
+    if (confirmation.kind === 'unsupported') return fail('token-cnf-unsupported');
+
+    const entry: CacheEntry = {
+      result: Object.freeze({
+        ok: true as const,
+        subject: subjectFromClaims(payload, issuer.issuer, sub, issuer),
+        expiresAt: exp,
+      }),
+      exp,
+      nbf: numberClaim(payload, 'nbf'),
+      iat,
+      toleranceS: issuer.toleranceS,
+      thumbprint: confirmation.kind === 'x5t#S256' ? confirmation.thumbprint : undefined,
+    };
+    if (key !== undefined) {
+      // Until exp (+ tolerance, as jose judges it), never beyond the cache's own bound.
+      const ttlMs = Math.min(this.cacheMaxTtlMs, Math.floor((exp + issuer.toleranceS - nowS) * 1000));
+      if (ttlMs > 0) this.cache!.set(key, entry, { ttl: ttlMs });
+    }
+    return bindingProblem(entry, certThumbprint) ? fail('token-cnf-mismatch') : entry.result;
+  }
+
+  /** Drops every cached token; the verifier stays usable. Call when its config snapshot is replaced. */
+  close(): void {
+    this.cache?.clear();
+  }
+
+  /** A cached token was valid when cached; what depends on the request is checked again. */
+  private recheck(hit: CacheEntry, key: string, nowS: number, certThumbprint: string | undefined): VerifyResult {
+    if (hit.exp <= nowS - hit.toleranceS) {
+      this.cache!.delete(key);
+      return fail('token-expired');
+    }
+    if (hit.nbf !== undefined && hit.nbf > nowS + hit.toleranceS) return fail('token-not-yet-valid');
+    if (hit.iat !== undefined && hit.iat > nowS + hit.toleranceS) return fail('token-issued-in-future');
+    if (bindingProblem(hit, certThumbprint)) return fail('token-cnf-mismatch');
+    return hit.result;
+  }
+}
+
+/** RFC 8705 §3: a bound token is good only over the certificate it names. */
+function bindingProblem(entry: CacheEntry, certThumbprint: string | undefined): boolean {
+  return entry.thumbprint !== undefined && entry.thumbprint !== certThumbprint;
+}
+
+function countParts(token: string): number {
+  let n = 1;
+  for (let i = token.indexOf('.'); i !== -1; i = token.indexOf('.', i + 1)) n++;
+  return n;
+}
