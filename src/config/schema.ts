@@ -143,6 +143,8 @@ const routeSchema = z.strictObject({
   allowEncodedSlashes: z.boolean().default(false),
   /** Pass the client's verified bearer token on to the upstream (default: removed). */
   passAccessToken: z.boolean().default(false),
+  /** Plain X-Forwarded-User / -Email / -Groups for legacy apps (besides X-ZT-Assertion). */
+  identityHeaders: z.boolean().default(false),
   policy: policySchema,
 });
 
@@ -160,6 +162,17 @@ const identitySchema = z.strictObject({
       });
     })
     .optional(),
+  /** X-ZT-Assertion, the signed identity statement every forwarded request carries. */
+  assertion: z
+    .strictObject({
+      /** Private ES256 JWK files; the first signs, all are published (rotation). None: a key per process. */
+      keys: z.array(filePath).min(1, 'list at least one key file, or leave keys out for a per-process key').optional(),
+      issuer: z.string().min(1).default('ztproxy'),
+      ttl: parsedWith(z.string(), parseDuration, '60s').refine((ms) => ms >= 1000 && ms <= 60_000, {
+        message: 'must be from 1s to 60s (an assertion is a short-lived statement)',
+      }),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({

@@ -5,10 +5,12 @@
 import { BlockList, isIP } from 'node:net';
 import { compilePolicy, type CompiledPolicy } from '../policy/index.ts';
 import { BearerVerifier } from '../identity/jwt/index.ts';
+import { AssertionSigner, ephemeralAssertionKey, loadAssertionKeys } from '../identity/assertion/index.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { authorizeStage } from '../pipeline/stages/authorize.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
 import { forwardStage } from '../pipeline/stages/forward.ts';
+import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
 import { Router, normalizePrefix } from '../pipeline/router.ts';
@@ -39,9 +41,11 @@ export interface Snapshot {
   readonly hstsHeader: string | undefined;
   /** Bearer JWT verification, when `identity.jwt` lists issuers. */
   readonly bearer: BearerVerifier | undefined;
+  /** Signs X-ZT-Assertion; serves its JWKS. */
+  readonly assertion: AssertionSigner;
 }
 
-const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, routeMatchStage]);
+const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
 const ROUTE_STAGES: readonly Stage[] = Object.freeze([authorizeStage, forwardStage]);
 const ROUTE_STAGES_WITH_BEARER: readonly Stage[] = Object.freeze([authenticateStage, authorizeStage, forwardStage]);
 
@@ -80,6 +84,14 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
       errors.push(`identity.jwt: ${(err as Error).message}`);
     }
   }
+  const a = config.identity.assertion;
+  let assertion: AssertionSigner | undefined;
+  try {
+    const keys = a.keys ? await loadAssertionKeys(a.keys) : [await ephemeralAssertionKey()];
+    assertion = new AssertionSigner(keys, { issuer: a.issuer, ttlSeconds: Math.floor(a.ttl / 1000) });
+  } catch (err) {
+    errors.push(`identity.assertion.${(err as Error).message}`);
+  }
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
   const stages = bearer ? ROUTE_STAGES_WITH_BEARER : ROUTE_STAGES;
   const routes: CompiledRoute[] = [];
@@ -98,7 +110,7 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
       errors.push(`routes.${i}: ${(err as Error).message}`);
     }
   });
-  if (errors.length > 0) {
+  if (errors.length > 0 || !assertion) {
     upstreams.discard(routes.map((r) => r.upstream));
     bearer?.close();
     throw new SnapshotError(errors);
@@ -112,6 +124,7 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
     trustedProxies: buildTrustedProxies(config.listen.trustedProxies),
     hstsHeader: hstsValue(config.listen.hsts),
     bearer,
+    assertion,
   });
 }
 

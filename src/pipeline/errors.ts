@@ -4,6 +4,7 @@
 // never to the client, so policy internals are not disclosed (Envoy's local-reply habit).
 
 export const REPLIES = {
+  ok: { status: 200, message: 'ok' },
   'bad-request': { status: 400, message: 'bad request' },
   unauthorized: { status: 401, message: 'unauthorized' },
   forbidden: { status: 403, message: 'forbidden' },

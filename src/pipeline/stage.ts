@@ -9,6 +9,8 @@ export interface LocalReply {
   /** For the access log only (kebab-case reason, e.g. `encoded-slash`). */
   readonly details: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A body of ztproxy's own (e.g. its JWKS) instead of the JSON error. */
+  readonly body?: string;
 }
 
 export type StageResult = { readonly next: true } | { readonly reply: LocalReply };

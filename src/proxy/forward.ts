@@ -42,10 +42,38 @@ class BodyLimit extends Transform {
   }
 }
 
-/** The header list sent upstream: the client's surviving headers plus ztproxy's own. */
-export function upstreamHeaders(ctx: RequestContext): string[] {
+// Printable ASCII only: a claim carrying CR/LF or control bytes must never become a
+// header (response splitting / header injection towards the upstream).
+const UNSAFE_HEADER_VALUE = /[^\x20-\x7e]/;
+
+/**
+ * ztproxy's identity headers for this request: always X-ZT-Assertion; with the route's
+ * `identityHeaders`, also X-Forwarded-User / -Email / -Groups for apps that cannot verify a
+ * JWT. Undefined when a claim cannot be put into a header safely (then nothing is sent).
+ */
+export async function identityHeaders(ctx: RequestContext): Promise<string[] | undefined> {
   const route = ctx.route!;
-  const out = ctx.forwardHeaders.slice();
+  const subject = ctx.subject;
+  const out = ['x-zt-assertion', await ctx.snapshot.assertion.assertionFor({ route: route.name, subject, spiffeId: ctx.conn.spiffeId })];
+  if (!route.config.identityHeaders || !subject) return out;
+  const user = subject.sub;
+  const email = subject.emailVerified ? subject.email : undefined;
+  // A comma inside a group name would read as two groups once joined.
+  if (subject.groups.some((g) => g.includes(',') || UNSAFE_HEADER_VALUE.test(g))) return undefined;
+  const groups = subject.groups.join(',');
+  if (UNSAFE_HEADER_VALUE.test(user) || (email !== undefined && UNSAFE_HEADER_VALUE.test(email))) return undefined;
+  out.push('x-forwarded-user', user);
+  if (email !== undefined) out.push('x-forwarded-email', email);
+  if (groups !== '') out.push('x-forwarded-groups', groups);
+  return out;
+}
+
+const UNSAFE_IDENTITY = reply('forbidden', 'identity-unsafe-header-value');
+
+/** The header list sent upstream: the client's surviving headers plus ztproxy's own. */
+export function upstreamHeaders(ctx: RequestContext, identity: readonly string[]): string[] {
+  const route = ctx.route!;
+  const out = ctx.forwardHeaders.concat(identity);
   const peer = ctx.peerIp;
   out.push(
     'host',
@@ -128,13 +156,15 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
     if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
     body = declared !== undefined ? req : limitBody(req, limit);
   }
+  const identity = await identityHeaders(ctx);
+  if (identity === undefined) return UNSAFE_IDENTITY;
   ctx.startedUpstream = performance.now();
   try {
     await route.upstream.pool.stream(
       {
         path: ctx.target,
         method: ctx.method as 'GET',
-        headers: upstreamHeaders(ctx),
+        headers: upstreamHeaders(ctx, identity),
         body: body as never,
         opaque: ctx,
         servername: route.upstream.requestServerName,

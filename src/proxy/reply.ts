@@ -20,7 +20,7 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
   const { status, message } = REPLIES[local.code];
   ctx.status = status;
   ctx.details = local.details;
-  const body = JSON.stringify({ error: message, requestId: ctx.id });
+  const body = local.body ?? JSON.stringify({ error: message, requestId: ctx.id });
   const res = ctx.res;
   if (res) {
     if (res.headersSent) {

@@ -15,7 +15,7 @@ import { ProxyServer } from 'http-proxy-3';
 import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
-import { upstreamHeaders, mapUpstreamError } from './forward.ts';
+import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts';
 import { sendLocalReply } from './reply.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -91,21 +91,23 @@ function toHeaderObject(flat: readonly string[]): IncomingHttpHeaders {
   return out;
 }
 
-export function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
+export async function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
   const route = ctx.route!;
   const upgrade = ctx.upgrade!;
-  if (!route.config.websocket) return Promise.resolve(reply('bad-request', 'upgrade-not-allowed'));
+  if (!route.config.websocket) return reply('bad-request', 'upgrade-not-allowed');
   const token = ctx.req.headers.upgrade?.toLowerCase();
-  if (ctx.method !== 'GET' || token !== 'websocket') return Promise.resolve(reply('bad-request', 'upgrade-not-websocket'));
-  if (!ctx.req.headers['sec-websocket-key']) return Promise.resolve(reply('bad-request', 'websocket-key-missing'));
+  if (ctx.method !== 'GET' || token !== 'websocket') return reply('bad-request', 'upgrade-not-websocket');
+  if (!ctx.req.headers['sec-websocket-key']) return reply('bad-request', 'websocket-key-missing');
   // A handshake has no body (RFC 6455 §4.1: a GET); bytes sent as one would end up inside
   // the tunnel after the 101, never judged as requests.
   const length = ctx.req.headers['content-length'];
   if (ctx.req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
-    return Promise.resolve(reply('bad-request', 'upgrade-with-body'));
+    return reply('bad-request', 'upgrade-with-body');
   }
 
-  const headers = toHeaderObject(upstreamHeaders(ctx));
+  const identity = await identityHeaders(ctx);
+  if (identity === undefined) return reply('forbidden', 'identity-unsafe-header-value');
+  const headers = toHeaderObject(upstreamHeaders(ctx, identity));
   headers.connection = 'Upgrade';
   headers.upgrade = 'websocket';
   ctx.req.headers = headers;
