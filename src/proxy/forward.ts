@@ -52,9 +52,16 @@ const UNSAFE_HEADER_VALUE = /[^\x20-\x7e]/;
  * JWT. Undefined when a claim cannot be put into a header safely (then nothing is sent).
  */
 export async function identityHeaders(ctx: RequestContext): Promise<string[] | undefined> {
+  let assertion = ctx.snapshot.assertion.assertionFor({ route: ctx.route!.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
+  if (typeof assertion !== 'string') assertion = await assertion;
+  return identityHeadersWith(ctx, assertion);
+}
+
+/** identityHeaders once the assertion is known (no await on the hot path's cache hit). */
+export function identityHeadersWith(ctx: RequestContext, assertion: string): string[] | undefined {
   const route = ctx.route!;
   const subject = ctx.subject;
-  const out = ['x-zt-assertion', await ctx.snapshot.assertion.assertionFor({ route: route.name, subject, spiffeId: ctx.conn.spiffeId })];
+  const out = ['x-zt-assertion', assertion];
   if (!route.config.identityHeaders || !subject) return out;
   const user = subject.sub;
   const email = subject.emailVerified ? subject.email : undefined;
@@ -156,7 +163,8 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
     if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
     body = declared !== undefined ? req : limitBody(req, limit);
   }
-  const identity = await identityHeaders(ctx);
+  const assertion = ctx.snapshot.assertion.assertionFor({ route: route.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
+  const identity = identityHeadersWith(ctx, typeof assertion === 'string' ? assertion : await assertion);
   if (identity === undefined) return UNSAFE_IDENTITY;
   ctx.startedUpstream = performance.now();
   try {

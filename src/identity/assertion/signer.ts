@@ -92,14 +92,19 @@ export class AssertionSigner {
     this.#cache = new LRUCache({ max: opts.cacheMax ?? 10_000 });
   }
 
-  /** The assertion for this request's identity on this route. */
-  async assertionFor(input: AssertionInput, nowMs = Date.now()): Promise<string> {
+  /** The assertion for this request's identity on this route (synchronous on a cache hit). */
+  assertionFor(input: AssertionInput, nowMs = Date.now()): string | Promise<string> {
     const s = input.subject;
     const key = s
       ? `${input.route}\n${s.issuer}\n${s.sub}\n${input.spiffeId ?? ''}\n${s.email ?? ''}\n${s.groups.join('\u0000')}`
       : `${input.route}\n\n\n${input.spiffeId ?? ''}`;
     const hit = this.#cache.get(key);
     if (hit && hit.refreshAt > nowMs) return hit.token;
+    return this.#sign(key, input, nowMs);
+  }
+
+  async #sign(key: string, input: AssertionInput, nowMs: number): Promise<string> {
+    const s = input.subject;
     const now = Math.floor(nowMs / 1000);
     const claims: Record<string, unknown> = {};
     if (s) {
