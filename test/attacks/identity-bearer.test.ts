@@ -26,7 +26,7 @@ interface Opts { key?: CryptoKey; kid?: string; iss?: string; aud?: unknown }
 
 async function token(claims: Record<string, unknown> = {}, opts: Opts = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: 'alice', groups: ['eng'], email: 'alice@example.com', email_verified: true, aud: opts.aud ?? AUD, ...claims } as JWTPayload)
+  return new SignJWT({ sub: 'alice', groups: ['eng'], email: 'alice@example.com', email_verified: true, aud: opts.aud ?? AUD, ...claims } as unknown as JWTPayload)
     .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'a1', typ: 'at+jwt' })
     .setIssuer(opts.iss ?? ISS_A)
     .setIssuedAt(now)
@@ -221,7 +221,7 @@ describe('Authorization header variants', () => {
 
   it('a token in Proxy-Authorization or X-Access-Token is not an identity → 401', async () => {
     const t = await token();
-    for (const h of [{ 'proxy-authorization': `Bearer ${t}` }, { 'x-access-token': t }, { 'x-forwarded-access-token': t }]) {
+    for (const h of [{ 'proxy-authorization': `Bearer ${t}` }, { 'x-access-token': t }, { 'x-forwarded-access-token': t }] as Record<string, string>[]) {
       const res = await call('/api/x', h);
       expect(res.status, Object.keys(h)[0]).toBe(401);
     }
