@@ -95,9 +95,11 @@ export class AssertionSigner {
   /** The assertion for this request's identity on this route (synchronous on a cache hit). */
   assertionFor(input: AssertionInput, nowMs = Date.now()): string | Promise<string> {
     const s = input.subject;
-    const key = s
-      ? `${input.route}\n${s.issuer}\n${s.sub}\n${input.spiffeId ?? ''}\n${s.email ?? ''}\n${s.groups.join('\u0000')}`
-      : `${input.route}\n\n\n${input.spiffeId ?? ''}`;
+    // Exactly the claims that go into the assertion, in an encoding no claim value can
+    // forge (separators inside a claim would let two identities share one assertion).
+    const key = JSON.stringify(
+      s ? [input.route, input.spiffeId ?? null, s.issuer, s.sub, s.emailVerified ? (s.email ?? null) : null, s.groups] : [input.route, input.spiffeId ?? null],
+    );
     const hit = this.#cache.get(key);
     if (hit && hit.refreshAt > nowMs) return hit.token;
     return this.#sign(key, input, nowMs);

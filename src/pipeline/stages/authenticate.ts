@@ -8,6 +8,7 @@ import { NEXT, reply, type StageResult, type Stage } from '../stage.ts';
 
 const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' } as const;
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const SCHEME = /^[^\s]*/;
 
 function invalid(details: string): StageResult {
   return { reply: { code: 'unauthorized', details, headers: INVALID_TOKEN } };
@@ -37,8 +38,11 @@ async function authenticate(ctx: RequestContext): Promise<StageResult> {
   if (values.length === 0) return NEXT;
   if (values.length > 1) return reply('bad-request', 'several-authorization-headers');
   const value = values[0]!;
-  // Another scheme (Basic, an app's own) is the upstream's business, as before.
-  if (value.slice(0, 7).toLowerCase() !== 'bearer ') return NEXT;
+  // The scheme is the first token up to whitespace (RFC 9110 §11.4): `Bearer<TAB>x` and a
+  // bare `Bearer` are Bearer credentials too — malformed ones, refused here rather than
+  // passed through unverified. Another scheme (Basic, an app's own) is the upstream's
+  // business, as before.
+  if (SCHEME.exec(value)?.[0].toLowerCase() !== 'bearer') return NEXT;
   const match = BEARER.exec(value);
   if (!match) return invalid('token-malformed');
   const started = performance.now();
