@@ -1,6 +1,9 @@
 // The scenarios of `npm run bench`, in the order they run. Adding one is adding an object
 // here (and, if it should be compared, a ratio in RATIOS).
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Child } from './children.ts';
 import { findNginx, startNginx } from './nginx.ts';
 import type { BenchContext, RatioSpec, Scenario, Target } from './scenario.ts';
@@ -36,6 +39,49 @@ export function ztproxyForwardScenario(): Scenario {
   };
 }
 
+/**
+ * ztproxy with bearer-JWT authentication (ES256 dev token, `authenticated: true`), with
+ * the verified-token cache (every request but the first is a cache hit) or without it
+ * (every request pays a signature verification).
+ */
+export function ztproxyJwtScenario(cache: boolean): Scenario {
+  let child: Child | undefined;
+  const name = cache ? 'ztproxy-jwt' : 'ztproxy-jwt-nocache';
+  return {
+    name,
+    description: `ztproxy with a bearer JWT (ES256) on every request, route allow {authenticated: true}, token cache ${cache ? 'on' : 'off'}`,
+    async setup(ctx: BenchContext): Promise<Target> {
+      const { stdout } = await promisify(execFile)(
+        ctx.node,
+        ['src/cli/main.ts', 'token', '--sub', 'bench', '--groups', 'eng', '--ttl', '2h', '--key', join(ctx.certs.dir, 'dev-issuer.key')],
+        { cwd: ctx.root },
+      );
+      const token = stdout.trim();
+      const proxy = await startZtproxy(ctx, {
+        name,
+        readyPath: '/ready',
+        routes: [
+          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
+          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { authenticated: true } } },
+        ],
+        customize: (config) => ({
+          ...config,
+          identity: {
+            jwt: [{ issuer: 'https://dev-issuer.ztproxy.local', audience: 'https://api.ztproxy.local', jwksFile: join(ctx.certs.dir, 'dev-issuer.jwks.json'), algorithms: ['ES256'] }],
+            tokenCache: { max: cache ? 10_000 : 0 },
+          },
+        }),
+      });
+      child = proxy.child;
+      return { url: `${proxy.url}/`, pid: proxy.child.proc.pid, headers: { authorization: `Bearer ${token}` } };
+    },
+    async teardown(): Promise<void> {
+      await child?.stop();
+      child = undefined;
+    },
+  };
+}
+
 /** nginx doing the same TLS termination and keep-alive proxying, one worker. */
 export function nginxScenario(): Scenario {
   const bin = findNginx();
@@ -62,11 +108,13 @@ export function nginxScenario(): Scenario {
 }
 
 export function allScenarios(): Scenario[] {
-  return [directScenario(), ztproxyForwardScenario(), nginxScenario()];
+  return [directScenario(), ztproxyForwardScenario(), ztproxyJwtScenario(true), ztproxyJwtScenario(false), nginxScenario()];
 }
 
 export const RATIOS: readonly RatioSpec[] = [
   { numerator: 'ztproxy', denominator: 'direct' },
   { numerator: 'nginx', denominator: 'direct' },
   { numerator: 'ztproxy', denominator: 'nginx' },
+  { numerator: 'ztproxy-jwt', denominator: 'ztproxy' },
+  { numerator: 'ztproxy-jwt-nocache', denominator: 'ztproxy' },
 ];

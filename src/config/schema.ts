@@ -162,6 +162,13 @@ const identitySchema = z.strictObject({
       });
     })
     .optional(),
+  /** Verified bearer tokens kept (by hash) until their exp, at most maxTtl. max 0: verify every request. */
+  tokenCache: z
+    .strictObject({
+      max: z.number().int().nonnegative().default(10_000),
+      maxTtl: parsedWith(z.string(), parseDuration, '5m'),
+    })
+    .prefault({}),
   /** X-ZT-Assertion, the signed identity statement every forwarded request carries. */
   assertion: z
     .strictObject({

@@ -79,7 +79,10 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
   let bearer: BearerVerifier | undefined;
   if (config.identity.jwt) {
     try {
-      bearer = await BearerVerifier.create(config.identity.jwt);
+      bearer = await BearerVerifier.create(config.identity.jwt, {
+        cacheMax: config.identity.tokenCache.max,
+        cacheMaxTtlMs: config.identity.tokenCache.maxTtl,
+      });
     } catch (err) {
       errors.push(`identity.jwt: ${(err as Error).message}`);
     }
