@@ -23,8 +23,8 @@ export type ReplyCode = keyof typeof REPLIES;
 /** Base error with a stable code, as callers switch on `err.code` (jose's habit). */
 export class ZtError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.code = code;
     this.name = 'ZtError';
   }
