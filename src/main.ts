@@ -230,7 +230,7 @@ export class ZtProxy {
     const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const id = randomUUID();
     this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });
-    this.metrics.requests.inc({ route: '', status, decision: 'none' });
+    this.metrics.countRequest('', status, 'none');
     answerClientError(socket, status, id, this.#snapshot.hstsHeader);
   }
 

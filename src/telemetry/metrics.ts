@@ -42,6 +42,19 @@ export class Metrics {
   });
 
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
+  readonly #requestCounters = new Map<string, { inc(): void }>();
+
+  /** requests_total{route,status,decision} + 1, with the label child bound once per combination. */
+  countRequest(route: string, status: number, decision: string): void {
+    const key = `${route}\u0000${status}\u0000${decision}`;
+    let counter = this.#requestCounters.get(key);
+    if (!counter) {
+      // Bounded: routes come from config, statuses and decisions from small sets.
+      counter = this.requests.labels({ route, status, decision });
+      this.#requestCounters.set(key, counter);
+    }
+    counter.inc();
+  }
 
   /** The histogram child of one stage, bound once (no label hashing per request). */
   stageTimer(stage: string): { observe(seconds: number): void } {
