@@ -7,6 +7,7 @@ import { loadConfig, formatIssues } from '../config/load.ts';
 import { buildSnapshot, SnapshotError } from '../config/snapshot.ts';
 import { canonicalizeHost, canonicalizePath } from '../pipeline/canonical.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
+import type { Subject } from '../identity/subject.ts';
 
 const requestSchema = z.strictObject({
   method: z.string().default('GET'),
@@ -16,7 +17,38 @@ const requestSchema = z.strictObject({
   spiffeId: z.string().optional(),
   /** ISO 8601 time to evaluate `time` criteria at; default now. */
   time: z.iso.datetime({ offset: true }).optional(),
+  /** The authenticated caller, as a verified token would describe it; absent: anonymous. */
+  subject: z
+    .strictObject({
+      sub: z.string().min(1),
+      issuer: z.string().default('explain'),
+      email: z.string().optional(),
+      emailVerified: z.boolean().default(true),
+      groups: z.array(z.string()).default([]),
+      claims: z.record(z.string(), z.unknown()).default({}),
+      /** ISO 8601 time of the login, for `authAge`. */
+      authTime: z.iso.datetime({ offset: true }).optional(),
+      acr: z.string().optional(),
+      amr: z.array(z.string()).default([]),
+    })
+    .optional(),
 });
+
+function subjectOf(s: z.output<typeof requestSchema>['subject']): Subject | undefined {
+  if (!s) return undefined;
+  return {
+    source: 'bearer',
+    issuer: s.issuer,
+    sub: s.sub,
+    email: s.email,
+    emailVerified: s.emailVerified,
+    groups: s.groups,
+    claims: { ...s.claims, sub: s.sub, iss: s.issuer },
+    authTime: s.authTime ? Math.floor(Date.parse(s.authTime) / 1000) : undefined,
+    acr: s.acr,
+    amr: s.amr,
+  };
+}
 
 export async function runExplain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -67,10 +99,12 @@ export async function runExplain(argv: string[]): Promise<number> {
           path: path.path,
           sourceIp: request.sourceIp,
           spiffeId: request.spiffeId,
+          subject: subjectOf(request.subject),
           now: request.time ? Date.parse(request.time) : Date.now(),
         });
+        const d = explanation.decision;
         out.result = {
-          status: explanation.decision.effect === 'allow' ? 'forwarded' : 403,
+          status: d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403,
           route: route.name,
           canonicalPath: path.path,
           decision: explanation.decision,

@@ -76,6 +76,17 @@ describe('ztproxy explain', () => {
     expect(none.result).toEqual({ status: 404, reason: 'no-route' });
   });
 
+  it('judges identity rules for a described subject (401 without one, 403 / forwarded with one)', () => {
+    const file = configFile('identity.yaml', {
+      listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+      routes: [{ name: 'api', upstream: 'http://127.0.0.1:9000', policy: { allow: { and: [{ authenticated: true }, { groups: { has: 'eng' } }] } } }],
+    });
+    const ask = (subject?: object) => JSON.parse(ztproxy('explain', '-c', file, '--request', JSON.stringify({ host: 'a.test', path: '/', ...(subject ? { subject } : {}) })).stdout).result;
+    expect(ask()).toMatchObject({ status: 401, decision: { effect: 'deny', needsAuthentication: true } });
+    expect(ask({ sub: 'bob', groups: ['sales'] })).toMatchObject({ status: 403 });
+    expect(ask({ sub: 'alice', groups: ['eng'] })).toMatchObject({ status: 'forwarded', decision: { effect: 'allow', rule: 'allow.and' } });
+  });
+
   it('refuses a malformed request description with exit 2', () => {
     expect(ztproxy('explain', '-c', good, '--request', '{').status).toBe(2);
     expect(ztproxy('explain', '-c', good, '--request', '{"path":"/"}').status).toBe(2);
