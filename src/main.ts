@@ -153,13 +153,25 @@ export class ZtProxy {
     if (this.#opts.watch !== false) {
       const interval = this.#opts.watchIntervalMs ?? 1000;
       this.#configWatcher = new FileWatcher(() => void this.reload('file'), interval);
-      this.#configWatcher.watch([this.#opts.configFile]);
+      this.#configWatcher.watch(this.#configFiles(config));
       this.#tlsWatcher = new FileWatcher(() => this.reloadTls(), interval);
       this.#tlsWatcher.watch(tlsFiles(config.listen));
     }
     if (this.#opts.handleSignals) this.#installSignals();
     this.#ready = true;
     this.log.info({ https: `${https.address}:${https.port}`, admin: `${admin.address}:${admin.port}`, routes: config.routes.length }, 'ztproxy listening');
+  }
+
+  /**
+   * Files whose change means a new snapshot: the config itself, and the key material it
+   * names that is read when a snapshot is built (JWKS files, assertion keys) — rotating a
+   * key file takes effect without touching the config.
+   */
+  #configFiles(config: Config): string[] {
+    const files = [this.#opts.configFile];
+    for (const issuer of config.identity.jwt ?? []) if (issuer.jwksFile) files.push(issuer.jwksFile);
+    files.push(...(config.identity.assertion.keys ?? []));
+    return files;
   }
 
   #installSignals(): void {
@@ -268,6 +280,7 @@ export class ZtProxy {
     }
     this.#version++;
     this.#snapshot = next;
+    this.#configWatcher?.watch(this.#configFiles(next.config));
     this.#upstreams.retain(next.routes.map((r) => r.upstream));
     // Requests still running on the old snapshot keep their verifier object; close()
     // only drops its cache and key-set timers.

@@ -134,3 +134,40 @@ describe('bearer tokens', () => {
     expect(upstream.seen).toHaveLength(1);
   });
 });
+
+describe('key rotation by file', () => {
+  it('a JWKS file that changes is picked up without touching the config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztproxy-jwks-rotate-'));
+    const jwksFile = join(dir, 'jwks.json');
+    const oldPair = await generateKeyPair('ES256', { extractable: true });
+    const newPair = await generateKeyPair('ES256', { extractable: true });
+    const publish = async (pub: CryptoKey, kid: string) =>
+      writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pub)), kid, alg: 'ES256', use: 'sig' }] }));
+    await publish(oldPair.publicKey, 'old');
+    const own = await startTestProxy(
+      {
+        listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+        identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
+        routes: [{ name: 'api', upstream: upstream.url, policy: { allow: { authenticated: true } } }],
+      },
+      { watch: true, watchIntervalMs: 100 },
+    );
+    try {
+      const signed = async (k: CryptoKey, kid: string) =>
+        new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer(ISS).setAudience(AUD).setIssuedAt().setExpirationTime('5m').sign(k);
+      const newToken = await signed(newPair.privateKey, 'new');
+      expect((await get(own.port, '/', { host: 'a.test', headers: bearer(await signed(oldPair.privateKey, 'old')) })).status).toBe(200);
+      expect((await get(own.port, '/', { host: 'a.test', headers: bearer(newToken) })).status).toBe(401);
+      await publish(newPair.publicKey, 'new');
+      const end = Date.now() + 5000;
+      let status = 0;
+      while (Date.now() < end && status !== 200) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await get(own.port, '/', { host: 'a.test', headers: bearer(newToken) })).status;
+      }
+      expect(status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+});
