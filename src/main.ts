@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load.ts';
 import { parseListenAddress, type Config } from './config/schema.ts';
-import { buildSnapshot, SnapshotError, type Snapshot } from './config/snapshot.ts';
+import { buildSnapshot, IdentityRuntime, SnapshotError, type Snapshot } from './config/snapshot.ts';
 import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
@@ -63,6 +63,7 @@ export class ZtProxy {
   #version = 1;
   readonly #opts: StartOptions;
   readonly #upstreams: UpstreamRegistry;
+  readonly #identity: IdentityRuntime;
   readonly #deps: RunDeps;
   #https!: HttpsServer;
   #redirect: HttpServer | undefined;
@@ -79,14 +80,33 @@ export class ZtProxy {
   readonly #upgraded = new Set<Duplex>();
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
-  private constructor(opts: StartOptions, snapshot: Snapshot, log: Logger, metrics: Metrics, upstreams: UpstreamRegistry) {
+  private constructor(
+    opts: StartOptions,
+    snapshot: Snapshot,
+    log: Logger,
+    metrics: Metrics,
+    upstreams: UpstreamRegistry,
+    identity: IdentityRuntime,
+  ) {
     this.#opts = opts;
     this.log = log;
     this.metrics = metrics;
     this.#upstreams = upstreams;
+    this.#identity = identity;
     this.#deps = { log, metrics };
     this.#snapshot = snapshot;
     upstreams.retain(snapshot.routes.map((r) => r.upstream));
+    this.#identityStarted(snapshot);
+  }
+
+  /** Discovery of the OpenID Provider starts at once; a failure is retried by the first login. */
+  #identityStarted(snapshot: Snapshot): void {
+    const sessions = snapshot.sessions;
+    if (sessions === undefined) return;
+    if (snapshot.config.identity.session.keys === undefined) {
+      this.log.warn({ key: 'identity.session.keys' }, 'no session keys configured: a random key per process (a restart ends every session)');
+    }
+    sessions.rp.warmUp((err) => this.log.warn({ err: (err as Error).message, issuer: sessions.rp.config.issuer }, 'OpenID Provider discovery failed; logins answer 503 until it succeeds'));
   }
 
   static async start(opts: StartOptions): Promise<ZtProxy> {
@@ -97,8 +117,9 @@ export class ZtProxy {
     const metrics = new Metrics({ processMetrics: opts.processMetrics ?? false });
     let proxy: ZtProxy;
     const upstreams = new UpstreamRegistry();
+    const identity = new IdentityRuntime();
     try {
-      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams), log, metrics, upstreams);
+      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams, identity), log, metrics, upstreams, identity);
     } catch (err) {
       if (err instanceof SnapshotError) throw new StartError(err.errors);
       throw err;
@@ -256,7 +277,7 @@ export class ZtProxy {
     const old = this.#snapshot;
     let next: Snapshot;
     try {
-      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams);
+      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams, this.#identity);
     } catch (err) {
       return this.#rejectReload(trigger, err instanceof SnapshotError ? err.errors : [(err as Error).message]);
     }
@@ -280,6 +301,7 @@ export class ZtProxy {
     }
     this.#version++;
     this.#snapshot = next;
+    if (next.sessions !== undefined && next.sessions.rp !== old.sessions?.rp) this.#identityStarted(next);
     this.#configWatcher?.watch(this.#configFiles(next.config));
     this.#upstreams.retain(next.routes.map((r) => r.upstream));
     // Requests still running on the old snapshot keep their verifier object; close()

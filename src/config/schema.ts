@@ -8,6 +8,8 @@ import { policySchema } from '../policy/index.ts';
 import { parseDuration, parseSize } from './duration.ts';
 import { canonicalizePath } from '../pipeline/canonical.ts';
 import { jwtIssuerSchema } from '../identity/jwt/index.ts';
+import { oidcSchema } from '../identity/oidc/schema.ts';
+import { sessionSchema } from '../identity/session/schema.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -149,6 +151,10 @@ const routeSchema = z.strictObject({
 });
 
 const identitySchema = z.strictObject({
+  /** Browser login (SPEC §5): the OpenID Provider and this proxy's client registration. */
+  oidc: oidcSchema.optional(),
+  /** Browser sessions after an OIDC login (SPEC §4). */
+  session: sessionSchema.prefault({}),
   /** Bearer JWT issuers (SPEC §5); a token is checked against the issuer its `iss` names. */
   jwt: z
     .array(jwtIssuerSchema)

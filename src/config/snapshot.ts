@@ -6,6 +6,10 @@ import { BlockList, isIP } from 'node:net';
 import { compilePolicy, type CompiledPolicy } from '../policy/index.ts';
 import { BearerVerifier } from '../identity/jwt/index.ts';
 import { AssertionSigner, ephemeralAssertionKey, loadAssertionKeys } from '../identity/assertion/index.ts';
+import { RelyingParty } from '../identity/oidc/relying-party.ts';
+import { randomSessionKey } from '../identity/session/codec.ts';
+import { SessionManager, SessionRuntime } from '../identity/session/manager.ts';
+import { SessionRevocations } from '../identity/session/revocations.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { authorizeStage } from '../pipeline/stages/authorize.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
@@ -43,11 +47,46 @@ export interface Snapshot {
   readonly bearer: BearerVerifier | undefined;
   /** Signs X-ZT-Assertion; serves its JWKS. */
   readonly assertion: AssertionSigner;
+  /** Browser login and sessions, when `identity.oidc` is configured. */
+  readonly sessions: SessionManager | undefined;
+}
+
+/**
+ * State that outlives one snapshot: session revocations, the per-process session key,
+ * refreshes in flight, and the relying party (its discovery cache) while its config
+ * stays the same. One per proxy process.
+ */
+export class IdentityRuntime {
+  readonly sessions = new SessionRuntime(new SessionRevocations(), randomSessionKey());
+  #rp: { key: string; rp: RelyingParty } | undefined;
+
+  relyingParty(config: NonNullable<Config['identity']['oidc']>): RelyingParty {
+    const key = JSON.stringify(config);
+    if (this.#rp?.key !== key) this.#rp = { key, rp: new RelyingParty(config) };
+    return this.#rp.rp;
+  }
+}
+
+/** Claim names that `claim` rules anywhere in the routes' policies read. */
+function policyClaimNames(routes: readonly RouteConfig[]): string[] {
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (typeof node === 'object' && node !== null) {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'claim' && typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string') {
+          names.add((v as { name: string }).name);
+        } else walk(v);
+      }
+    }
+  };
+  for (const r of routes) walk(r.policy);
+  return [...names];
 }
 
 const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
 const ROUTE_STAGES: readonly Stage[] = Object.freeze([authorizeStage, forwardStage]);
-const ROUTE_STAGES_WITH_BEARER: readonly Stage[] = Object.freeze([authenticateStage, authorizeStage, forwardStage]);
+const ROUTE_STAGES_WITH_AUTHENTICATION: readonly Stage[] = Object.freeze([authenticateStage, authorizeStage, forwardStage]);
 
 function buildTrustedProxies(cidrs: readonly string[]): BlockList | undefined {
   if (cidrs.length === 0) return undefined;
@@ -74,8 +113,23 @@ function hstsValue(hsts: Config['listen']['hsts']): string | undefined {
  * be built, e.g. an upstream TLS file or a JWKS file is unreadable. Upstreams acquired for
  * a snapshot that fails are handed back to the registry.
  */
-export async function buildSnapshot(config: Config, version: number, upstreams: UpstreamRegistry): Promise<Snapshot> {
+export async function buildSnapshot(
+  config: Config,
+  version: number,
+  upstreams: UpstreamRegistry,
+  runtime: IdentityRuntime = new IdentityRuntime(),
+): Promise<Snapshot> {
   const errors: string[] = [];
+  const oidc = config.identity.oidc;
+  const sessions = oidc
+    ? new SessionManager({
+        session: config.identity.session,
+        oidc,
+        rp: runtime.relyingParty(oidc),
+        runtime: runtime.sessions,
+        policyClaims: policyClaimNames(config.routes),
+      })
+    : undefined;
   let bearer: BearerVerifier | undefined;
   if (config.identity.jwt) {
     try {
@@ -96,7 +150,7 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
     errors.push(`identity.assertion.${(err as Error).message}`);
   }
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
-  const stages = bearer ? ROUTE_STAGES_WITH_BEARER : ROUTE_STAGES;
+  const stages = bearer || sessions ? ROUTE_STAGES_WITH_AUTHENTICATION : ROUTE_STAGES;
   const routes: CompiledRoute[] = [];
   config.routes.forEach((rc, i) => {
     try {
@@ -128,6 +182,7 @@ export async function buildSnapshot(config: Config, version: number, upstreams: 
     hstsHeader: hstsValue(config.listen.hsts),
     bearer,
     assertion,
+    sessions,
   });
 }
 

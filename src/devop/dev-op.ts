@@ -2,6 +2,8 @@ import { randomBytes, randomUUID, timingSafeEqual, createHash } from 'node:crypt
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
@@ -23,6 +25,11 @@ export interface DevOpOptions {
    * RFC 9068) signed with the OP's ES256 key. Default `urn:ztproxy:api`.
    */
   apiResource?: string;
+  /**
+   * PEM CA bundle trusted (besides the system's) for the OP's own calls to loopback
+   * relying parties — the back-channel logout to a proxy with a dev certificate.
+   */
+  loopbackCa?: string;
 }
 
 export interface DevOp {
@@ -130,6 +137,8 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: randomUUID(), alg: 'ES256', use: 'sig' };
 
+  // Node's fetch is undici's; an Agent with the dev CA lets it reach a proxy on loopback.
+  const loopbackAgent = opts.loopbackCa === undefined ? undefined : new Agent({ connect: { ca: [...rootCertificates, opts.loopbackCa] } });
   const usersByName = new Map(DEMO_USERS.map((u) => [u.username, u]));
 
   const apiResourceServer: ResourceServer = {
@@ -220,7 +229,8 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
       const target = new URL(url);
       if (LOOPBACK_HOSTS.has(target.hostname)) {
         const { dispatcher: _guard, ...rest } = options as RequestInit & { dispatcher?: unknown };
-        return fetch(url, rest);
+        if (loopbackAgent === undefined) return fetch(url, rest);
+        return undiciFetch(String(url), { ...(rest as object), dispatcher: loopbackAgent }) as unknown as Promise<Response>;
       }
       return fetch(url, options);
     },
@@ -231,6 +241,10 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
   };
 
   const provider = new Provider(issuer, configuration);
+  // A back-channel logout that fails leaves a session alive at the relying party: say so.
+  provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }) => {
+    process.stderr.write(`dev OP: back-channel logout to ${client.clientId} failed: ${err.message}${err.cause ? ` (${String((err.cause as Error).message ?? err.cause)})` : ''}\n`);
+  });
   const providerCallback = provider.callback();
 
   async function handleInteraction(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -316,6 +330,7 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
+        void loopbackAgent?.close();
       }),
   };
 }

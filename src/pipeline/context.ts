@@ -66,6 +66,8 @@ export class RequestContext {
   encodedSlash = false;
   /** Flat [name, value, ...] list of the client's headers that may be forwarded. */
   forwardHeaders: string[] = [];
+  /** The request's Cookie header(s), joined; read by the session stage, never parsed on the hot path otherwise. */
+  cookieHeader: string | undefined;
   /** X-Forwarded-* values received from a trusted proxy, if any. */
   forwardedFor: string | undefined;
   forwardedProto: string | undefined;
@@ -75,6 +77,8 @@ export class RequestContext {
   /** Who authentication proved the caller to be (bearer token), if anyone. */
   subject: Subject | undefined;
   decision: Decision | undefined;
+  /** Set-Cookie values ztproxy adds to the response (a renewed or cleared session). */
+  setCookies: string[] | undefined;
   timings: StageTimings = { auth: undefined, policy: undefined, upstream: undefined };
   /** performance.now() when the upstream request was sent. */
   startedUpstream = 0;

@@ -5,6 +5,8 @@
 
 export const REPLIES = {
   ok: { status: 200, message: 'ok' },
+  found: { status: 302, message: 'found' },
+  'see-other': { status: 303, message: 'see other' },
   'bad-request': { status: 400, message: 'bad request' },
   unauthorized: { status: 401, message: 'unauthorized' },
   forbidden: { status: 403, message: 'forbidden' },

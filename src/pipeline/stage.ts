@@ -8,7 +8,7 @@ export interface LocalReply {
   readonly code: ReplyCode;
   /** For the access log only (kebab-case reason, e.g. `encoded-slash`). */
   readonly details: string;
-  readonly headers?: Readonly<Record<string, string>>;
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   /** A body of ztproxy's own (e.g. its JWKS) instead of the JSON error. */
   readonly body?: string;
 }

@@ -5,6 +5,7 @@ import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
+import { setsOurCookie } from '../identity/session/cookies.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 
 class BodyTooLarge extends Error {
@@ -131,6 +132,21 @@ function responseHeaders(ctx: RequestContext, headers: Record<string, string | s
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
     out[name] = value;
+  }
+  // An upstream may not set, replace or clear ztproxy's own cookies (session fixation
+  // by an app, or a logout it was not asked for).
+  const upstreamCookies = out['set-cookie'];
+  if (upstreamCookies !== undefined) {
+    const list = Array.isArray(upstreamCookies) ? upstreamCookies : [upstreamCookies];
+    if (list.some(setsOurCookie)) {
+      const kept = list.filter((c) => !setsOurCookie(c));
+      if (kept.length > 0) out['set-cookie'] = kept;
+      else delete out['set-cookie'];
+    }
+  }
+  if (ctx.setCookies !== undefined) {
+    const kept = out['set-cookie'];
+    out['set-cookie'] = kept === undefined ? ctx.setCookies : ctx.setCookies.concat(kept);
   }
   out['x-request-id'] = ctx.id;
   const hsts = ctx.snapshot.hstsHeader;

@@ -27,7 +27,7 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       res.destroy();
       return;
     }
-    const headers: Record<string, string | number> = {
+    const headers: Record<string, string | number | readonly string[]> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
@@ -37,6 +37,10 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
     };
     const hsts = ctx.snapshot.hstsHeader;
     if (hsts !== undefined) headers['strict-transport-security'] = hsts;
+    if (ctx.setCookies !== undefined) {
+      const own = local.headers?.['set-cookie'];
+      headers['set-cookie'] = own === undefined ? ctx.setCookies : ctx.setCookies.concat(own);
+    }
     // After a 400 the framing of what follows on this connection is in doubt, and a
     // body we did not read must not be parsed as the next request: close, and drop any
     // request Node already parsed behind this one (pipelining after a CL.TE message is
@@ -45,7 +49,7 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       res.shouldKeepAlive = false;
       poisonConnection(ctx.req.socket);
     }
-    res.writeHead(status, headers);
+    res.writeHead(status, headers as Record<string, string | number | string[]>);
     res.end(body);
     return;
   }

@@ -36,13 +36,19 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Builds the Subject of a verified token; `sub` and `iss` were checked to be strings. */
-export function subjectFromClaims(claims: Record<string, unknown>, issuer: string, sub: string, names: ClaimNames): Subject {
+export function subjectFromClaims(
+  claims: Record<string, unknown>,
+  issuer: string,
+  sub: string,
+  names: ClaimNames,
+  source: Subject['source'] = 'bearer',
+): Subject {
   const email = own(claims, names.emailClaim);
   const authTime = own(claims, 'auth_time');
   const acr = own(claims, 'acr');
   const amr = own(claims, 'amr');
   return Object.freeze({
-    source: 'bearer',
+    source,
     issuer,
     sub,
     email: typeof email === 'string' ? email : undefined,

@@ -1,8 +1,17 @@
 // Stage: authorization by the route's compiled policy (the embedded policy engine).
 // Deny overrides allow, no allow means deny, an engine error fails closed (503).
+// A denial a login could change is answered with a way to log in: a browser navigation
+// goes to /.ztproxy/login (SPEC §4), an API client gets 401 `Bearer`. A signed-in
+// browser whose login is too old for the route (authAge) is sent to log in again
+// (step-up); an API client gets RFC 9470's `insufficient_user_authentication`.
 import type { PolicyInput } from '../../policy/index.ts';
+import type { Subject } from '../../identity/subject.ts';
 import type { RequestContext } from '../context.ts';
 import { NEXT, type Stage, type StageResult } from '../stage.ts';
+import { LOGIN_PATH } from './login-endpoints.ts';
+
+/** A login younger than this is not sent to log in again (no loop if the IdP ignores prompt=login). */
+const STEP_UP_GRACE_S = 30;
 
 export function policyInput(ctx: RequestContext): PolicyInput {
   return {
@@ -20,6 +29,33 @@ const NEEDS_AUTHENTICATION: StageResult = Object.freeze({
   reply: Object.freeze({ code: 'unauthorized', details: 'authentication-required', headers: Object.freeze({ 'www-authenticate': 'Bearer' }) }),
 }) as StageResult;
 
+const INSUFFICIENT_AUTHENTICATION: StageResult = Object.freeze({
+  reply: Object.freeze({
+    code: 'unauthorized',
+    details: 'step-up-required',
+    headers: Object.freeze({ 'www-authenticate': 'Bearer error="insufficient_user_authentication", error_description="a more recent authentication is required"' }),
+  }),
+}) as StageResult;
+
+/** A top-level page load (SPEC §4: GET with Accept text/html), which can follow a login redirect. */
+function isBrowserNavigation(ctx: RequestContext): boolean {
+  if (ctx.method !== 'GET' || ctx.upgrade !== undefined) return false;
+  const accept = ctx.req.headers.accept;
+  return accept !== undefined && accept.toLowerCase().includes('text/html');
+}
+
+function toLogin(ctx: RequestContext, details: string, reauth: boolean): StageResult {
+  const location = `${LOGIN_PATH}?rd=${encodeURIComponent(ctx.target)}${reauth ? '&reauth=1' : ''}`;
+  return { reply: { code: 'found', details, body: '', headers: { location, 'content-type': 'text/plain' } } };
+}
+
+/** Would a fresh login of the same subject be allowed? (Only asked on a denial.) */
+function freshLoginWouldPass(ctx: RequestContext, subject: Subject): boolean {
+  const input = policyInput(ctx);
+  const fresh: Subject = { ...subject, authTime: Math.floor(input.now / 1000) };
+  return ctx.route!.policy.decide({ ...input, subject: fresh }).effect === 'allow';
+}
+
 export const authorizeStage: Stage = {
   name: 'authorize',
   run(ctx: RequestContext): StageResult {
@@ -30,7 +66,15 @@ export const authorizeStage: Stage = {
     if (decision.effect === 'allow') return NEXT;
     // Denied for want of an identity the policy asks for: tell the client to
     // authenticate (RFC 6750 §3: no error code when no token was sent).
-    if (decision.needsAuthentication) return NEEDS_AUTHENTICATION;
+    if (decision.needsAuthentication) {
+      return ctx.snapshot.sessions !== undefined && isBrowserNavigation(ctx) ? toLogin(ctx, 'login-required', false) : NEEDS_AUTHENTICATION;
+    }
+    const subject = ctx.subject;
+    if (decision.effect === 'deny' && subject !== undefined && subject.authTime !== undefined && freshLoginWouldPass(ctx, subject)) {
+      if (subject.source === 'bearer') return INSUFFICIENT_AUTHENTICATION;
+      const loggedInAgo = Math.floor(Date.now() / 1000) - subject.authTime;
+      if (isBrowserNavigation(ctx) && loggedInAgo > STEP_UP_GRACE_S) return toLogin(ctx, 'step-up-required', true);
+    }
     return {
       reply: {
         code: decision.effect === 'error' ? 'service-unavailable' : 'forbidden',

@@ -1,25 +1,61 @@
 // Stage: paths ztproxy answers itself on every host, before any route is chosen (SPEC
-// §4 reserved paths), so no route — and no upstream — can shadow or forge them.
-// Today: /.well-known/ztproxy/jwks.json, the keys that verify X-ZT-Assertion.
+// §4 reserved paths), so no route — and no upstream — can shadow or forge them:
+// /.well-known/ztproxy/jwks.json (the keys that verify X-ZT-Assertion) and everything
+// under /.ztproxy/ (login, callback, logout, back-channel logout; 404 for the rest, and
+// for all of them when no OIDC login is configured).
 import type { RequestContext } from '../context.ts';
-import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
+import { NEXT, reply, type LocalReply, type Stage, type StageResult } from '../stage.ts';
+import { BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, LOGIN_PATH, LOGOUT_PATH, backchannelLogout, callback, login, logout } from './login-endpoints.ts';
 
 export const JWKS_PATH = '/.well-known/ztproxy/jwks.json';
+const RESERVED_PREFIX = '/.ztproxy/';
 
 const NOT_ALLOWED = reply('method-not-allowed', 'reserved-path-method');
+const NOT_FOUND = reply('not-found', 'reserved-path-unknown');
+
+function jwks(ctx: RequestContext): StageResult {
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return NOT_ALLOWED;
+  return {
+    reply: {
+      code: 'ok',
+      details: 'assertion-jwks',
+      body: ctx.snapshot.assertion.jwksJson,
+      headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' },
+    },
+  };
+}
+
+async function loginEndpoint(ctx: RequestContext): Promise<StageResult> {
+  const sessions = ctx.snapshot.sessions;
+  if (sessions === undefined) return NOT_FOUND;
+  let local: LocalReply;
+  switch (ctx.path) {
+    case LOGIN_PATH:
+      local = await login(ctx, sessions);
+      break;
+    case CALLBACK_PATH:
+      local = await callback(ctx, sessions);
+      break;
+    case LOGOUT_PATH:
+      local = await logout(ctx, sessions);
+      break;
+    case BACKCHANNEL_LOGOUT_PATH:
+      local = await backchannelLogout(ctx, sessions);
+      break;
+    default:
+      return NOT_FOUND;
+  }
+  return { reply: local };
+}
 
 export const reservedPathsStage: Stage = {
   name: 'reserved-paths',
-  run(ctx: RequestContext): StageResult {
-    if (ctx.path !== JWKS_PATH) return NEXT;
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return NOT_ALLOWED;
-    return {
-      reply: {
-        code: 'ok',
-        details: 'assertion-jwks',
-        body: ctx.snapshot.assertion.jwksJson,
-        headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' },
-      },
-    };
+  run(ctx: RequestContext): StageResult | Promise<StageResult> {
+    const path = ctx.path;
+    // One cheap test on the hot path: both reserved trees start with "/.".
+    if (path.charCodeAt(1) !== 46) return NEXT;
+    if (path === JWKS_PATH) return jwks(ctx);
+    if (path.startsWith(RESERVED_PREFIX)) return loginEndpoint(ctx);
+    return NEXT;
   },
 };

@@ -12,6 +12,7 @@ import { canonicalizeHost, canonicalizePath, isValidQuery } from '../canonical.t
 import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, isIdentityHeader, normalizeHeaderName } from '../headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
+import { withoutOurCookies } from '../../identity/session/cookies.ts';
 
 export const sanitizeStage: Stage = {
   name: 'sanitize',
@@ -77,6 +78,7 @@ export const sanitizeStage: Stage = {
     const named = connection ? connectionTokens(connection) : undefined;
     const trusted = ctx.peerTrusted;
     const out: string[] = [];
+    let cookies: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const norm = normalizeHeaderName(name);
@@ -90,8 +92,18 @@ export const sanitizeStage: Stage = {
         else out.push(name, value);
         continue;
       }
+      if (norm === 'cookie') {
+        // ztproxy's own cookies (the session, login flows) are read here and never
+        // reach the upstream: it must not be able to replay or log them.
+        const value = raw[i + 1]!;
+        cookies = cookies === undefined ? value : `${cookies}; ${value}`;
+        const rest = withoutOurCookies(value);
+        if (rest !== '') out.push(name, rest);
+        continue;
+      }
       out.push(name, raw[i + 1]!);
     }
+    ctx.cookieHeader = cookies;
     if (xff !== undefined) {
       const client = clientFromForwardedFor(ctx, xff);
       if (client === undefined) return reply('bad-request', 'invalid-forwarded-for');

@@ -1,0 +1,51 @@
+// ztproxy's cookies on the wire: names, attributes, and the Cookie header as the
+// upstream sees it (without them). Values are JWEs (see codec.ts); only the `cookie`
+// package formats and parses them.
+import { parseCookie, stringifySetCookie } from 'cookie';
+
+/** The session (SPEC §4). `__Host-`: Secure, Path=/, no Domain — no subdomain can set or read it. */
+export const SESSION_COOKIE = '__Host-ztproxy';
+/** One per login in flight: `__Host-ztproxy-login-<flow id>`. */
+export const LOGIN_COOKIE_PREFIX = '__Host-ztproxy-login-';
+
+/** Any cookie named like one of ours, in any case or prefix spelling, never goes upstream. */
+const OURS = /^\s*(?:__host-|__secure-)?ztproxy/i;
+
+export function setCookie(name: string, value: string, maxAgeSeconds: number): string {
+  return stringifySetCookie(name, value, {
+    httpOnly: true,
+    secure: true,
+    sameSite: 'lax',
+    path: '/',
+    maxAge: Math.max(0, Math.floor(maxAgeSeconds)),
+  });
+}
+
+export function clearCookie(name: string): string {
+  return stringifySetCookie(name, '', { httpOnly: true, secure: true, sameSite: 'lax', path: '/', maxAge: 0 });
+}
+
+/** The request's cookies by name (the first of a repeated name wins, as browsers send the most specific first). */
+export function readCookies(header: string | undefined): Record<string, string | undefined> {
+  return header === undefined || header === '' ? {} : parseCookie(header);
+}
+
+/** The Cookie header value without ztproxy's cookies; '' if nothing is left. */
+export function withoutOurCookies(value: string): string {
+  if (!/ztproxy/i.test(value)) return value;
+  const kept: string[] = [];
+  for (const pair of value.split(';')) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (OURS.test(name)) continue;
+    const trimmed = pair.trim();
+    if (trimmed !== '') kept.push(trimmed);
+  }
+  return kept.join('; ');
+}
+
+/** True when an upstream's Set-Cookie value would set (or clear) one of ztproxy's cookies. */
+export function setsOurCookie(setCookieValue: string): boolean {
+  const eq = setCookieValue.indexOf('=');
+  return OURS.test(eq < 0 ? setCookieValue : setCookieValue.slice(0, eq));
+}
