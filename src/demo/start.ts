@@ -1,10 +1,39 @@
 // `npm start`: the demo on a fresh clone with no setup — dev certificates into certs/
-// on first run, the demo upstream on 127.0.0.1:9080, the proxy on config/ztproxy.yaml,
-// and ready-made curl lines that show allowed and denied requests.
-import { existsSync } from 'node:fs';
+// on first run, the development OpenID Provider (when the config's OIDC issuer is on
+// loopback, as the demo's is: http://127.0.0.1:9180), the demo upstream on
+// 127.0.0.1:9080, the proxy on config/ztproxy.yaml, and the demo users plus ready-made
+// curl lines that show allowed and denied requests.
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts';
 import { initDevPki } from '../tls/pki.ts';
 import { startProxy, StartError } from '../main.ts';
 import { startDemoUpstream } from './upstream.ts';
+
+/** The dev OP for a config whose OIDC issuer is http://127.0.0.1:<port>, registered for this proxy. */
+async function startDemoOp(config: Config): Promise<DevOp | undefined> {
+  const oidc = config.identity.oidc;
+  if (oidc === undefined) return undefined;
+  const issuer = new URL(oidc.issuer);
+  if (issuer.protocol !== 'http:' || issuer.hostname !== '127.0.0.1' || issuer.pathname !== '/') return undefined;
+  const port = Number(config.listen.address.slice(config.listen.address.lastIndexOf(':') + 1));
+  const origins = [`https://localhost:${port}`, `https://127.0.0.1:${port}`];
+  return startDevOp({
+    port: Number(issuer.port),
+    loopbackCa: readFileSync(`${CERTS}/ca.crt`, 'utf8'),
+    clients: [
+      {
+        client_id: oidc.clientId,
+        ...(oidc.clientSecret === undefined ? { token_endpoint_auth_method: 'none' } : { client_secret: oidc.clientSecret }),
+        redirect_uris: origins.map((o) => `${o}/.ztproxy/callback`),
+        post_logout_redirect_uris: [...origins.map((o) => `${o}/`), ...(oidc.postLogoutRedirectUri ? [oidc.postLogoutRedirectUri] : [])],
+        backchannel_logout_uri: `https://localhost:${port}/.ztproxy/backchannel-logout`,
+        backchannel_logout_session_required: true,
+      },
+    ],
+  });
+}
 
 const CERTS = 'certs';
 const CONFIG = process.env.ZTPROXY_CONFIG ?? 'config/ztproxy.yaml';
@@ -17,6 +46,12 @@ async function main(): Promise<void> {
     process.stderr.write(`${CERTS}/ was made by an older ztproxy (no dev token issuer key): run \`npx ztproxy certs init --force\` and start again\n`);
     process.exit(1);
   }
+  const loaded = await loadConfig(CONFIG, process.env);
+  if (!loaded.ok) {
+    for (const problem of loaded.errors) process.stderr.write(`${problem}\n`);
+    process.exit(1);
+  }
+  const op = await startDemoOp(loaded.config);
   const upstream = await startDemoUpstream(9080);
   let proxy;
   try {
@@ -28,35 +63,48 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  process.once('SIGTERM', () => upstream.close());
-  process.once('SIGINT', () => upstream.close());
+  const stopDemo = (): void => {
+    upstream.close();
+    void op?.close();
+  };
+  process.once('SIGTERM', stopDemo);
+  process.once('SIGINT', stopDemo);
   const port = proxy.addresses.https.port;
   const base = `https://localhost:${port}`;
   const ca = `--cacert ${CERTS}/ca.crt`;
   const cert = `--cert ${CERTS}/client.crt --key ${CERTS}/client.key`;
   const other = `--cert ${CERTS}/client-other.crt --key ${CERTS}/client-other.key`;
+  const users = op
+    ? `
+Log in with a browser: open ${base}/ (accept the dev certificate, or trust ${CERTS}/ca.crt)
+  development OpenID Provider  ${op.issuer}   (demo users, public passwords — never for production)
+${DEMO_USERS.map((u) => `    ${u.username.padEnd(6)} password ${u.password.padEnd(20)} groups ${u.groups.join(', ')}`).join('\n')}
+  alice (engineering) reaches the app; bob (sales) is refused (403). Sign out with the
+  button on the app's page (or ${base}/.ztproxy/logout).
+`
+    : '';
   process.stdout.write(`
 ztproxy demo is running
   proxy     ${base}   (config: ${CONFIG})
   upstream  http://127.0.0.1:9080 (the demo app; reach it only through the proxy)
   admin     http://127.0.0.1:${proxy.addresses.admin.port}/metrics  /healthz  /readyz
-
+${users}
 Try:
   # allowed: the public route needs nothing
   curl ${ca} ${base}/public/hello
-  # denied (403): the app needs the demo workload's client certificate
+  # refused (401): the app needs the demo workload's client certificate or a login
   curl ${ca} ${base}/
   # allowed: with the workload certificate (spiffe://ztproxy.local/ns/demo/sa/client)
   curl ${ca} ${cert} ${base}/
-  # denied (403): another workload's certificate (spiffe://ztproxy.local/ns/demo/sa/other)
+  # refused (401): another workload's certificate (spiffe://ztproxy.local/ns/demo/sa/other) is not enough
   curl ${ca} ${other} ${base}/
   # denied (403): /admin is denied for everyone (deny overrides allow)
   curl ${ca} ${cert} ${base}/admin
   # rejected (400): an encoded dot segment trying to climb out
   curl ${ca} ${cert} --path-as-is ${base}/public/%2e%2e/admin
-  # API: 401 without a token, 200 with one for the eng group, 403 for another group
+  # API: 401 without a token, 200 with one for the engineering group, 403 for another group
   curl ${ca} ${base}/api/hello
-  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub alice --groups eng)" ${base}/api/hello
+  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub alice --groups engineering)" ${base}/api/hello
   curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub bob --groups sales)" ${base}/api/hello
   # why? ask the policy engine
   npx ztproxy explain -c ${CONFIG} --request '{"host":"localhost","path":"/admin","spiffeId":"spiffe://ztproxy.local/ns/demo/sa/client"}'
