@@ -39,6 +39,8 @@ export interface DevOp {
   readonly users: readonly DemoUser[];
   /** The API resource whose access tokens are JWTs. */
   readonly apiResource: string;
+  /** Successful token requests by grant type (tests count refreshes with it). */
+  readonly grants: Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -245,6 +247,12 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }) => {
     process.stderr.write(`dev OP: back-channel logout to ${client.clientId} failed: ${err.message}${err.cause ? ` (${String((err.cause as Error).message ?? err.cause)})` : ''}\n`);
   });
+  const grants: Record<string, number> = {};
+  let closing: Promise<void> | undefined;
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const type = String(ctx.oidc.params?.['grant_type'] ?? 'unknown');
+    grants[type] = (grants[type] ?? 0) + 1;
+  });
   const providerCallback = provider.callback();
 
   async function handleInteraction(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -326,11 +334,15 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
     url: issuer,
     users: DEMO_USERS,
     apiResource,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    grants,
+    close: () => {
+      // Idempotent: a test may stop the OP (provider down) before its own teardown.
+      closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-        void loopbackAgent?.close();
-      }),
+        loopbackAgent?.close().catch(() => undefined);
+      });
+      return closing;
+    },
   };
 }

@@ -45,6 +45,8 @@ export interface LoginStackOptions {
   routes?: Record<string, unknown>[];
   /** Extra top-level identity keys (e.g. jwt). */
   identity?: Record<string, unknown>;
+  /** Register ztproxy as a public client (no secret; the OP then rotates refresh tokens). */
+  publicClient?: boolean;
 }
 
 export async function startLoginStack(opts: LoginStackOptions = {}): Promise<LoginStack> {
@@ -58,12 +60,11 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
     clients: [
       {
         client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
+        ...(opts.publicClient ? { token_endpoint_auth_method: 'none' } : { client_secret: CLIENT_SECRET, token_endpoint_auth_method: 'client_secret_basic' }),
         redirect_uris: [`${origin}/.ztproxy/callback`, `https://localhost:${port}/.ztproxy/callback`],
         post_logout_redirect_uris: [`${origin}/`, `https://localhost:${port}/`],
         backchannel_logout_uri: `${origin}/.ztproxy/backchannel-logout`,
         backchannel_logout_session_required: true,
-        token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
   });
@@ -76,7 +77,7 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
         oidc: {
           issuer: op.issuer,
           clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
+          ...(opts.publicClient ? {} : { clientSecret: CLIENT_SECRET }),
           scopes: ['openid', 'email', 'profile', 'groups'],
           postLogoutRedirectUri: `${origin}/`,
           ...opts.oidc,

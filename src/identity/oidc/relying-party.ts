@@ -15,6 +15,12 @@ import type { OidcConfig } from './schema.ts';
 const DISCOVERY_MAX_AGE_MS = 3600_000;
 /** After a failed discovery, logins answer 503 at once for this long before trying again. */
 const DISCOVERY_RETRY_MS = 2000;
+/**
+ * A login sends the browser to the provider only if the provider answered within this
+ * long (else discovery is fetched again first): a provider that is down gives a clear
+ * 503 here rather than a browser error page there.
+ */
+const LIVENESS_MS = 5000;
 /** A logout token older than this is refused (its `iat`), and its `jti` is remembered this long. */
 const LOGOUT_TOKEN_MAX_AGE_S = 300;
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -80,6 +86,8 @@ export class RelyingParty {
   #discoveredAt = 0;
   #discovering: Promise<client.Configuration> | undefined;
   #failedAt = 0;
+  /** When the provider last answered (discovery, token, userinfo). */
+  #lastContact = 0;
   #lastError: unknown;
   #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   readonly #seenLogoutJti = new LRUCache<string, true>({ max: 100_000, ttl: LOGOUT_TOKEN_MAX_AGE_S * 2000 });
@@ -121,6 +129,7 @@ export class RelyingParty {
         (configuration) => {
           this.#discovered = configuration;
           this.#discoveredAt = Date.now();
+          this.#lastContact = this.#discoveredAt;
           this.#discovering = undefined;
           const jwksUri = configuration.serverMetadata().jwks_uri;
           this.#jwks = jwksUri ? createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: c.timeout, cooldownDuration: 30_000 }) : undefined;
@@ -137,9 +146,19 @@ export class RelyingParty {
     return p;
   }
 
+  /** The configuration, after making sure the provider answered recently. */
+  #reachable(): Promise<client.Configuration> {
+    if (this.#discovered !== undefined && Date.now() - this.#lastContact < LIVENESS_MS) return Promise.resolve(this.#discovered);
+    if (this.#discovering !== undefined) return this.#discovering;
+    if (Date.now() - this.#failedAt < DISCOVERY_RETRY_MS) {
+      return Promise.reject(new OidcUnavailableError('the OpenID Provider did not answer recently', { cause: this.#lastError }));
+    }
+    return this.#discover();
+  }
+
   /** Fresh secrets for a login and the provider URL to send the browser to. */
   async startLogin(redirectUri: string, opts: { reauth: boolean; flowId: string }): Promise<{ url: URL; secrets: LoginSecrets }> {
-    const configuration = await this.discovery();
+    const configuration = await this.#reachable();
     const verifier = client.randomPKCECodeVerifier();
     // The flow id is part of the state, so the callback finds its own flow cookie
     // (several tabs may be logging in at once).
@@ -187,6 +206,7 @@ export class RelyingParty {
       if (isUnavailable(err)) throw new OidcUnavailableError(`token request failed: ${(err as Error).message}`, { cause: err });
       throw new OidcRejectedError(rejectionReason(err), (err as Error).message, { cause: err });
     }
+    this.#lastContact = Date.now();
     const idClaims = tokens.claims();
     if (idClaims === undefined) throw new OidcRejectedError('no-id-token', 'the provider returned no ID token');
     let claims: Record<string, unknown> = { ...idClaims };
@@ -217,6 +237,7 @@ export class RelyingParty {
       if (isUnavailable(err)) throw new OidcUnavailableError(`refresh failed: ${(err as Error).message}`, { cause: err });
       throw new OidcRejectedError(rejectionReason(err), (err as Error).message, { cause: err });
     }
+    this.#lastContact = Date.now();
     const idClaims = tokens.claims();
     if (idClaims !== undefined && idClaims.sub !== expected.sub) {
       throw new OidcRejectedError('refresh-subject-changed', 'the refreshed ID token names another subject');
