@@ -8,6 +8,7 @@ import type { Child } from './children.ts';
 import { findNginx, startNginx } from './nginx.ts';
 import type { BenchContext, RatioSpec, Scenario, Target } from './scenario.ts';
 import { startZtproxy } from './ztproxy.ts';
+import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/codec.ts';
 
 /** The upstream itself over plain HTTP: the ceiling every proxy is measured against. */
 export function directScenario(): Scenario {
@@ -82,6 +83,50 @@ export function ztproxyJwtScenario(cache: boolean): Scenario {
   };
 }
 
+const BENCH_SESSION_KEY = 'bench-session-key-0123456789abcdefghijklmnop';
+
+/**
+ * ztproxy with a browser session cookie (`__Host-ztproxy`, a JWE) on every request,
+ * route allow {authenticated: true}: the cost of a logged-in browser's request (the
+ * decrypted session is cached by cookie value; expiry and revocation are checked each
+ * time). The cookie is sealed here with the configured key, as a login would; no IdP is
+ * contacted (no refresh token in it).
+ */
+export function ztproxySessionScenario(): Scenario {
+  let child: Child | undefined;
+  return {
+    name: 'ztproxy-session',
+    description: 'ztproxy with a session cookie (JWE) on every request, route allow {authenticated: true}',
+    async setup(ctx: BenchContext): Promise<Target> {
+      const now = Math.floor(Date.now() / 1000);
+      const issuer = 'http://127.0.0.1:9';
+      const codec = new EnvelopeCodec([deriveSessionKey(BENCH_SESSION_KEY)]);
+      const cookie = await codec.seal('session', { sid: 'bench-session', iss: issuer, sub: 'bench', c: { groups: ['eng'], auth_time: now }, iat: now, exp: now + 7200, seen: now }, now + 7200);
+      const proxy = await startZtproxy(ctx, {
+        name: 'ztproxy-session',
+        readyPath: '/ready',
+        routes: [
+          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
+          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { authenticated: true } } },
+        ],
+        customize: (config) => ({
+          ...config,
+          identity: {
+            oidc: { issuer, clientId: 'bench', userinfo: false },
+            session: { keys: [BENCH_SESSION_KEY], ttl: '8h', idleTimeout: '30m' },
+          },
+        }),
+      });
+      child = proxy.child;
+      return { url: `${proxy.url}/`, pid: proxy.child.proc.pid, headers: { cookie: `__Host-ztproxy=${cookie}` } };
+    },
+    async teardown(): Promise<void> {
+      await child?.stop();
+      child = undefined;
+    },
+  };
+}
+
 /** nginx doing the same TLS termination and keep-alive proxying, one worker. */
 export function nginxScenario(): Scenario {
   const bin = findNginx();
@@ -108,7 +153,7 @@ export function nginxScenario(): Scenario {
 }
 
 export function allScenarios(): Scenario[] {
-  return [directScenario(), ztproxyForwardScenario(), ztproxyJwtScenario(true), ztproxyJwtScenario(false), nginxScenario()];
+  return [directScenario(), ztproxyForwardScenario(), ztproxyJwtScenario(true), ztproxyJwtScenario(false), ztproxySessionScenario(), nginxScenario()];
 }
 
 export const RATIOS: readonly RatioSpec[] = [
@@ -117,4 +162,5 @@ export const RATIOS: readonly RatioSpec[] = [
   { numerator: 'ztproxy', denominator: 'nginx' },
   { numerator: 'ztproxy-jwt', denominator: 'ztproxy' },
   { numerator: 'ztproxy-jwt-nocache', denominator: 'ztproxy' },
+  { numerator: 'ztproxy-session', denominator: 'ztproxy' },
 ];
