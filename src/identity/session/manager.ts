@@ -150,6 +150,9 @@ export class SessionManager {
       if (!opened.ok) return { ok: false, reason: `session-${opened.reason}` };
       const data = validData(opened.payload);
       if (data === undefined) return { ok: false, reason: 'session-malformed' };
+      // A session from a provider this config no longer logs in with (the issuer was
+      // changed by a reload, keys kept) is not a session of this proxy any more.
+      if (!sameIssuer(data.iss, this.#opts.oidc.issuer)) return { ok: false, reason: 'session-foreign-issuer' };
       session = { data, subject: this.#subject(data) };
       this.#opened.set(value, session);
     }
@@ -269,6 +272,16 @@ function refreshAt(tokens: OidcTokens, now: number): number | undefined {
   if (tokens.refreshToken === undefined || tokens.accessTokenExp === undefined) return undefined;
   const lifetime = Math.max(0, tokens.accessTokenExp - now);
   return tokens.accessTokenExp - Math.min(REFRESH_SKEW_S, Math.floor(lifetime / 2));
+}
+
+/** Issuer identifiers compared as URLs (`https://idp` and `https://idp/` are one issuer). */
+function sameIssuer(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
