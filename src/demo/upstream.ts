@@ -44,7 +44,7 @@ export function startDemoUpstream(port: number, host = '127.0.0.1'): Promise<Ser
     req.resume();
     req.on('end', () => {
       if (req.method === 'GET' && String(req.headers.accept ?? '').includes('text/html')) {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" }).end(page(req));
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }).end(page(req));
         return;
       }
       const body = JSON.stringify({ app: 'ztproxy demo upstream', method: req.method, url: req.url, headers: req.headers }, null, 2);

@@ -104,7 +104,9 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
     // (clickjacking a login form).
     'cache-control': 'no-store',
     'x-frame-options': 'DENY',
-    'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    // No form-action: Chromium applies it to the redirects after the POST too, and the
+    // login ends with a redirect to the relying party's callback on another origin.
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   });
   res.end(html);
 }

@@ -4,20 +4,17 @@
 // log out through ztproxy's page and at the OP, and be cut off by a back-channel logout.
 //
 // Chromium enforces CSP `form-action` on every redirect that follows a form submission
-// (the HTTP-level tests in test/identity follow redirects by hand and cannot see it), and two pages of the login flow send
-// `form-action 'self'` while their form's answer redirects to another origin:
-//   - the dev OP's login form: its POST ends in a redirect to the proxy's callback;
-//   - ztproxy's /.ztproxy/logout page: its POST answers 303 to the OP's end-session URL.
-// Both are bugs (see the two `it.fails` below). Until they are fixed, the main flow
-// relaxes exactly that directive on exactly those two pages (`relax*` in newProfile), so
-// refresh, logout and back-channel logout are still covered in the browser.
+// (the HTTP-level tests in test/identity follow redirects by hand and cannot see it). The
+// dev OP's login form and ztproxy's logout page both answer their POST with a redirect to
+// another origin, so neither may send `form-action 'self'`: the first describe block
+// guards that (it found both, now fixed).
 //
 // Cookies ignore ports: the OP (http://127.0.0.1:<op>) and ztproxy (https://127.0.0.1:<proxy>)
 // share a cookie jar. ztproxy's `__Host-` cookies are Secure, so the plain-HTTP OP never
 // sees them; but the OP's own session cookies (`_session`, `_session.sig`, not Secure) go
 // to ztproxy, which passes them to the upstream like any app cookie. Only a test/dev
 // artefact (a real OP lives on its own host), so nothing here depends on it.
-import type { Browser, BrowserContext, Page, Response, Route } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,32 +51,15 @@ afterAll(async () => {
 interface Profile {
   readonly context: BrowserContext;
   readonly page: Page;
-  /**
-   * Relax the OP login page's CSP. A route never sees a redirect's target, and the form
-   * is reached by redirects: fillAndSubmit reloads it (a direct load) before filling it.
-   */
-  readonly relaxOpLogin: boolean;
-}
-
-/** Answers the page itself with `form-action` also allowing `allowed` (the workaround for the CSP bugs). */
-async function relaxFormAction(route: Route, allowed: string): Promise<void> {
-  if (route.request().method() !== 'GET') return route.continue();
-  const res = await route.fetch({ maxRedirects: 0 });
-  const headers = res.headers();
-  const csp = headers['content-security-policy'];
-  if (csp !== undefined) headers['content-security-policy'] = csp.replace("form-action 'self'", `form-action 'self' ${allowed}`);
-  await route.fulfill({ response: res, headers });
 }
 
 /** A fresh browser profile (cookie jar) with one tab. */
-async function newProfile(opts: { relaxOpLogin: boolean; relaxLogoutPage: boolean }): Promise<Profile> {
+async function newProfile(): Promise<Profile> {
   const context = await newBrowserContext(browser!);
   contexts.push(context);
-  if (opts.relaxOpLogin) await context.route(`${opOrigin}/interaction/**`, (route) => relaxFormAction(route, origin));
-  if (opts.relaxLogoutPage) await context.route(`${origin}/.ztproxy/logout`, (route) => relaxFormAction(route, opOrigin));
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  return { context, page, relaxOpLogin: opts.relaxOpLogin };
+  return { context, page };
 }
 
 async function sessionCookie(p: Profile): Promise<string | undefined> {
@@ -102,10 +82,6 @@ async function expectOpLoginForm(page: Page): Promise<void> {
 /** From the OP's login form: fills it in and submits it; resolves with the form's POST on its way. */
 async function fillAndSubmit(p: Profile, username: string, password: string): Promise<void> {
   await expectOpLoginForm(p.page);
-  if (p.relaxOpLogin) {
-    await p.page.reload();
-    await expectOpLoginForm(p.page);
-  }
   await p.page.fill('input[name="username"]', username);
   await p.page.fill('input[name="password"]', password);
   await p.page.click('button[type="submit"]', { noWaitAfter: true });
@@ -145,45 +121,28 @@ async function echo(res: Response): Promise<{ url: string; headers: Record<strin
   return JSON.parse(await res.text()) as { url: string; headers: Record<string, string> };
 }
 
-describe('CSP form-action in Chromium (bugs)', () => {
-  // BUG: src/devop/dev-op.ts:107 (sendHtml) sends `form-action 'self'` with the login
-  // form; Chromium applies form-action to the redirects after the POST, and the last one
-  // goes to the relying party's redirect_uri (https://127.0.0.1:<proxy>/.ztproxy/callback),
-  // so Chromium blocks it ("Sending form data to '.../interaction/<uid>/login' violates
-  // ... form-action 'self'", net::ERR_ABORTED on /auth/<uid>): nobody can log in with
-  // Chrome against the dev OP (npm start's demo included). Fix: add the origins of the
-  // registered clients' redirect_uris to form-action (or drop form-action from that page).
-  it.fails('the dev OP login form redirects back to the proxy', async () => {
-    const p = await newProfile({ relaxOpLogin: false, relaxLogoutPage: false });
+describe('CSP form-action in Chromium', () => {
+  // The dev OP's login POST ends in a redirect to the proxy's callback (another origin).
+  it('the dev OP login form redirects back to the proxy', async () => {
+    const p = await newProfile();
     const first = await p.page.goto(`${origin}/app/hello`);
     expect(first?.status()).toBe(200);
     const violations = cspViolations(p.page);
     await fillAndSubmit(p, 'alice', 'alice-dev-password');
     await p.page.waitForURL(`${origin}/app/hello`, { timeout: BLOCKED_MS }).catch(() => undefined);
-    // Today: "Sending form data to '<op>/interaction/<uid>/login' violates ... form-action 'self'".
     expect(p.page.url()).toBe(`${origin}/app/hello`);
     expect(violations).toEqual([]);
   }, 30_000);
 
-  // BUG: src/pipeline/stages/login-endpoints.ts:147 (HTML_HEADERS of the GET
-  // /.ztproxy/logout page) sends `form-action 'self'`, but the form's POST answers 303 to
-  // the OP's end-session endpoint (another origin): Chromium blocks that redirect. The
-  // POST itself is handled (303, reason `logout`: session revoked, cookie cleared), but
-  // the tab stays on the Sign out page and never reaches the OP, whose session lives on:
-  // the next visit to the app logs the user straight back in without a password
-  // (observed: /app/hello answers 200 from the upstream right after). Fix: add the OP's end_session_endpoint origin
-  // (and the postLogoutRedirectUri's) to form-action on that page, or drop form-action
-  // there (the CSRF token and SameSite=Lax already protect the POST).
-  // (src/demo/upstream.ts:47 has the same problem with the demo app's Sign out form.)
-  it.fails('"Sign out" on /.ztproxy/logout reaches the OP\'s end-session page', async () => {
-    const p = await newProfile({ relaxOpLogin: true, relaxLogoutPage: false });
+  // The logout POST answers 303 to the OP's end-session endpoint (another origin).
+  it('"Sign out" on /.ztproxy/logout reaches the OP\'s end-session page', async () => {
+    const p = await newProfile();
     await logIn(p, '/app/hello');
     await p.page.goto(`${origin}/.ztproxy/logout`);
     const violations = cspViolations(p.page);
     await p.page.click('button:has-text("Sign out")', { noWaitAfter: true });
     await p.page.waitForURL((u) => u.origin === opOrigin && u.pathname === '/session/end', { timeout: BLOCKED_MS }).catch(() => undefined);
     expect(new URL(p.page.url()).origin).toBe(opOrigin);
-    // Today: "Sending form data to '<proxy>/.ztproxy/logout' violates ... form-action 'self'".
     expect(violations).toEqual([]);
   }, 30_000);
 });
@@ -194,7 +153,7 @@ describe('login in a real browser (Chromium, dev OP, ztproxy)', () => {
   let loggedInAt = 0;
 
   beforeAll(async () => {
-    p = await newProfile({ relaxOpLogin: true, relaxLogoutPage: true });
+    p = await newProfile();
   });
 
   it('logs in through the OP and lands on the app with a __Host- cookie scripts cannot read', async () => {
@@ -331,7 +290,7 @@ describe('login in a real browser (Chromium, dev OP, ztproxy)', () => {
   }, 30_000);
 
   it('a back-channel logout from the OP cuts the browser off at once', async () => {
-    const q = await newProfile({ relaxOpLogin: true, relaxLogoutPage: true });
+    const q = await newProfile();
     const landed = await logIn(q, '/app/hello');
     expect(landed.status()).toBe(200);
     expect(await sessionCookie(q)).toBeDefined();

@@ -67,7 +67,8 @@ export const authorizeStage: Stage = {
     // Denied for want of an identity the policy asks for: tell the client to
     // authenticate (RFC 6750 §3: no error code when no token was sent).
     if (decision.needsAuthentication) {
-      return ctx.snapshot.sessions !== undefined && isBrowserNavigation(ctx) ? toLogin(ctx, 'login-required', false) : NEEDS_AUTHENTICATION;
+      // The log keeps why a session cookie did not count (expired, revoked, ...) if it did not.
+      return ctx.snapshot.sessions !== undefined && isBrowserNavigation(ctx) ? toLogin(ctx, ctx.details || 'login-required', false) : NEEDS_AUTHENTICATION;
     }
     const subject = ctx.subject;
     if (decision.effect === 'deny' && subject !== undefined && subject.authTime !== undefined && freshLoginWouldPass(ctx, subject)) {
