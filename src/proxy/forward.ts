@@ -147,6 +147,9 @@ function responseHeaders(ctx: RequestContext, headers: Record<string, string | s
   if (ctx.setCookies !== undefined) {
     const kept = out['set-cookie'];
     out['set-cookie'] = kept === undefined ? ctx.setCookies : ctx.setCookies.concat(kept);
+    // A response carrying this user's session cookie must never be stored by a shared
+    // cache (and served, cookie included, to the next visitor), whatever the app said.
+    out['cache-control'] = 'private, no-store';
   }
   out['x-request-id'] = ctx.id;
   const hsts = ctx.snapshot.hstsHeader;

@@ -295,7 +295,7 @@ describe('an upstream cannot set, replace or clear ztproxy cookies', () => {
     expect(victim.cookies.has(SESSION_COOKIE)).toBe(false);
   });
 
-  // BUG (low, defence in depth): src/identity/session/cookies.ts setsOurCookie() takes
+  // Was a bug (defence in depth), fixed: src/identity/session/cookies.ts setsOurCookie() takes
   // the name as everything before the first `=`; for a *nameless* cookie
   // `Set-Cookie: =__Host-ztproxy=<value>` the name is "" and the line is passed on. A
   // browser stores it as a cookie with an empty name and value `__Host-ztproxy=<value>`,
@@ -303,10 +303,10 @@ describe('an upstream cannot set, replace or clear ztproxy cookies', () => {
   // session cookie (fixation with the attacker's own valid session) and bypasses the
   // `__Host-` prefix. Current Chrome and Firefox refuse nameless cookies whose value
   // starts with `__Host-`/`__Secure-` (RFC 6265bis §5.7; CVE-2022-40958), older
-  // browsers and other user agents do not. Fix: in setsOurCookie, when the name is empty
+  // browsers and other user agents do not. Fixed: in setsOurCookie, when the name is empty
   // (`eq === 0`, after trimming), test OURS against the value part as well (or drop every
   // nameless Set-Cookie).
-  it.fails('a nameless cookie whose value spells our cookie (`=__Host-ztproxy=…`) is dropped', async () => {
+  it('a nameless cookie whose value spells our cookie (`=__Host-ztproxy=…`) is dropped', async () => {
     upstreamSetCookies = ['=__Host-ztproxy=evil; Path=/; Secure', '=__Host-ztproxy-login-AAAAAAAAAAA=evil; Path=/; Secure', 'app=1'];
     const res = await new HttpBrowser().get(`${stack.origin}/public-cookies/page`);
     expect(res.status).toBe(200);
@@ -332,18 +332,18 @@ describe('a response carrying ztproxy\'s Set-Cookie is never cacheable by a shar
     expect(res.headers.getSetCookie().filter((l) => l.startsWith(`${SESSION_COOKIE}=`) && !l.startsWith(`${SESSION_COOKIE}=;`))).toHaveLength(1);
   });
 
-  // BUG (medium): src/proxy/forward.ts responseHeaders() appends ztproxy's own
+  // Was a bug (medium), fixed: src/proxy/forward.ts responseHeaders() appends ztproxy's own
   // Set-Cookie (a session written back after activity, a refreshed session, or a
   // cleared one — ctx.setCookies) to the upstream's response but keeps the upstream's
   // Cache-Control. When the upstream marks the response `public, max-age=3600` (a static
   // asset behind a login), a shared cache in front of ztproxy (CDN, corporate proxy) may
   // store it with the victim's `__Host-ztproxy` session cookie and hand that cookie to
   // every later visitor (RFC 9111 does not forbid storing responses with Set-Cookie;
-  // several CDNs do). Fix: whenever ctx.setCookies is added, make the response
+  // several CDNs do). Fixed: whenever ctx.setCookies is added, make the response
   // uncacheable by shared caches — replace/merge Cache-Control with `private, no-store`
   // (or at least add `no-cache="Set-Cookie"` / `private`) — and likewise in
   // src/proxy/reply.ts for local replies (those already send no-store).
-  it.fails('a renewed session cookie on an upstream response marked `public, max-age=3600` → the response is made private / no-store', async () => {
+  it('a renewed session cookie on an upstream response marked `public, max-age=3600` → the response is made private / no-store', async () => {
     upstreamHeaders = { 'cache-control': 'public, max-age=3600' };
     const res = await withCookie(await staleButValid()).get(`${stack.origin}/cookies/asset.js`);
     expect(res.status).toBe(200);
@@ -351,9 +351,9 @@ describe('a response carrying ztproxy\'s Set-Cookie is never cacheable by a shar
     expect(res.headers.get('cache-control') ?? '').toMatch(/no-store|private/);
   });
 
-  // BUG (medium, same cause): a cleared (invalid/expired) session cookie on a cacheable
+  // Was a bug (medium), fixed: a cleared (invalid/expired) session cookie on a cacheable
   // public response — a cached `__Host-ztproxy=; Max-Age=0` logs out everyone it is served to.
-  it.fails('a cleared session cookie on a public response marked `public, max-age=3600` → not cacheable', async () => {
+  it('a cleared session cookie on a public response marked `public, max-age=3600` → not cacheable', async () => {
     upstreamHeaders = { 'cache-control': 'public, max-age=3600' };
     const res = await withCookie(flip(alice, 3)).get(`${stack.origin}/public-cookies/asset.js`);
     expect(res.status).toBe(200);

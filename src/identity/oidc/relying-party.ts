@@ -75,6 +75,8 @@ function isHttpIssuer(issuer: string): boolean {
 function isUnavailable(err: unknown): boolean {
   if (err instanceof client.ResponseBodyError) return err.status >= 500;
   const code = (err as { code?: string }).code;
+  // openid-client's own argument checks (e.g. an empty expected subject) are not outages.
+  if (typeof code === 'string' && code.startsWith('ERR_INVALID_ARG')) return false;
   if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON') return true;
   const name = (err as { name?: string }).name;
   return name === 'TimeoutError' || name === 'AbortError' || err instanceof TypeError;
@@ -123,7 +125,10 @@ export class RelyingParty {
     const p = client
       .discovery(new URL(c.issuer), c.clientId, c.clientSecret === undefined ? { token_endpoint_auth_method: 'none' } : undefined, auth, {
         timeout: c.timeout / 1000,
-        execute: isHttpIssuer(c.issuer) ? [client.allowInsecureRequests] : [],
+        // The ID token's signature is checked against the provider's JWKS too, not only
+        // trusted because it came over the token endpoint's TLS (OIDC Core §3.1.3.7
+        // allows that shortcut; a loopback issuer has no TLS, and defence in depth).
+        execute: isHttpIssuer(c.issuer) ? [client.allowInsecureRequests, client.enableNonRepudiationChecks] : [client.enableNonRepudiationChecks],
       })
       .then(
         (configuration) => {
@@ -209,6 +214,7 @@ export class RelyingParty {
     this.#lastContact = Date.now();
     const idClaims = tokens.claims();
     if (idClaims === undefined) throw new OidcRejectedError('no-id-token', 'the provider returned no ID token');
+    checkIdTokenTimes(idClaims);
     let claims: Record<string, unknown> = { ...idClaims };
     if (this.config.userinfo && configuration.serverMetadata().userinfo_endpoint && tokens.access_token) {
       try {
@@ -239,6 +245,7 @@ export class RelyingParty {
     }
     this.#lastContact = Date.now();
     const idClaims = tokens.claims();
+    if (idClaims !== undefined) checkIdTokenTimes(idClaims);
     if (idClaims !== undefined && idClaims.sub !== expected.sub) {
       throw new OidcRejectedError('refresh-subject-changed', 'the refreshed ID token names another subject');
     }
@@ -304,6 +311,25 @@ export class RelyingParty {
     if (this.#seenLogoutJti.has(jti)) throw new OidcRejectedError('logout-token-replayed', 'this logout token was used before');
     this.#seenLogoutJti.set(jti, true);
     return { iss: metadata.issuer, sid, sub, iat: payload.iat! };
+  }
+}
+
+/** Clock skew allowed for times a provider puts in ID tokens (as for bearer tokens). */
+const FUTURE_SKEW_S = 60;
+
+/**
+ * What openid-client leaves to the caller: a non-empty `sub`, and no `iat` or
+ * `auth_time` in the future (a token from a broken or lying clock would stay "fresh" —
+ * for `authAge` rules — for as long as it is ahead).
+ */
+function checkIdTokenTimes(claims: Readonly<Record<string, unknown>>): void {
+  if (typeof claims['sub'] !== 'string' || claims['sub'] === '') throw new OidcRejectedError('id-token-sub', 'the ID token has no subject');
+  const now = Math.floor(Date.now() / 1000);
+  const iat = claims['iat'];
+  if (typeof iat === 'number' && iat > now + FUTURE_SKEW_S) throw new OidcRejectedError('id-token-iat-future', 'the ID token was issued in the future');
+  const authTime = claims['auth_time'];
+  if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime) || authTime > now + FUTURE_SKEW_S)) {
+    throw new OidcRejectedError('id-token-auth-time', 'the ID token\'s auth_time is not a past time');
   }
 }
 

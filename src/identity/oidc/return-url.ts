@@ -3,6 +3,8 @@
 // to `/` — protocol-relative `//evil`, `/\evil` (browsers read `\` as `/`), schemes,
 // whitespace and control bytes (stripped by URL parsers: `/\t/evil` is `//evil`), and
 // the same spelled with percent-escapes for upstreams that decode once more.
+import { canonicalizePath } from '../../pipeline/canonical.ts';
+
 const BASE = 'https://return-path.invalid';
 const MAX_LENGTH = 2048;
 
@@ -40,7 +42,9 @@ export function safeReturnPath(candidate: string | null | undefined): string {
     return '/';
   }
   if (url.origin !== BASE) return '/';
-  // Our own endpoints are not destinations (a login that returns to logout, or loops).
-  if (url.pathname.startsWith('/.ztproxy/')) return '/';
+  // Our own endpoints are not destinations (a login that returns to logout, or loops),
+  // however spelt: the path as the proxy will route it (`/%2Eztproxy/logout` included).
+  const routed = canonicalizePath(url.pathname);
+  if (!routed.ok || routed.path.startsWith('/.ztproxy/')) return '/';
   return candidate;
 }

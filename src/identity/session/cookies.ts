@@ -44,8 +44,13 @@ export function withoutOurCookies(value: string): string {
   return kept.join('; ');
 }
 
-/** True when an upstream's Set-Cookie value would set (or clear) one of ztproxy's cookies. */
+/**
+ * True when an upstream's Set-Cookie value would set (or clear) one of ztproxy's cookies —
+ * or has no name at all: `=__Host-ztproxy=x` is sent back by some browsers as
+ * `__Host-ztproxy=x` (CVE-2022-40958 class), so a nameless cookie is never passed on.
+ */
 export function setsOurCookie(setCookieValue: string): boolean {
   const eq = setCookieValue.indexOf('=');
-  return OURS.test(eq < 0 ? setCookieValue : setCookieValue.slice(0, eq));
+  const name = eq < 0 ? setCookieValue : setCookieValue.slice(0, eq);
+  return name.trim() === '' || OURS.test(name);
 }

@@ -67,7 +67,11 @@ export async function login(ctx: RequestContext, sessions: SessionManager): Prom
   const reauth = single(params, 'reauth') === '1';
   const flowId = randomBytes(8).toString('base64url');
   const cookies: string[] = [];
-  const existing = Object.keys(readCookies(ctx.cookieHeader)).filter((n) => n.startsWith(LOGIN_COOKIE_PREFIX));
+  // Only names we could have set (a planted name that is not a valid cookie name must
+  // not make this answer fail).
+  const existing = Object.keys(readCookies(ctx.cookieHeader)).filter(
+    (n) => n.startsWith(LOGIN_COOKIE_PREFIX) && FLOW_ID.test(n.slice(LOGIN_COOKIE_PREFIX.length)),
+  );
   if (existing.length >= MAX_LOGIN_FLOWS) for (const name of existing) cookies.push(clearCookie(name));
   let started: Awaited<ReturnType<SessionManager['rp']['startLogin']>>;
   try {
