@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import type { Child } from './children.ts';
 import { findNginx, startNginx } from './nginx.ts';
 import type { BenchContext, RatioSpec, Scenario, Target } from './scenario.ts';
-import { startZtproxy } from './ztproxy.ts';
+import { startZtproxy, type ZtproxyRouteInput } from './ztproxy.ts';
 import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/codec.ts';
 
 /** The upstream itself over plain HTTP: the ceiling every proxy is measured against. */
@@ -40,6 +40,14 @@ export function ztproxyForwardScenario(): Scenario {
   };
 }
 
+/** A public readiness route and the measured route, which needs `authenticated: true`. */
+function authenticatedRoutes(ctx: BenchContext): ZtproxyRouteInput[] {
+  return [
+    { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
+    { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { authenticated: true } } },
+  ];
+}
+
 /**
  * ztproxy with bearer-JWT authentication (ES256 dev token, `authenticated: true`), with
  * the verified-token cache (every request but the first is a cache hit) or without it
@@ -61,10 +69,7 @@ export function ztproxyJwtScenario(cache: boolean): Scenario {
       const proxy = await startZtproxy(ctx, {
         name,
         readyPath: '/ready',
-        routes: [
-          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
-          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { authenticated: true } } },
-        ],
+        routes: authenticatedRoutes(ctx),
         customize: (config) => ({
           ...config,
           identity: {
@@ -105,10 +110,7 @@ export function ztproxySessionScenario(): Scenario {
       const proxy = await startZtproxy(ctx, {
         name: 'ztproxy-session',
         readyPath: '/ready',
-        routes: [
-          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
-          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { authenticated: true } } },
-        ],
+        routes: authenticatedRoutes(ctx),
         customize: (config) => ({
           ...config,
           identity: {

@@ -9,7 +9,7 @@ import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeKey } from '../helpers/jwt.ts';
 import { CLIENT_ID, HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
-import { LOGOUT_EVENT, SESSION_COOKIE, issuesSession, nowS, reasonOf, testCodec, unsignedToken } from '../helpers/oidc-attacker.ts';
+import { LOGOUT_EVENT, SESSION_COOKIE, issuesSession, nowS, reasonOf, testCodec, unsignedToken, backchannel as postBackchannel, logoutForm } from '../helpers/oidc-attacker.ts';
 
 let stack: LoginStack;
 
@@ -181,15 +181,9 @@ describe('logout CSRF', () => {
 
 // --- back-channel logout -----------------------------------------------------------------
 
-function backchannel(body: string, contentType = 'application/x-www-form-urlencoded', method = 'POST', query = ''): Promise<Response> {
-  return new HttpBrowser().request(`${stack.origin}/.ztproxy/backchannel-logout${query}`, {
-    method,
-    headers: { 'content-type': contentType, accept: 'application/json' },
-    ...(method === 'GET' || method === 'HEAD' ? {} : { body }),
-  });
-}
-
-const form = (token: string): string => new URLSearchParams({ logout_token: token }).toString();
+const backchannel = (body: string, contentType?: string, method?: string, query?: string): Promise<Response> =>
+  postBackchannel(stack.origin, body, contentType, method, query);
+const form = logoutForm;
 
 /** The OP session id and the OP-signed ID token held in a browser's session cookie. */
 async function sessionSecrets(b: HttpBrowser): Promise<{ osid: string; idt: string; sub: string }> {

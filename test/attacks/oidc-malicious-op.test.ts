@@ -26,6 +26,8 @@ import {
   unsignedToken,
   type FakeOpStack,
   type StartedFlow,
+  backchannel as postBackchannel,
+  logoutForm,
 } from '../helpers/oidc-attacker.ts';
 
 let stack: FakeOpStack;
@@ -313,15 +315,9 @@ async function loggedIn(sub: string, sid: string): Promise<HttpBrowser> {
   return b;
 }
 
-function backchannel(body: string, contentType = 'application/x-www-form-urlencoded', method = 'POST', query = ''): Promise<Response> {
-  return new HttpBrowser().request(`${stack.origin}/.ztproxy/backchannel-logout${query}`, {
-    method,
-    headers: { 'content-type': contentType, accept: 'application/json' },
-    ...(method === 'GET' || method === 'HEAD' ? {} : { body }),
-  });
-}
-
-const form = (token: string): string => new URLSearchParams({ logout_token: token }).toString();
+const backchannel = (body: string, contentType?: string, method?: string, query?: string): Promise<Response> =>
+  postBackchannel(stack.origin, body, contentType, method, query);
+const form = logoutForm;
 
 describe('back-channel logout tokens signed with the trusted key', () => {
   const bad: [string, (sid: string) => Promise<string> | string][] = [

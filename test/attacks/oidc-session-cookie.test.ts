@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { EncryptJWT, base64url } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deriveSessionKey } from '../../src/identity/session/codec.ts';
-import { HttpBrowser, SESSION_KEY, loginThroughProxy, type LoginStack } from '../helpers/oidc.ts';
-import { SESSION_COOKIE, clears, nowS, reasonOf, startFlow, startKnownIssuerStack, testCodec } from '../helpers/oidc-attacker.ts';
+import { HttpBrowser, SESSION_KEY, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { SESSION_COOKIE, clears, nowS, reasonOf, startFlow, testCodec } from '../helpers/oidc-attacker.ts';
 import { makeKey, mint, type TestKey } from '../helpers/jwt.ts';
 import { rawRequest } from '../helpers/proxy.ts';
 
@@ -45,14 +45,14 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-oidc-attack-'));
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [jwtKey.publicJwk] }));
-  stack = await startKnownIssuerStack({
+  stack = await startLoginStack({
     identity: (opIssuer) => ({
       jwt: [
         { issuer: opIssuer, audience: API_AUDIENCE, jwksFile, algorithms: ['ES256'] },
         { issuer: OTHER_ISSUER, audience: API_AUDIENCE, jwksFile, algorithms: ['ES256'] },
       ],
     }),
-    routes: () => [
+    routes: [
       { name: 'public-cookies', match: { pathPrefix: '/public-cookies' }, upstream: cookieUpstreamUrl, policy: { allow: { accept: true } } },
       { name: 'cookies', match: { pathPrefix: '/cookies' }, upstream: cookieUpstreamUrl, policy: { allow: { authenticated: true } } },
       { name: 'app', policy: { allow: { authenticated: true } } },

@@ -9,10 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JWTPayload } from 'jose';
-import { startDevOp } from '../../src/devop/index.ts';
 import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/codec.ts';
 import { makeKey, mint, rawToken, type TestKey } from './jwt.ts';
-import { CLIENT_ID, CLIENT_SECRET, SESSION_KEY, freePort, locationOf, signInAtOp, type HttpBrowser, type LoginStack } from './oidc.ts';
+import { CLIENT_ID, CLIENT_SECRET, SESSION_KEY, locationOf, signInAtOp, startProxyBeside, HttpBrowser, type LoginStack } from './oidc.ts';
 import { makeTestPki } from './pki.ts';
 import { startTestProxy, type LogLine, type TestProxy } from './proxy.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
@@ -64,6 +63,18 @@ export async function reasonOf(proxy: TestProxy, res: Response): Promise<unknown
 
 // --- the login flow, step by step -------------------------------------------------------
 
+/** A POST (or other method) to the proxy's back-channel logout endpoint at `origin`. */
+export function backchannel(origin: string, body: string, contentType = 'application/x-www-form-urlencoded', method = 'POST', query = ''): Promise<Response> {
+  return new HttpBrowser().request(`${origin}/.ztproxy/backchannel-logout${query}`, {
+    method,
+    headers: { 'content-type': contentType, accept: 'application/json' },
+    ...(method === 'GET' || method === 'HEAD' ? {} : { body }),
+  });
+}
+
+/** The form body of a back-channel logout. */
+export const logoutForm = (token: string): string => new URLSearchParams({ logout_token: token }).toString();
+
 export interface StartedFlow {
   /** The /.ztproxy/login response (302 to the OP). */
   readonly res: Response;
@@ -94,70 +105,6 @@ export async function startFlow(browser: HttpBrowser, origin: string, rd?: strin
 /** Sign in at the real dev OP from a started flow (the OP login form if needed) and return the callback URL, not visited. */
 export function signInFromFlow(browser: HttpBrowser, stack: LoginStack, flow: StartedFlow, username: string, password: string): Promise<URL> {
   return signInAtOp(browser, stack, flow.res, username, password);
-}
-
-// --- a login stack whose OP issuer is known up front ---------------------------------------
-
-export interface KnownIssuerStackOptions {
-  readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
-  /** Extra `identity` keys, given the OP issuer (e.g. `jwt` for that issuer). */
-  readonly identity?: (opIssuer: string) => Record<string, unknown>;
-  readonly session?: Record<string, unknown>;
-}
-
-/** Like startLoginStack (test/helpers/oidc.ts), but the OP's port — and so its issuer — is chosen first. */
-export async function startKnownIssuerStack(opts: KnownIssuerStackOptions = {}): Promise<LoginStack> {
-  const pki = await makeTestPki();
-  const port = await freePort();
-  let opPort = await freePort();
-  while (opPort === port) opPort = await freePort();
-  const origin = `https://127.0.0.1:${port}`;
-  const opIssuer = `http://127.0.0.1:${opPort}`;
-  const upstream = await startUpstream();
-  const op = await startDevOp({
-    port: opPort,
-    loopbackCa: pki.ca.certPem,
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [`${origin}/.ztproxy/callback`],
-        post_logout_redirect_uris: [`${origin}/`],
-        backchannel_logout_uri: `${origin}/.ztproxy/backchannel-logout`,
-        backchannel_logout_session_required: true,
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-  });
-  if (op.issuer !== opIssuer) throw new Error(`OP issuer ${op.issuer}, expected ${opIssuer}`);
-  const routes = (opts.routes?.(upstream.url) ?? [{ name: 'app', policy: { allow: { authenticated: true } } }]).map((r) => ({ upstream: upstream.url, ...r }));
-  let proxy: TestProxy;
-  try {
-    proxy = await startTestProxy({
-      listen: { address: `127.0.0.1:${port}`, tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-      identity: {
-        oidc: { issuer: op.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scopes: ['openid', 'email', 'profile', 'groups'], postLogoutRedirectUri: `${origin}/` },
-        session: { keys: [SESSION_KEY], ...opts.session },
-        ...opts.identity?.(op.issuer),
-      },
-      routes,
-    });
-  } catch (err) {
-    await op.close();
-    await upstream.close();
-    throw err;
-  }
-  return {
-    op,
-    proxy,
-    upstream,
-    origin,
-    close: async () => {
-      await proxy.close();
-      await op.close();
-      await upstream.close();
-    },
-  };
 }
 
 // --- the malicious OpenID Provider --------------------------------------------------------
@@ -310,32 +257,18 @@ export async function startFakeOpStack(opts: { routes?: (upstreamUrl: string) =>
   const pki = await makeTestPki();
   const op = await startFakeOp();
   const upstream = await startUpstream();
-  let proxy: TestProxy;
-  try {
-    proxy = await startTestProxy({
+  const { proxy, closeAll } = await startProxyBeside(
+    {
       listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
       identity: {
         oidc: { issuer: op.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scopes: ['openid', 'email'], ...opts.oidc },
         session: { keys: [SESSION_KEY], ...opts.session },
       },
       routes: opts.routes?.(upstream.url) ?? [{ name: 'app', upstream: upstream.url, policy: { allow: { authenticated: true } } }],
-    });
-  } catch (err) {
-    await op.close();
-    await upstream.close();
-    throw err;
-  }
-  return {
-    op,
-    proxy,
-    upstream,
-    origin: `https://127.0.0.1:${proxy.port}`,
-    close: async () => {
-      await proxy.close();
-      await op.close();
-      await upstream.close();
     },
-  };
+    [op, upstream],
+  );
+  return { op, proxy, upstream, origin: `https://127.0.0.1:${proxy.port}`, close: closeAll };
 }
 
 /** The callback URL for a flow at the fake OP (code `x`, the flow's state, the OP's iss). */

@@ -25,6 +25,33 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Starts ztproxy beside an OP and an upstream already running; if the proxy cannot start,
+ * those are closed before the error goes on. `close` stops all three.
+ */
+export async function startProxyBeside(
+  config: Record<string, unknown>,
+  others: { close(): Promise<void> }[],
+): Promise<{ proxy: TestProxy; closeAll: () => Promise<void> }> {
+  const closeOthers = async (): Promise<void> => {
+    for (const o of others) await o.close();
+  };
+  let proxy: TestProxy;
+  try {
+    proxy = await startTestProxy(config);
+  } catch (err) {
+    await closeOthers();
+    throw err;
+  }
+  return {
+    proxy,
+    closeAll: async () => {
+      await proxy.close();
+      await closeOthers();
+    },
+  };
+}
+
 export interface LoginStack {
   readonly op: DevOp;
   readonly proxy: TestProxy;
@@ -43,8 +70,8 @@ export interface LoginStackOptions {
   oidc?: Record<string, unknown>;
   /** Routes (upstream URL filled in where `upstream` is missing). Default: one route needing a login. */
   routes?: Record<string, unknown>[];
-  /** Extra top-level identity keys (e.g. jwt). */
-  identity?: Record<string, unknown>;
+  /** Extra `identity` keys (e.g. jwt), or a function of the OP's issuer giving them. */
+  identity?: Record<string, unknown> | ((opIssuer: string) => Record<string, unknown>);
   /** Register ztproxy as a public client (no secret; the OP then rotates refresh tokens). */
   publicClient?: boolean;
 }
@@ -69,9 +96,8 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
     ],
   });
   const routes = (opts.routes ?? [{ name: 'app', policy: { allow: { authenticated: true } } }]).map((r) => ({ upstream: upstream.url, ...r }));
-  let proxy: TestProxy;
-  try {
-    proxy = await startTestProxy({
+  const { proxy, closeAll } = await startProxyBeside(
+    {
       listen: { address: `127.0.0.1:${port}`, tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
       identity: {
         oidc: {
@@ -83,26 +109,13 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
           ...opts.oidc,
         },
         session: { keys: [SESSION_KEY], ...opts.session },
-        ...opts.identity,
+        ...(typeof opts.identity === 'function' ? opts.identity(op.issuer) : opts.identity),
       },
       routes,
-    });
-  } catch (err) {
-    await op.close();
-    await upstream.close();
-    throw err;
-  }
-  return {
-    op,
-    proxy,
-    upstream,
-    origin,
-    close: async () => {
-      await proxy.close();
-      await op.close();
-      await upstream.close();
     },
-  };
+    [op, upstream],
+  );
+  return { op, proxy, upstream, origin, close: closeAll };
 }
 
 const insecure = new Agent({ connect: { rejectUnauthorized: false } });
