@@ -93,6 +93,7 @@ export class ZtProxy {
     this.metrics = metrics;
     this.#upstreams = upstreams;
     this.#identity = identity;
+    identity.sessions.log = log;
     this.#deps = { log, metrics };
     this.#snapshot = snapshot;
     upstreams.retain(snapshot.routes.map((r) => r.upstream));

@@ -55,10 +55,18 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
   }
   const socket = ctx.upgrade?.socket;
   if (!socket || socket.destroyed) return;
+  // Only ztproxy's own values (constants, cookie package output, JWE values): no CR/LF.
+  let extra = '';
+  for (const c of ctx.setCookies ?? []) extra += `Set-Cookie: ${c}\r\n`;
+  for (const [name, value] of Object.entries(local.headers ?? {})) {
+    if (name === 'content-type') continue;
+    for (const v of typeof value === 'string' ? [value] : value) extra += `${name}: ${v}\r\n`;
+  }
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Cache-Control: no-store\r\nX-Request-Id: ${ctx.id}\r\nConnection: close\r\n` +
+      extra +
       (ctx.snapshot.hstsHeader ? `Strict-Transport-Security: ${ctx.snapshot.hstsHeader}\r\n` : '') +
       `\r\n${body}`,
   );

@@ -8,7 +8,7 @@
 // - Back-channel logout tokens signed with the OP's own (trusted) key but wrong in one
 //   claim each, so the claim checks themselves are exercised: every one → 400 and the
 //   session still works; a correct one ends it.
-import { SignJWT, base64url } from 'jose';
+import { SignJWT, base64url, decodeJwt } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_ID, CLIENT_SECRET, HttpBrowser } from '../helpers/oidc.ts';
 import {
@@ -22,6 +22,7 @@ import {
   s256,
   startFakeOpStack,
   startFlow,
+  testCodec,
   tokenAnswer,
   unsignedToken,
   type FakeOpStack,
@@ -338,8 +339,8 @@ describe('back-channel logout tokens signed with the trusted key', () => {
           .sign(new TextEncoder().encode(JSON.stringify(stack.op.key.publicJwk)));
       },
     ],
-    ['typ JWT (an ID token\'s type)', (sid) => stack.op.logoutToken({ sid }, { header: { typ: 'JWT' } })],
-    ['no typ', (sid) => stack.op.logoutToken({ sid }, { header: { typ: undefined } })],
+    ['typ at+jwt (an access token\'s type)', (sid) => stack.op.logoutToken({ sid }, { header: { typ: 'at+jwt' } })],
+    ['typ application/at+jwt', (sid) => stack.op.logoutToken({ sid }, { header: { typ: 'application/at+jwt' } })],
     ['an ID token: nonce, no events', (sid) => stack.op.idToken({ sub: 'mallory', sid, nonce: 'n-123', jti: `j-${sid}-idt` })],
     ['a nonce next to the events', (sid) => stack.op.logoutToken({ sid, nonce: 'n-123' })],
     ['no events', (sid) => stack.op.logoutToken({ sid, events: undefined })],
@@ -373,6 +374,19 @@ describe('back-channel logout tokens signed with the trusted key', () => {
     expect(String(await reasonOf(stack.proxy, res))).toMatch(/^backchannel-/);
     const still = await victim.get(`${stack.origin}/app/still`, api);
     expect(still.status).toBe(200);
+  });
+
+  // typ logout+jwt is only RECOMMENDED; Keycloak < 25, Duende IdentityServer 6 and others
+  // send `JWT` or nothing. The events claim and the absent nonce still tell it from an ID token.
+  it.each([
+    ['typ JWT', { typ: 'JWT' }],
+    ['no typ', { typ: undefined }],
+  ])('a logout token with %s (providers that send it) is accepted', async (name, header) => {
+    const osid = `op-session-${name.replace(/\W/g, '')}`;
+    const b = await loggedIn('victim', osid);
+    const res = await backchannel(form(await stack.op.logoutToken({ sid: osid }, { header })));
+    expect(res.status).toBe(200);
+    expect((await b.get(`${stack.origin}/app/still`, api)).status).toBe(401);
   });
 
   it('a JSON body, a form with two logout_token values, an empty form, a token in the query → 400; GET → 405', async () => {
@@ -477,6 +491,27 @@ describe('refresh: the token endpoint cannot switch or forge the identity', () =
     const line = stack.proxy.logs.findLast((l) => l.msg === 'request' && l.path === '/app/x' && l.status === 200)!;
     expect(line.subject).toBe('refresher-rt-same');
     expect(stack.proxy.logs.some((l) => l.msg === 'request' && l.subject === 'admin')).toBe(false);
+  });
+
+  it('a refreshed ID token without the groups claim removes the groups (not kept from the login); the login time stays', async () => {
+    const b = new HttpBrowser();
+    const flow = await startFlow(b, stack.origin, '/app');
+    const authTime = nowS() - 30;
+    const idToken = await stack.op.idToken({ sub: 'demoted', nonce: flow.nonce, groups: ['admins'], auth_time: authTime });
+    stack.op.onToken = () => tokenAnswer(idToken, 'demoted', { refresh_token: 'rt-demoted', expires_in: 1 });
+    expect((await b.get(fakeCallback(stack, flow))).status).toBe(302);
+    stack.op.onToken = async () => tokenAnswer(await stack.op.idToken({ sub: 'demoted' }), 'demoted', { expires_in: 300 });
+    await new Promise((r) => setTimeout(r, 1200));
+    stack.upstream.reset();
+    expect((await b.get(`${stack.origin}/app/x`, api)).status).toBe(200);
+    const assertion = decodeJwt(String(stack.upstream.last('/app')!.headers['x-zt-assertion']));
+    expect(assertion.sub).toBe('demoted');
+    expect(assertion.groups ?? []).toEqual([]);
+    const data = await testCodec().open<{ c: Record<string, unknown>; rt?: string; ra?: number }>('session', b.cookies.get(SESSION_COOKIE)!.value);
+    expect(data.ok && data.payload.c['auth_time']).toBe(authTime);
+    // No new refresh token in the answer: the old one stays and the next refresh is scheduled.
+    expect(data.ok && data.payload.rt).toBe('rt-demoted');
+    expect(data.ok && data.payload.ra).toBeGreaterThan(nowS());
   });
 
   it('an ID token with thousands of groups (a session that cannot fit in a cookie) → no session, a clean error', async () => {

@@ -5,7 +5,7 @@
 // It answers with data or a typed error; what a browser sees is decided in
 // ../../pipeline/stages/login.ts.
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { ZtError } from '../../pipeline/errors.ts';
 import { BEARER_ALGORITHMS } from '../jwt/schema.ts';
@@ -24,6 +24,7 @@ const LIVENESS_MS = 5000;
 /** A logout token older than this is refused (its `iat`), and its `jti` is remembered this long. */
 const LOGOUT_TOKEN_MAX_AGE_S = 300;
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const LOGOUT_TYPS = new Set(['logout+jwt', 'jwt']);
 
 /** The provider cannot be reached (or answered something unusable): a 503, not the user's fault. */
 export class OidcUnavailableError extends ZtError {
@@ -215,18 +216,20 @@ export class RelyingParty {
     const idClaims = tokens.claims();
     if (idClaims === undefined) throw new OidcRejectedError('no-id-token', 'the provider returned no ID token');
     checkIdTokenTimes(idClaims);
-    let claims: Record<string, unknown> = { ...idClaims };
-    if (this.config.userinfo && configuration.serverMetadata().userinfo_endpoint && tokens.access_token) {
-      try {
-        const info = await client.fetchUserInfo(configuration, tokens.access_token, idClaims.sub);
-        // Userinfo adds claims; it never replaces what the signed ID token says.
-        claims = { ...info, ...idClaims };
-      } catch (err) {
-        if (isUnavailable(err)) throw new OidcUnavailableError(`userinfo request failed: ${(err as Error).message}`, { cause: err });
-        throw new OidcRejectedError('userinfo-refused', (err as Error).message, { cause: err });
-      }
-    }
+    // Userinfo adds claims; it never replaces what the signed ID token says.
+    const claims = { ...(await this.#userinfo(configuration, tokens.access_token, idClaims.sub)), ...idClaims };
     return tokenResult(tokens, claims);
+  }
+
+  /** Userinfo claims for `sub` (checked to match), or none when not configured or offered. */
+  async #userinfo(configuration: client.Configuration, accessToken: string | undefined, sub: string): Promise<Record<string, unknown>> {
+    if (!this.config.userinfo || !configuration.serverMetadata().userinfo_endpoint || !accessToken) return {};
+    try {
+      return await client.fetchUserInfo(configuration, accessToken, sub);
+    } catch (err) {
+      if (isUnavailable(err)) throw new OidcUnavailableError(`userinfo request failed: ${(err as Error).message}`, { cause: err });
+      throw new OidcRejectedError('userinfo-refused', (err as Error).message, { cause: err });
+    }
   }
 
   /**
@@ -250,7 +253,13 @@ export class RelyingParty {
       throw new OidcRejectedError('refresh-subject-changed', 'the refreshed ID token names another subject');
     }
     // Without a new ID token the login's claims stay (OIDC Core §12.2).
-    return tokenResult(tokens, idClaims === undefined ? expected.claims : { ...expected.claims, ...idClaims });
+    if (idClaims === undefined) return tokenResult(tokens, expected.claims);
+    // With one, its claims (and userinfo's) replace the old: a group the user lost at the
+    // provider is gone now, even if the provider leaves an empty groups claim out. What
+    // describes the login itself stays when the new token omits it (§12.2).
+    const claims: Record<string, unknown> = { ...(await this.#userinfo(configuration, tokens.access_token, idClaims.sub)), ...idClaims };
+    for (const name of ['auth_time', 'acr', 'amr']) if (claims[name] === undefined && expected.claims[name] !== undefined) claims[name] = expected.claims[name];
+    return tokenResult(tokens, claims);
   }
 
   /** Best effort: tell the provider the refresh token is no longer needed (RFC 7009). */
@@ -279,12 +288,12 @@ export class RelyingParty {
     const offered = metadata.id_token_signing_alg_values_supported;
     const algorithms = (BEARER_ALGORITHMS as readonly string[]).filter((a) => offered === undefined || offered.includes(a));
     let payload: JWTPayload;
+    let protectedHeader: JWTHeaderParameters;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
+      ({ payload, protectedHeader } = await jwtVerify(token, jwks, {
         issuer: metadata.issuer,
         audience: this.config.clientId,
         algorithms,
-        typ: 'logout+jwt',
         requiredClaims: ['iat', 'exp', 'jti', 'events'],
         maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
         clockTolerance: 60,
@@ -295,6 +304,12 @@ export class RelyingParty {
         throw new OidcUnavailableError(`provider keys unavailable: ${(err as Error).message}`, { cause: err });
       }
       throw new OidcRejectedError(`logout-token-${code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', '-') || 'invalid'}`, (err as Error).message, { cause: err });
+    }
+    // `typ: logout+jwt` is only RECOMMENDED (Back-Channel Logout 1.0 §2.4) and several
+    // providers send `JWT` or nothing; any other type (an access token's `at+jwt`, ...) is
+    // refused. The `events` claim and the absence of `nonce` tell it from an ID token.
+    if (!LOGOUT_TYPS.has(String(protectedHeader.typ ?? 'jwt').toLowerCase().replace(/^application\//, ''))) {
+      throw new OidcRejectedError('logout-token-typ', `typ ${String(protectedHeader.typ)} is not a logout token's`);
     }
     const events = payload['events'];
     if (typeof events !== 'object' || events === null || Array.isArray(events)) throw new OidcRejectedError('logout-token-events', 'events is not an object');

@@ -60,6 +60,10 @@ export class SessionRuntime {
   readonly ephemeralKey: SessionKey;
   readonly refreshes = new LRUCache<string, Promise<SessionResult>>({ max: 50_000, ttl: REFRESH_RESULT_TTL_MS });
   readonly refreshFailures = new LRUCache<string, true>({ max: 50_000, ttl: REFRESH_RETRY_MS });
+  /** The longest session ttl any config of this process had: how long a revocation must last. */
+  longestTtlMs = 0;
+  /** Where session events (failed refreshes, provider outages) are logged; set by the proxy. */
+  log: { warn(obj: object, msg: string): void } | undefined;
 
   constructor(revocations: SessionRevocations, ephemeralKey: SessionKey) {
     this.revocations = revocations;
@@ -80,7 +84,6 @@ export interface SessionManagerOptions {
   readonly runtime: SessionRuntime;
   /** Claim names `claim` rules read: kept in the session. */
   readonly policyClaims: readonly string[];
-  readonly onRefreshError?: (err: unknown, sid: string) => void;
 }
 
 export class SessionManager {
@@ -103,6 +106,7 @@ export class SessionManager {
       (n) => n !== 'iss' && n !== 'sub',
     );
     this.#ttlS = Math.floor(opts.session.ttl / 1000);
+    opts.runtime.longestTtlMs = Math.max(opts.runtime.longestTtlMs, opts.session.ttl);
     this.#idleS = Math.floor(opts.session.idleTimeout / 1000);
     // Re-issuing the cookie on every request would be noisy; activity is written back
     // at this granularity (so the idle timeout is exact to within it).
@@ -129,7 +133,7 @@ export class SessionManager {
       osid: typeof osid === 'string' ? osid : undefined,
       idt: tokens.idToken,
       rt: tokens.refreshToken,
-      ra: refreshAt(tokens, now),
+      ra: refreshAt(tokens, tokens.refreshToken, now),
       iat: now,
       exp: now + this.#ttlS,
       seen: now,
@@ -158,7 +162,9 @@ export class SessionManager {
     }
     const data = session.data;
     const now = nowSeconds();
-    if (now >= data.exp) return { ok: false, reason: 'session-expired' };
+    // The current ttl applies to sessions made under a longer one (a ttl lowered by a
+    // reload shortens them, and revocations, which last one current ttl, outlive them).
+    if (now >= data.exp || now >= data.iat + this.#ttlS) return { ok: false, reason: 'session-expired' };
     if (now - data.seen > this.#idleS) return { ok: false, reason: 'session-idle' };
     if (this.revocations.isRevoked(data)) return { ok: false, reason: 'session-revoked' };
     if (data.ra !== undefined && data.rt !== undefined && now >= data.ra) {
@@ -188,30 +194,42 @@ export class SessionManager {
     try {
       tokens = await this.rp.refresh(data.rt!, { sub: data.sub, claims: data.c });
     } catch (err) {
-      this.#opts.onRefreshError?.(err, data.sid);
+      this.warn({ err: (err as Error).message, reason: (err as { reason?: string }).reason }, 'session refresh failed');
       if (err instanceof OidcRejectedError) {
         // The provider ended the grant (logout elsewhere, user disabled, token revoked).
         this.revocations.revokeSession(data.sid, data.exp * 1000);
         return { ok: false, reason: 'session-refresh-refused' };
       }
-      // No answer: the session goes on until it expires; the refresh is tried again later.
+      // No answer: the session goes on until it expires; the refresh is tried again in
+      // 30 s (the failure marker), not when this shared outcome would expire.
       this.#opts.runtime.refreshFailures.set(key, true);
+      queueMicrotask(() => this.#opts.runtime.refreshes.delete(key));
       const now = nowSeconds();
       const kept = { ...data, seen: now };
       return { ok: true, session: { data: kept, subject: this.#subject(kept) }, setCookie: await this.#cookieFor(kept) };
     }
     const now = nowSeconds();
+    // Providers that rotate refresh tokens send a new one; others keep the old one valid
+    // (and a response without one still schedules the next refresh with it).
+    const rt = tokens.refreshToken ?? data.rt;
     const next: SessionData = {
       ...data,
       c: this.#keep(tokens.claims),
       idt: tokens.idToken ?? data.idt,
-      // Providers that rotate refresh tokens send a new one; others keep the old valid.
-      rt: tokens.refreshToken ?? data.rt,
-      ra: refreshAt(tokens, now),
+      rt,
+      ra: refreshAt(tokens, rt, now),
       seen: now,
     };
-    const sealed = await this.#sealFitting(next);
-    return { ok: true, session: { data: sealed.data, subject: this.#subject(sealed.data) }, setCookie: sealed.setCookie };
+    try {
+      const sealed = await this.#sealFitting(next);
+      return { ok: true, session: { data: sealed.data, subject: this.#subject(sealed.data) }, setCookie: sealed.setCookie };
+    } catch (err) {
+      // The renewed identity no longer fits a cookie (the user gained many groups): the
+      // session ends; a new login says why.
+      this.warn({ err: (err as Error).message }, 'refreshed session does not fit a cookie; session ended');
+      this.revocations.revokeSession(data.sid, data.exp * 1000);
+      return { ok: false, reason: 'session-too-large' };
+    }
   }
 
   /** Ends a session here (logout); the cookie, wherever it was copied, stops working. */
@@ -219,9 +237,18 @@ export class SessionManager {
     this.revocations.revokeSession(data.sid, data.exp * 1000);
   }
 
-  /** Longest time (ms from now) any session could still be valid: how long a revocation must last. */
+  /**
+   * Longest time (ms from now) any session could still be valid: how long a revocation
+   * must last — under any ttl this process has run with (a ttl lowered and raised again
+   * by reloads must not revive a revoked session).
+   */
   get maxLifetimeMs(): number {
-    return this.#ttlS * 1000;
+    return Math.max(this.#ttlS * 1000, this.#opts.runtime.longestTtlMs);
+  }
+
+  /** Logs a session event (a provider outage at login, a failed refresh). */
+  warn(obj: object, msg: string): void {
+    this.#opts.runtime.log?.warn(obj, msg);
   }
 
   clearCookie(): string {
@@ -268,8 +295,9 @@ export class SessionManager {
   }
 }
 
-function refreshAt(tokens: OidcTokens, now: number): number | undefined {
-  if (tokens.refreshToken === undefined || tokens.accessTokenExp === undefined) return undefined;
+/** When the next refresh is due; `refreshToken` is the one the session will hold (new or kept). */
+function refreshAt(tokens: OidcTokens, refreshToken: string | undefined, now: number): number | undefined {
+  if (refreshToken === undefined || tokens.accessTokenExp === undefined) return undefined;
   const lifetime = Math.max(0, tokens.accessTokenExp - now);
   return tokens.accessTokenExp - Math.min(REFRESH_SKEW_S, Math.floor(lifetime / 2));
 }

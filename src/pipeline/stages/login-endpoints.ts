@@ -43,8 +43,8 @@ function failure(code: LocalReply['code'], details: string, cookies?: string[]):
   return cookies === undefined || cookies.length === 0 ? { code, details } : { code, details, headers: { 'set-cookie': cookies } };
 }
 
-function unavailable(err: unknown, ctx: RequestContext, cookies?: string[]): LocalReply {
-  ctx.details = (err as Error).message;
+function unavailable(err: unknown, ctx: RequestContext, sessions: SessionManager, cookies?: string[]): LocalReply {
+  sessions.warn({ requestId: ctx.id, err: (err as Error).message }, 'OpenID Provider unavailable');
   return failure('service-unavailable', 'oidc-unavailable', cookies);
 }
 
@@ -77,7 +77,7 @@ export async function login(ctx: RequestContext, sessions: SessionManager): Prom
   try {
     started = await sessions.rp.startLogin(`https://${ctx.authority}${CALLBACK_PATH}`, { reauth, flowId });
   } catch (err) {
-    if (err instanceof OidcUnavailableError) return unavailable(err, ctx, cookies);
+    if (err instanceof OidcUnavailableError) return unavailable(err, ctx, sessions, cookies);
     throw err;
   }
   const flow: FlowCookie = { s: started.secrets.state, n: started.secrets.nonce, v: started.secrets.verifier, r: started.secrets.redirectUri, rd, re: reauth };
@@ -116,7 +116,7 @@ export async function callback(ctx: RequestContext, sessions: SessionManager): P
     const tokens = await sessions.rp.finishLogin(secrets, ctx.query, flow.re === true);
     created = await sessions.create(tokens);
   } catch (err) {
-    if (err instanceof OidcUnavailableError) return unavailable(err, ctx, clear);
+    if (err instanceof OidcUnavailableError) return unavailable(err, ctx, sessions, clear);
     if (err instanceof OidcRejectedError) {
       return failure(err.reason === 'session-too-large' ? 'internal-error' : 'bad-request', `login-${err.reason}`, clear);
     }
@@ -217,7 +217,7 @@ export async function backchannelLogout(ctx: RequestContext, sessions: SessionMa
   try {
     event = await sessions.rp.verifyLogoutToken(tokens[0]!);
   } catch (err) {
-    if (err instanceof OidcUnavailableError) return unavailable(err, ctx);
+    if (err instanceof OidcUnavailableError) return unavailable(err, ctx, sessions);
     if (err instanceof OidcRejectedError) return failure('bad-request', `backchannel-${err.reason}`);
     throw err;
   }
