@@ -391,6 +391,10 @@ describe('config reload', () => {
   it('the config file is watched: writing it swaps the routes without an explicit reload', async () => {
     const f = ownFiles();
     const proxy = await start(config(f, [openRoute(upstreamA.url, { name: 'old' })]), true);
+    // The watcher compares mtime, size and inode; this rewrite has the same size, so it
+    // must land on a later timestamp tick than the first write (the file system's clock is
+    // coarser than a millisecond: a same-size rewrite within one tick is invisible to stat).
+    await new Promise((r) => setTimeout(r, 50));
     proxy.writeConfig(config(f, [openRoute(upstreamB.url, { name: 'new' })]));
     await eventually('the new snapshot is in place', () => proxy.proxy.snapshot.version === 2);
     expect((await send(proxy.port, '/watched')).status).toBe(200);
