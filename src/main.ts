@@ -94,6 +94,7 @@ export class ZtProxy {
     this.#upstreams = upstreams;
     this.#identity = identity;
     identity.sessions.log = log;
+    identity.sessions.count = (event) => metrics.sessionEvents.inc({ event });
     this.#deps = { log, metrics };
     this.#snapshot = snapshot;
     upstreams.retain(snapshot.routes.map((r) => r.upstream));

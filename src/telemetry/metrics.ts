@@ -41,6 +41,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sessionEvents = new Counter({
+    name: 'ztproxy_session_events_total',
+    help: 'Browser login and session events: login, login_failed, refresh, refresh_refused, refresh_unavailable, logout, backchannel_logout, backchannel_rejected.',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 

@@ -53,6 +53,16 @@ export type SessionResult =
   | { readonly ok: true; readonly session: OpenSession; readonly setCookie: string | undefined }
   | { readonly ok: false; readonly reason: string };
 
+export type SessionEvent =
+  | 'login'
+  | 'login_failed'
+  | 'refresh'
+  | 'refresh_refused'
+  | 'refresh_unavailable'
+  | 'logout'
+  | 'backchannel_logout'
+  | 'backchannel_rejected';
+
 /** Process-wide session state: survives config reloads, shared by every snapshot. */
 export class SessionRuntime {
   readonly revocations: SessionRevocations;
@@ -64,6 +74,8 @@ export class SessionRuntime {
   longestTtlMs = 0;
   /** Where session events (failed refreshes, provider outages) are logged; set by the proxy. */
   log: { warn(obj: object, msg: string): void } | undefined;
+  /** Counts session events (metrics); set by the proxy. */
+  count: ((event: SessionEvent) => void) | undefined;
 
   constructor(revocations: SessionRevocations, ephemeralKey: SessionKey) {
     this.revocations = revocations;
@@ -195,6 +207,7 @@ export class SessionManager {
       tokens = await this.rp.refresh(data.rt!, { sub: data.sub, claims: data.c });
     } catch (err) {
       this.warn({ err: (err as Error).message, reason: (err as { reason?: string }).reason }, 'session refresh failed');
+      this.count(err instanceof OidcRejectedError ? 'refresh_refused' : 'refresh_unavailable');
       if (err instanceof OidcRejectedError) {
         // The provider ended the grant (logout elsewhere, user disabled, token revoked).
         this.revocations.revokeSession(data.sid, data.exp * 1000);
@@ -220,6 +233,7 @@ export class SessionManager {
       ra: refreshAt(tokens, rt, now),
       seen: now,
     };
+    this.count('refresh');
     try {
       const sealed = await this.#sealFitting(next);
       return { ok: true, session: { data: sealed.data, subject: this.#subject(sealed.data) }, setCookie: sealed.setCookie };
@@ -249,6 +263,10 @@ export class SessionManager {
   /** Logs a session event (a provider outage at login, a failed refresh). */
   warn(obj: object, msg: string): void {
     this.#opts.runtime.log?.warn(obj, msg);
+  }
+
+  count(event: SessionEvent): void {
+    this.#opts.runtime.count?.(event);
   }
 
   clearCookie(): string {

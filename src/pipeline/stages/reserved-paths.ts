@@ -35,12 +35,15 @@ async function loginEndpoint(ctx: RequestContext): Promise<StageResult> {
       break;
     case CALLBACK_PATH:
       local = await callback(ctx, sessions);
+      sessions.count(local.details === 'login-complete' ? 'login' : 'login_failed');
       break;
     case LOGOUT_PATH:
       local = await logout(ctx, sessions);
+      if (local.details === 'logout') sessions.count('logout');
       break;
     case BACKCHANNEL_LOGOUT_PATH:
       local = await backchannelLogout(ctx, sessions);
+      sessions.count(local.code === 'ok' ? 'backchannel_logout' : 'backchannel_rejected');
       break;
     default:
       return NOT_FOUND;

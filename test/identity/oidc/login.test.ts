@@ -140,4 +140,13 @@ describe('browser login', () => {
     expect(stack.upstream.seen).toHaveLength(0);
     expect(stack.proxy.logs.find((l) => l.path === '/.ztproxy/backchannel-logout')?.reason).toBe('backchannel-logout-sid');
   });
+
+  it('counts logins, logouts and back-channel logouts in /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${stack.proxy.proxy.addresses.admin.port}/metrics`);
+    const text = await res.text();
+    const count = (event: string) => Number(new RegExp(`ztproxy_session_events_total\\{event="${event}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    expect(count('login')).toBeGreaterThanOrEqual(6);
+    expect(count('logout')).toBeGreaterThanOrEqual(1);
+    expect(count('backchannel_logout')).toBeGreaterThanOrEqual(1);
+  });
 });
