@@ -4,8 +4,8 @@
 // PKCE), login CSRF, RFC 9207 `iss` (wrong, missing), error responses, repeated
 // parameters, the wrong method or host, and session fixation across a login.
 // Every attack: no `__Host-ztproxy` is issued and the protected upstream sees nothing.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { describe, expect, it } from 'vitest';
+import { HttpBrowser, loginThroughProxy, useLoginStack, type LoginStack } from '../helpers/oidc.ts';
 import {
   FLOW_PREFIX,
   SESSION_COOKIE,
@@ -20,16 +20,7 @@ import {
 } from '../helpers/oidc-attacker.ts';
 
 let stack: LoginStack;
-
-beforeAll(async () => {
-  stack = await startLoginStack();
-});
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.upstream.reset());
+useLoginStack({}, (s) => (stack = s));
 
 /** A callback URL on the proxy with exactly these query parameters (repeats allowed). */
 function callbackUrl(params: [string, string][], origin = stack.origin): string {

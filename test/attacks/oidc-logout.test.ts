@@ -6,22 +6,13 @@
 //   token posted as a logout token, wrong body shapes — all 4xx and the session lives on;
 //   a genuine logout token from the OP (RP-initiated logout at the OP) ends it.
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeKey } from '../helpers/jwt.ts';
-import { CLIENT_ID, HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { CLIENT_ID, HttpBrowser, loginThroughProxy, useLoginStack, type LoginStack } from '../helpers/oidc.ts';
 import { LOGOUT_EVENT, SESSION_COOKIE, issuesSession, nowS, reasonOf, testCodec, unsignedToken, backchannel as postBackchannel, logoutForm } from '../helpers/oidc-attacker.ts';
 
 let stack: LoginStack;
-
-beforeAll(async () => {
-  stack = await startLoginStack();
-});
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.upstream.reset());
+useLoginStack({}, (s) => (stack = s));
 
 const api = { accept: 'application/json' };
 

@@ -3,6 +3,7 @@
 // the OP's client — plus a cookie-keeping HTTP "browser" that walks the login flow the
 // way a browser would (redirects followed by hand, so each hop can be inspected).
 import { createServer, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Agent, fetch } from 'undici';
 import { startDevOp, type DevOp } from '../../src/devop/index.ts';
 import { makeTestPki } from './pki.ts';
@@ -117,6 +118,35 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
   );
   return { op, proxy, upstream, origin, close: closeAll };
 }
+
+/**
+ * One login stack for a test file: started before all tests, closed after, its upstream's
+ * record cleared before each test. `set` receives it (`useLoginStack({}, (s) => (stack = s))`).
+ */
+export function useLoginStack(opts: LoginStackOptions, set: (stack: LoginStack) => void): void {
+  let current: LoginStack | undefined;
+  beforeAll(async () => {
+    current = await startLoginStack(opts);
+    set(current);
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  beforeEach(() => current?.upstream.reset());
+}
+
+/** An `identity.oidc` as the schema outputs it, for unit tests that build a SessionManager. */
+export const UNIT_OIDC_CONFIG = Object.freeze({
+  issuer: 'https://idp.example.com',
+  clientId: 'ztproxy',
+  clientSecret: undefined,
+  scopes: ['openid'],
+  postLogoutRedirectUri: undefined,
+  userinfo: false,
+  claims: [] as string[],
+  groupsClaim: 'groups',
+  timeout: 5000,
+});
 
 const insecure = new Agent({ connect: { rejectUnauthorized: false } });
 

@@ -7,18 +7,9 @@ import type { OidcConfig } from '../../../src/identity/oidc/schema.ts';
 import { randomSessionKey } from '../../../src/identity/session/codec.ts';
 import { SessionManager, SessionRuntime, type SessionData } from '../../../src/identity/session/manager.ts';
 import { SessionRevocations } from '../../../src/identity/session/revocations.ts';
+import { UNIT_OIDC_CONFIG } from '../../helpers/oidc.ts';
 
-const oidc: OidcConfig = {
-  issuer: 'https://idp.example.com',
-  clientId: 'ztproxy',
-  clientSecret: undefined,
-  scopes: ['openid'],
-  postLogoutRedirectUri: undefined,
-  userinfo: false,
-  claims: [],
-  groupsClaim: 'groups',
-  timeout: 5000,
-};
+const oidc: OidcConfig = { ...UNIT_OIDC_CONFIG, claims: [] };
 
 const now = () => Math.floor(Date.now() / 1000);
 
