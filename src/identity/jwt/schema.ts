@@ -37,7 +37,7 @@ export function isLoopbackHost(hostname: string): boolean {
  * An https URL (http only on loopback, for development and tests). Keys fetched or
  * issuers trusted over plain http can be swapped by anyone on the path.
  */
-function secureUrlProblem(text: string, what: string): string | undefined {
+export function secureUrlProblem(text: string, what: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);

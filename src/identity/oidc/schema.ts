@@ -2,36 +2,17 @@
 // relying party using the authorization code flow with PKCE; see relying-party.ts.
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration.ts';
-import { isLoopbackHost } from '../jwt/schema.ts';
+import { secureUrlProblem } from '../jwt/schema.ts';
 
 function issuerProblem(text: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return 'must be an absolute https:// URL (the OpenID Provider\'s issuer identifier)';
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    return url.protocol === 'http:'
-      ? 'must use https (plain http is accepted only for localhost, 127.0.0.0/8 and [::1])'
-      : `scheme ${url.protocol} is not supported (https)`;
-  }
-  if (url.username || url.password) return 'must not carry credentials';
-  if (url.search || url.hash) return 'must not have a query or fragment (OpenID Connect Discovery §2)';
-  return undefined;
+  const problem = secureUrlProblem(text, "the OpenID Provider's issuer identifier");
+  if (problem !== undefined) return problem;
+  return new URL(text).search ? 'must not have a query or fragment (OpenID Connect Discovery §2)' : undefined;
 }
 
 const httpsUrl = z.string().superRefine((s, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an absolute https:// URL' });
-    return;
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'must use https (plain http only for loopback)' });
-  }
+  const problem = secureUrlProblem(s, 'where the provider sends the browser');
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const scope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one OAuth scope token (no spaces or quotes)');

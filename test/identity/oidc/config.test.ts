@@ -52,7 +52,7 @@ describe('identity.oidc / identity.session config', () => {
     ['redis store', { oidc, session: { store: 'redis' } }, 'identity.session.store: must be cookie (the only session store this version has)'],
     ['idle longer than ttl', { oidc, session: { ttl: '1h', idleTimeout: '2h' } }, 'identity.session.idleTimeout: idleTimeout must not be longer than ttl'],
     ['ttl too short', { oidc, session: { ttl: '10s' } }, 'identity.session.ttl: must be from 1m to 30d'],
-    ['post-logout URI over http', { oidc: { ...oidc, postLogoutRedirectUri: 'http://app.example.com/' } }, 'identity.oidc.postLogoutRedirectUri: must use https (plain http only for loopback)'],
+    ['post-logout URI over http', { oidc: { ...oidc, postLogoutRedirectUri: 'http://app.example.com/' } }, 'identity.oidc.postLogoutRedirectUri: must use https (plain http is accepted only for localhost, 127.0.0.0/8 and [::1])'],
   ];
   for (const [name, identity, expected] of cases) {
     it(`refuses ${name}`, () => {
