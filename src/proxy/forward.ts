@@ -5,7 +5,7 @@ import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
-import { setsOurCookie } from '../identity/session/cookies.ts';
+import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 
 class BodyTooLarge extends Error {
@@ -134,22 +134,13 @@ function responseHeaders(ctx: RequestContext, headers: Record<string, string | s
     out[name] = value;
   }
   // An upstream may not set, replace or clear ztproxy's own cookies (session fixation
-  // by an app, or a logout it was not asked for).
-  const upstreamCookies = out['set-cookie'];
-  if (upstreamCookies !== undefined) {
-    const list = Array.isArray(upstreamCookies) ? upstreamCookies : [upstreamCookies];
-    if (list.some(setsOurCookie)) {
-      const kept = list.filter((c) => !setsOurCookie(c));
-      if (kept.length > 0) out['set-cookie'] = kept;
-      else delete out['set-cookie'];
-    }
-  }
-  if (ctx.setCookies !== undefined) {
-    const kept = out['set-cookie'];
-    out['set-cookie'] = kept === undefined ? ctx.setCookies : ctx.setCookies.concat(kept);
-    // A response carrying this user's session cookie must never be stored by a shared
-    // cache (and served, cookie included, to the next visitor), whatever the app said.
-    out['cache-control'] = 'private, no-store';
+  // by an app, or a logout it was not asked for); a response carrying this user's
+  // session cookie must never be stored by a shared cache, whatever the app said.
+  if (out['set-cookie'] !== undefined || ctx.setCookies !== undefined) {
+    const cookies = clientSetCookies(out['set-cookie'], ctx.setCookies);
+    if (cookies === undefined) delete out['set-cookie'];
+    else out['set-cookie'] = cookies;
+    if (ctx.setCookies !== undefined) out['cache-control'] = OWN_COOKIE_CACHE_CONTROL;
   }
   out['x-request-id'] = ctx.id;
   const hsts = ctx.snapshot.hstsHeader;

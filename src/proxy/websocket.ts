@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
-import { setsOurCookie } from '../identity/session/cookies.ts';
+import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
@@ -46,12 +46,10 @@ function decorate(ctx: RequestContext, res: IncomingMessage, keepUpgradeHeaders:
   }
   // As for HTTP (forward.ts): an upstream never sets ztproxy's cookies, and a renewed
   // session cookie goes to the browser on the handshake's answer too.
-  const upstreamCookies = headers['set-cookie'];
-  const kept = upstreamCookies?.filter((c) => !setsOurCookie(c));
-  const cookies = ctx.setCookies === undefined ? kept : ctx.setCookies.concat(kept ?? []);
-  if (cookies === undefined || cookies.length === 0) delete headers['set-cookie'];
+  const cookies = clientSetCookies(headers['set-cookie'], ctx.setCookies);
+  if (cookies === undefined) delete headers['set-cookie'];
   else headers['set-cookie'] = cookies;
-  if (ctx.setCookies !== undefined) headers['cache-control'] = 'private, no-store';
+  if (ctx.setCookies !== undefined) headers['cache-control'] = OWN_COOKIE_CACHE_CONTROL;
   headers['x-request-id'] = ctx.id;
   if (ctx.snapshot.hstsHeader !== undefined) headers['strict-transport-security'] = ctx.snapshot.hstsHeader;
 }

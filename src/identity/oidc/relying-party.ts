@@ -104,10 +104,14 @@ export class RelyingParty {
     this.discovery().catch(onError);
   }
 
-  /** The provider's metadata and this client, discovered once and cached. */
-  discovery(): Promise<client.Configuration> {
+  /**
+   * The provider's metadata and this client, discovered once and cached. With
+   * `maxSilenceMs`, the cache counts only if the provider answered within that long;
+   * otherwise discovery is fetched again first (a login's check that the provider is up).
+   */
+  discovery(maxSilenceMs = Number.POSITIVE_INFINITY): Promise<client.Configuration> {
     const now = Date.now();
-    if (this.#discovered !== undefined) {
+    if (this.#discovered !== undefined && now - this.#lastContact < maxSilenceMs) {
       if (now - this.#discoveredAt > DISCOVERY_MAX_AGE_MS && this.#discovering === undefined) {
         this.#discover().catch(() => undefined);
       }
@@ -152,19 +156,9 @@ export class RelyingParty {
     return p;
   }
 
-  /** The configuration, after making sure the provider answered recently. */
-  #reachable(): Promise<client.Configuration> {
-    if (this.#discovered !== undefined && Date.now() - this.#lastContact < LIVENESS_MS) return Promise.resolve(this.#discovered);
-    if (this.#discovering !== undefined) return this.#discovering;
-    if (Date.now() - this.#failedAt < DISCOVERY_RETRY_MS) {
-      return Promise.reject(new OidcUnavailableError('the OpenID Provider did not answer recently', { cause: this.#lastError }));
-    }
-    return this.#discover();
-  }
-
   /** Fresh secrets for a login and the provider URL to send the browser to. */
   async startLogin(redirectUri: string, opts: { reauth: boolean; flowId: string }): Promise<{ url: URL; secrets: LoginSecrets }> {
-    const configuration = await this.#reachable();
+    const configuration = await this.discovery(LIVENESS_MS);
     const verifier = client.randomPKCECodeVerifier();
     // The flow id is part of the state, so the callback finds its own flow cookie
     // (several tabs may be logging in at once).

@@ -54,3 +54,17 @@ export function setsOurCookie(setCookieValue: string): boolean {
   const name = eq < 0 ? setCookieValue : setCookieValue.slice(0, eq);
   return name.trim() === '' || OURS.test(name);
 }
+
+/**
+ * The Set-Cookie list a client gets: ztproxy's own (a renewed or cleared session) first,
+ * then the upstream's without any that would set one of ztproxy's cookies. Undefined when
+ * nothing is left.
+ */
+export function clientSetCookies(upstream: string | readonly string[] | undefined, own: readonly string[] | undefined): string[] | undefined {
+  const theirs = upstream === undefined ? [] : (typeof upstream === 'string' ? [upstream] : upstream).filter((c) => !setsOurCookie(c));
+  const all = own === undefined ? theirs : own.concat(theirs);
+  return all.length === 0 ? undefined : all;
+}
+
+/** Cache-Control for a response that carries ztproxy's own Set-Cookie: never in a shared cache. */
+export const OWN_COOKIE_CACHE_CONTROL = 'private, no-store';

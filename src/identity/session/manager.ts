@@ -10,7 +10,7 @@ import { subjectFromClaims } from '../jwt/subject-from-claims.ts';
 import { OidcRejectedError, type OidcTokens, type RelyingParty } from '../oidc/relying-party.ts';
 import type { OidcConfig } from '../oidc/schema.ts';
 import { EnvelopeCodec, deriveSessionKey, type SessionKey } from './codec.ts';
-import { SESSION_COOKIE, clearCookie, setCookie } from './cookies.ts';
+import { SESSION_COOKIE, clearCookie, readCookies, setCookie } from './cookies.ts';
 import type { SessionRevocations } from './revocations.ts';
 import type { SessionConfig } from './schema.ts';
 
@@ -188,6 +188,13 @@ export class SessionManager {
       return { ok: true, session: { data: touched, subject: session.subject }, setCookie: await this.#cookieFor(touched) };
     }
     return { ok: true, session, setCookie: undefined };
+  }
+
+  /** The session in a request's Cookie header; undefined when it carries no session cookie. */
+  resumeFromHeader(header: string | undefined): Promise<SessionResult> | undefined {
+    if (header === undefined || !header.includes(SESSION_COOKIE)) return undefined;
+    const value = readCookies(header)[SESSION_COOKIE];
+    return value === undefined ? undefined : this.resume(value);
   }
 
   /** One refresh per session generation; concurrent (and late) requests share its outcome. */

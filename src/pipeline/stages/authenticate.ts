@@ -9,7 +9,6 @@
 // Both at once must name the same subject; two different people in one request is
 // refused (an app's XHR with someone else's token inside a logged-in browser).
 import type { RequestContext } from '../context.ts';
-import { readCookies, SESSION_COOKIE } from '../../identity/session/cookies.ts';
 import type { Subject } from '../../identity/subject.ts';
 import { NEXT, reply, type StageResult, type Stage } from '../stage.ts';
 
@@ -47,11 +46,9 @@ function addSetCookie(ctx: RequestContext, value: string): void {
 /** The session the cookie carries, if any (renewing or clearing the cookie as needed). */
 async function sessionSubject(ctx: RequestContext): Promise<Subject | undefined> {
   const sessions = ctx.snapshot.sessions;
-  const header = ctx.cookieHeader;
-  if (sessions === undefined || header === undefined || !header.includes(SESSION_COOKIE)) return undefined;
-  const value = readCookies(header)[SESSION_COOKIE];
-  if (value === undefined) return undefined;
-  const result = await sessions.resume(value);
+  const pending = sessions === undefined ? undefined : sessions.resumeFromHeader(ctx.cookieHeader);
+  if (sessions === undefined || pending === undefined) return undefined;
+  const result = await pending;
   if (!result.ok) {
     ctx.details = result.reason;
     addSetCookie(ctx, sessions.clearCookie());

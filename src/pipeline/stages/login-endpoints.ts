@@ -164,10 +164,8 @@ function logoutPage(csrf: string | undefined): string {
 }
 
 async function currentSession(ctx: RequestContext, sessions: SessionManager): Promise<SessionData | undefined> {
-  const value = readCookies(ctx.cookieHeader)[SESSION_COOKIE];
-  if (value === undefined) return undefined;
-  const resumed = await sessions.resume(value);
-  return resumed.ok ? resumed.session.data : undefined;
+  const resumed = await sessions.resumeFromHeader(ctx.cookieHeader);
+  return resumed?.ok ? resumed.session.data : undefined;
 }
 
 /** A same-origin request: the browser says so (Origin, or Sec-Fetch-Site). */
