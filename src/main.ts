@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load.ts';
 import { parseListenAddress, type Config } from './config/schema.ts';
-import { buildSnapshot, IdentityRuntime, SnapshotError, type Snapshot } from './config/snapshot.ts';
+import { buildSnapshot, IdentityRuntime, SnapshotError, type Snapshot } from './assembly/snapshot.ts';
 import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';

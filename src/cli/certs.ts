@@ -2,7 +2,7 @@
 // SPEC (§2): 0 success, 1 the operation failed (e.g. a file would be overwritten),
 // 2 usage error (unknown flag, missing or malformed value), always with a usage line.
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../basics/duration.ts';
 import { PkiError } from '../tls/pki-error.ts';
 import { initDevPki, issueWorkloadCert, type KeyType } from '../tls/pki.ts';
 

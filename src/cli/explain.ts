@@ -4,10 +4,10 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig, formatIssues } from '../config/load.ts';
-import { buildSnapshot, SnapshotError } from '../config/snapshot.ts';
-import { canonicalizeHost, canonicalizePath } from '../pipeline/canonical.ts';
+import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
+import { canonicalizeHost, canonicalizePath } from '../basics/canonical.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
-import type { Subject } from '../identity/subject.ts';
+import type { Subject } from '../basics/subject.ts';
 
 const requestSchema = z.strictObject({
   method: z.string().default('GET'),

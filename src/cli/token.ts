@@ -5,7 +5,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SignJWT, importJWK, type JWK } from 'jose';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../basics/duration.ts';
 
 export const DEV_ISSUER = 'https://dev-issuer.ztproxy.local';
 export const DEV_AUDIENCE = 'https://api.ztproxy.local';

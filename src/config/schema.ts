@@ -5,8 +5,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { policySchema } from '../policy/index.ts';
-import { parseDuration, parseSize } from './duration.ts';
-import { canonicalizePath } from '../pipeline/canonical.ts';
+import { parseDuration, parseSize } from '../basics/duration.ts';
+import { canonicalizePath } from '../basics/canonical.ts';
 import { jwtIssuerSchema } from '../identity/jwt/index.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';

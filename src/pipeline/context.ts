@@ -4,8 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Decision } from '../policy/index.ts';
-import type { Snapshot, CompiledRoute } from '../config/snapshot.ts';
-import type { Subject } from '../identity/subject.ts';
+import type { Snapshot, CompiledRoute } from '../assembly/snapshot.ts';
+import type { Subject } from '../basics/subject.ts';
 
 /** What the TLS layer proved about the peer; computed once per connection. */
 export interface ConnectionIdentity {

@@ -3,7 +3,7 @@
 // matching whole segments. The first host group that matches owns the request: no
 // fallback to a wildcard or a host-less route, so adding `wiki.example.com` routes can
 // never make `/admin` on that host reachable through a broader route by accident.
-import type { CompiledRoute } from '../config/snapshot.ts';
+import type { CompiledRoute } from '../assembly/snapshot.ts';
 
 interface Group {
   readonly routes: CompiledRoute[];

@@ -4,7 +4,7 @@
 // never forwarded (fail closed).
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { recordRequest } from '../telemetry/access-log.ts';
+import { recordRequest } from './access-log.ts';
 import { sendLocalReply } from '../proxy/reply.ts';
 import type { RequestContext } from './context.ts';
 import type { Stage, StageResult } from './stage.ts';

@@ -1,7 +1,7 @@
 // The stage contract (STYLE): a stage reads and fills the RequestContext and returns
 // either NEXT or a local reply. A stage never throws to deny; a throw is a bug and is
 // answered 500 by the runner, fail-closed.
-import type { ReplyCode } from './errors.ts';
+import type { ReplyCode } from '../basics/errors.ts';
 import type { RequestContext } from './context.ts';
 
 export interface LocalReply {

@@ -1,6 +1,6 @@
 // The policy engine's data: what the pipeline hands in per request and what comes back.
 // Every field a criterion reads is filled by the pipeline before authorization runs.
-import type { Subject } from '../identity/subject.ts';
+import type { Subject } from '../basics/subject.ts';
 
 /** One request as the policy sees it; filled by the pipeline from the canonical request. */
 export interface PolicyInput {

@@ -4,7 +4,7 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../pipeline/context.ts';
-import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
+import { HOP_BY_HOP, connectionTokens } from '../basics/headers.ts';
 import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
-import { canonicalizeHost } from '../pipeline/canonical.ts';
+import { canonicalizeHost } from '../basics/canonical.ts';
 
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;

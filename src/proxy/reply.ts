@@ -2,7 +2,7 @@
 // policy internals, no stack traces, no tokens (SPEC §4).
 import { STATUS_CODES } from 'node:http';
 import type { RequestContext } from '../pipeline/context.ts';
-import { REPLIES } from '../pipeline/errors.ts';
+import { REPLIES } from '../basics/errors.ts';
 import type { LocalReply } from '../pipeline/stage.ts';
 
 const kPoisoned = Symbol('ztproxy.poisoned');

@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import type { RequestContext } from '../pipeline/context.ts';
-import { HOP_BY_HOP, connectionTokens } from '../pipeline/headers.ts';
+import { HOP_BY_HOP, connectionTokens } from '../basics/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts';
 import { sendLocalReply } from './reply.ts';

@@ -1,7 +1,7 @@
 // The one error type of the dev PKI. `code` is stable so the CLI (and tests) can tell
 // "refusing to overwrite" from "bad SPIFFE ID" without matching on message text.
 
-import { ZtError } from '../pipeline/errors.ts';
+import { ZtError } from '../basics/errors.ts';
 
 export type PkiErrorCode =
   | 'pki-file-exists' // a target file is already there and force was not given

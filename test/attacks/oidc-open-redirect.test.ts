@@ -6,7 +6,7 @@
 // against the list and a generated corpus (property: same origin whatever comes back).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { safeReturnPath } from '../../src/identity/oidc/return-url.ts';
-import { canonicalizePath } from '../../src/pipeline/canonical.ts';
+import { canonicalizePath } from '../../src/basics/canonical.ts';
 import { HttpBrowser, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
 import { issuesSession, signInFromFlow, startFlow } from '../helpers/oidc-attacker.ts';
 

@@ -4,7 +4,7 @@
 // traversal). One row per rule and per branch; the same inputs go over the wire in
 // test/proxy/sanitation.test.ts.
 import { describe, expect, it } from 'vitest';
-import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../src/pipeline/canonical.ts';
+import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../src/basics/canonical.ts';
 import { normalizePrefix, prefixMatches } from '../../src/pipeline/router.ts';
 
 describe('canonicalizePath: accepted, with the canonical form', () => {

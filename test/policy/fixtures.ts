@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import type { Subject } from '../../src/identity/subject.ts';
+import type { Subject } from '../../src/basics/subject.ts';
 import type { PolicyInput } from '../../src/policy/index.ts';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'policy');

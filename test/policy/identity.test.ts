@@ -2,7 +2,7 @@
 // `subject` key at all (the pipeline before the identity stage) still get decisions,
 // and the needsAuthentication decision is one shared frozen object, like the others.
 import { describe, expect, it } from 'vitest';
-import type { Subject } from '../../src/identity/subject.ts';
+import type { Subject } from '../../src/basics/subject.ts';
 import { compilePolicy, policySchema, type PolicyInput } from '../../src/policy/index.ts';
 
 const compile = (policy: unknown) => compilePolicy(policySchema.parse(policy));

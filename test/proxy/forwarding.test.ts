@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { mapUpstreamError } from '../../src/proxy/forward.ts';
-import { REPLIES } from '../../src/pipeline/errors.ts';
+import { REPLIES } from '../../src/basics/errors.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';

@@ -12,7 +12,7 @@ import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { SignJWT, calculateJwkThumbprint, exportJWK, importJWK, type JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { Subject } from '../subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 
 export interface AssertionKey {
   readonly kid: string;

@@ -5,7 +5,7 @@
 // into "expired tokens stay good for an hour".
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../basics/duration.ts';
 
 /**
  * The signature algorithms a bearer token may use. Asymmetric only: with an HMAC

@@ -1,7 +1,7 @@
 // The verified claims as the policy reads them. Claims are typed leniently but never
 // coerced: a value of the wrong type is treated as absent, so `"email_verified": "true"`
 // is not verified and `"groups": {"0": "admin"}` grants no group.
-import type { Subject } from '../subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 
 export interface ClaimNames {
   readonly groupsClaim: string;

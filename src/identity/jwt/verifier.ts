@@ -12,7 +12,7 @@ import { hash } from 'node:crypto';
 import { readFile as readFileFromDisk } from 'node:fs/promises';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { Subject } from '../subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 import { readConfirmation } from './confirmation.ts';
 import { localKeySet, remoteKeySet, type KeyResolver } from './key-set.ts';
 import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';

@@ -7,7 +7,7 @@
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ZtError } from '../../pipeline/errors.ts';
+import { ZtError } from '../../basics/errors.ts';
 import { BEARER_ALGORITHMS } from '../jwt/schema.ts';
 import type { OidcConfig } from './schema.ts';
 

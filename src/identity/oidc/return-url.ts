@@ -3,7 +3,7 @@
 // to `/` — protocol-relative `//evil`, `/\evil` (browsers read `\` as `/`), schemes,
 // whitespace and control bytes (stripped by URL parsers: `/\t/evil` is `//evil`), and
 // the same spelled with percent-escapes for upstreams that decode once more.
-import { canonicalizePath } from '../../pipeline/canonical.ts';
+import { canonicalizePath } from '../../basics/canonical.ts';
 
 const BASE = 'https://return-path.invalid';
 const MAX_LENGTH = 2048;

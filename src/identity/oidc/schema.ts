@@ -1,7 +1,7 @@
 // `identity.oidc`: the OpenID Provider browsers log in at (SPEC §3, §5). The proxy is a
 // relying party using the authorization code flow with PKCE; see relying-party.ts.
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../basics/duration.ts';
 import { secureUrlProblem } from '../jwt/schema.ts';
 
 function issuerProblem(text: string): string | undefined {

@@ -5,7 +5,7 @@
 // a refused refresh). The cookie holds only what policy and the assertion need.
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Subject } from '../subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 import { subjectFromClaims } from '../jwt/subject-from-claims.ts';
 import { OidcRejectedError, type OidcTokens, type RelyingParty } from '../oidc/relying-party.ts';
 import type { OidcConfig } from '../oidc/schema.ts';

@@ -1,7 +1,7 @@
 // `identity.session` (SPEC §3, §4): browser sessions after an OIDC login, kept in the
 // encrypted `__Host-ztproxy` cookie.
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../basics/duration.ts';
 
 /** Bytes of entropy a session secret needs at least (a key for A256GCM is derived from it). */
 export const MIN_SECRET_LENGTH = 32;

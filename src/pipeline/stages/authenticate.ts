@@ -9,7 +9,7 @@
 // Both at once must name the same subject; two different people in one request is
 // refused (an app's XHR with someone else's token inside a logged-in browser).
 import type { RequestContext } from '../context.ts';
-import type { Subject } from '../../identity/subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 import { NEXT, reply, type StageResult, type Stage } from '../stage.ts';
 
 const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' } as const;

@@ -5,7 +5,7 @@
 // browser whose login is too old for the route (authAge) is sent to log in again
 // (step-up); an API client gets RFC 9470's `insufficient_user_authentication`.
 import type { PolicyInput } from '../../policy/index.ts';
-import type { Subject } from '../../identity/subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 import type { RequestContext } from '../context.ts';
 import { NEXT, type Stage, type StageResult } from '../stage.ts';
 import { LOGIN_PATH } from './login-endpoints.ts';

@@ -8,8 +8,8 @@
 // a Transfer-Encoding not ending in chunked, invalid header-name or header-value bytes,
 // obsolete line folding, a missing Host on HTTP/1.1.
 import type { RequestContext } from '../context.ts';
-import { canonicalizeHost, canonicalizePath, isValidQuery } from '../canonical.ts';
-import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, isIdentityHeader, normalizeHeaderName } from '../headers.ts';
+import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../basics/canonical.ts';
+import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, isIdentityHeader, normalizeHeaderName } from '../../basics/headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
 import { withoutOurCookies } from '../../identity/session/cookies.ts';

@@ -13,7 +13,7 @@
 // claim set lacks them (a session may keep only those), so SPEC's step-up examples
 // (`{name: acr, equals: mfa}`, `{name: amr, has: otp}`) hold for every subject.
 import { z } from 'zod';
-import type { Subject } from '../../identity/subject.ts';
+import type { Subject } from '../../basics/subject.ts';
 import type { Criterion, Matcher } from '../criterion.ts';
 import { NO_SUBJECT } from '../identity-values.ts';
 import { objectError, presentKeys, whenObjectParsed } from '../schema-helpers.ts';

@@ -1,9 +1,9 @@
 // One access-log line per request (SPEC §8): who, what, which route, the decision and
 // its reason, and where the time went. The path is logged without its query (queries
 // carry tokens and personal data); no header, cookie or token is ever logged.
-import type { RequestContext } from '../pipeline/context.ts';
-import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
+import type { RequestContext } from './context.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 
 const round = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.round(ms * 1000) / 1000);
 

@@ -13,14 +13,14 @@ import { SessionRevocations } from '../identity/session/revocations.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { authorizeStage } from '../pipeline/stages/authorize.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
-import { forwardStage } from '../pipeline/stages/forward.ts';
+import { forwardStage } from '../proxy/forward-stage.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
 import { Router, normalizePrefix } from '../pipeline/router.ts';
 import type { Stage } from '../pipeline/stage.ts';
 import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
-import type { Config, RouteConfig } from './schema.ts';
+import type { Config, RouteConfig } from '../config/schema.ts';
 
 export interface CompiledRoute {
   readonly name: string;

@@ -1,9 +1,9 @@
 // The last stage: hand the request to the upstream (HTTP) or switch protocols
 // (WebSocket). Everything before it said yes.
-import { forwardHttp } from '../../proxy/forward.ts';
-import { forwardUpgrade } from '../../proxy/websocket.ts';
-import type { RequestContext } from '../context.ts';
-import type { Stage, StageResult } from '../stage.ts';
+import { forwardHttp } from './forward.ts';
+import { forwardUpgrade } from './websocket.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { Stage, StageResult } from '../pipeline/stage.ts';
 
 export const forwardStage: Stage = {
   name: 'forward',
