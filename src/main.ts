@@ -10,12 +10,12 @@ import type { TLSSocket } from 'node:tls';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load.ts';
 import { parseListenAddress, type Config } from './config/schema.ts';
-import { buildSnapshot, IdentityRuntime, SnapshotError, type Snapshot } from './assembly/snapshot.ts';
+import { buildSnapshot, IdentityRuntime, SnapshotError, type AssembledSnapshot as Snapshot } from './assembly/snapshot.ts';
 import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
-import { isPoisoned, poisonConnection } from './proxy/reply.ts';
+import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { createAdminServer } from './telemetry/admin.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
@@ -95,9 +95,9 @@ export class ZtProxy {
     this.#identity = identity;
     identity.sessions.log = log;
     identity.sessions.count = (event) => metrics.sessionEvents.inc({ event });
-    this.#deps = { log, metrics };
+    this.#deps = { log, metrics, respond: sendLocalReply };
     this.#snapshot = snapshot;
-    upstreams.retain(snapshot.routes.map((r) => r.upstream));
+    upstreams.retain(snapshot.upstreams);
     this.#identityStarted(snapshot);
   }
 
@@ -288,7 +288,7 @@ export class ZtProxy {
       try {
         this.#applyTls(next.config.listen);
       } catch (err) {
-        this.#upstreams.discard(next.routes.map((r) => r.upstream));
+        this.#upstreams.discard(next.upstreams);
         return this.#rejectReload(trigger, [`listen.tls: ${(err as Error).message}`]);
       }
       this.#tlsWatcher?.watch(tlsFiles(next.config.listen));
@@ -305,7 +305,7 @@ export class ZtProxy {
     this.#snapshot = next;
     if (next.sessions !== undefined && next.sessions.rp !== old.sessions?.rp) this.#identityStarted(next);
     this.#configWatcher?.watch(this.#configFiles(next.config));
-    this.#upstreams.retain(next.routes.map((r) => r.upstream));
+    this.#upstreams.retain(next.upstreams);
     // Requests still running on the old snapshot keep their verifier object; close()
     // only drops its cache and key-set timers.
     if (old.bearer !== next.bearer) old.bearer?.close();

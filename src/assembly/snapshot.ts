@@ -1,9 +1,10 @@
-// The immutable runtime state built from one Config (Pomerium's habit): compiled
-// routes and policies, the router, upstream pools, trusted-proxy set. Built off the
-// request path, swapped in with one assignment; a request keeps the snapshot it
-// started with until it ends.
+// Assembles the immutable runtime state (src/pipeline/snapshot.ts) from one validated
+// Config: compiled routes and policies, each route's stage chain ending in its upstream's
+// forward stage, the router, the identity verifiers, the trusted-proxy set. It sits above
+// everything it assembles (pipeline stages, proxy forwarding, identity, policy), so that
+// none of those imports it back; config only parses and validates.
 import { BlockList, isIP } from 'node:net';
-import { compilePolicy, type CompiledPolicy } from '../policy/index.ts';
+import { compilePolicy } from '../policy/index.ts';
 import { BearerVerifier } from '../identity/jwt/index.ts';
 import { AssertionSigner, ephemeralAssertionKey, loadAssertionKeys } from '../identity/assertion/index.ts';
 import { RelyingParty } from '../identity/oidc/relying-party.ts';
@@ -13,42 +14,19 @@ import { SessionRevocations } from '../identity/session/revocations.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { authorizeStage } from '../pipeline/stages/authorize.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
-import { forwardStage } from '../proxy/forward-stage.ts';
+import { ForwardStage } from '../proxy/forward-stage.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
 import { Router, normalizePrefix } from '../pipeline/router.ts';
 import type { Stage } from '../pipeline/stage.ts';
+import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
 import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 
-export interface CompiledRoute {
-  readonly name: string;
-  /** Lower-case host or `*.suffix`; undefined matches any host. */
-  readonly host: string | undefined;
-  readonly pathPrefix: string;
-  readonly config: RouteConfig;
-  readonly policy: CompiledPolicy;
-  readonly upstream: Upstream;
-  /** This route's chain after route match, built once. */
-  readonly stages: readonly Stage[];
-}
-
-export interface Snapshot {
-  readonly version: number;
-  readonly config: Config;
-  readonly routes: readonly CompiledRoute[];
-  readonly router: Router;
-  readonly preStages: readonly Stage[];
-  readonly trustedProxies: BlockList | undefined;
-  /** The Strict-Transport-Security value, or undefined when disabled. */
-  readonly hstsHeader: string | undefined;
-  /** Bearer JWT verification, when `identity.jwt` lists issuers. */
-  readonly bearer: BearerVerifier | undefined;
-  /** Signs X-ZT-Assertion; serves its JWKS. */
-  readonly assertion: AssertionSigner;
-  /** Browser login and sessions, when `identity.oidc` is configured. */
-  readonly sessions: SessionManager | undefined;
+/** A snapshot and the upstream pools its routes forward to (for the registry's bookkeeping). */
+export interface AssembledSnapshot extends Snapshot {
+  readonly upstreams: readonly Upstream[];
 }
 
 /**
@@ -85,8 +63,8 @@ function policyClaimNames(routes: readonly RouteConfig[]): string[] {
 }
 
 const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
-const ROUTE_STAGES: readonly Stage[] = Object.freeze([authorizeStage, forwardStage]);
-const ROUTE_STAGES_WITH_AUTHENTICATION: readonly Stage[] = Object.freeze([authenticateStage, authorizeStage, forwardStage]);
+const ROUTE_STAGES: readonly Stage[] = [authorizeStage];
+const ROUTE_STAGES_WITH_AUTHENTICATION: readonly Stage[] = [authenticateStage, authorizeStage];
 
 function buildTrustedProxies(cidrs: readonly string[]): BlockList | undefined {
   if (cidrs.length === 0) return undefined;
@@ -118,7 +96,7 @@ export async function buildSnapshot(
   version: number,
   upstreams: UpstreamRegistry,
   runtime: IdentityRuntime = new IdentityRuntime(),
-): Promise<Snapshot> {
+): Promise<AssembledSnapshot> {
   const errors: string[] = [];
   const oidc = config.identity.oidc;
   const sessions = oidc
@@ -152,23 +130,26 @@ export async function buildSnapshot(
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
   const stages = bearer || sessions ? ROUTE_STAGES_WITH_AUTHENTICATION : ROUTE_STAGES;
   const routes: CompiledRoute[] = [];
+  const acquired: Upstream[] = [];
   config.routes.forEach((rc, i) => {
     try {
+      const policy = compilePolicy(rc.policy);
+      const upstream = upstreams.acquire(rc);
+      acquired.push(upstream);
       routes.push({
         name: rc.name,
         host: rc.match.host,
         pathPrefix: normalizePrefix(rc.match.pathPrefix),
         config: rc,
-        policy: compilePolicy(rc.policy),
-        upstream: upstreams.acquire(rc),
-        stages,
+        policy,
+        stages: Object.freeze([...stages, new ForwardStage(upstream)]),
       });
     } catch (err) {
       errors.push(`routes.${i}: ${(err as Error).message}`);
     }
   });
   if (errors.length > 0 || !assertion) {
-    upstreams.discard(routes.map((r) => r.upstream));
+    upstreams.discard(acquired);
     bearer?.close();
     throw new SnapshotError(errors);
   }
@@ -183,6 +164,7 @@ export async function buildSnapshot(
     bearer,
     assertion,
     sessions,
+    upstreams: acquired,
   });
 }
 

@@ -81,7 +81,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   const registry = new UpstreamRegistry();
   try {
     const snapshot = await buildSnapshot(loaded.config, 1, registry);
-    registry.retain(snapshot.routes.map((r) => r.upstream));
+    registry.retain(snapshot.upstreams);
     const q = request.path.indexOf('?');
     const path = canonicalizePath(q < 0 ? request.path : request.path.slice(0, q));
     const host = canonicalizeHost(request.host);

@@ -2,12 +2,12 @@
 // messages, the JSON Schema in config/schema.json, the typed Config — derives from it.
 // Objects are strict: an unknown key is an error, because a misspelt security key
 // (`clientAuht`) silently falling back to its default is how proxies end up open.
-import { isIP } from 'node:net';
+import { isIP } from '../basics/ip.ts';
 import { z } from 'zod';
-import { policySchema } from '../policy/index.ts';
+import { policySchema } from '../policy/schema.ts';
 import { parseDuration, parseSize } from '../basics/duration.ts';
 import { canonicalizePath } from '../basics/canonical.ts';
-import { jwtIssuerSchema } from '../identity/jwt/index.ts';
+import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
 

@@ -1,33 +1,70 @@
-// The one typed scope of a request. Each stage fills in its part and never overwrites
-// another's (oauth2-proxy's request scope); the class keeps one fixed shape so the
-// hot path stays monomorphic.
+// The types one request runs on, in one module because they refer to each other: the
+// request's typed scope (RequestContext), the stage contract it flows through, and the
+// immutable snapshot (compiled routes, their stage chains, the router, the identity
+// verifiers) it keeps from start to end. src/assembly/ builds snapshots; the composition
+// root swaps them in with one assignment.
+//
+// RequestContext: each stage fills in its part and never overwrites another's
+// (oauth2-proxy's request scope); the class keeps one fixed shape so the hot path stays
+// monomorphic.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Decision } from '../policy/index.ts';
-import type { Snapshot, CompiledRoute } from '../assembly/snapshot.ts';
+import type { ReplyCode } from '../basics/errors.ts';
 import type { Subject } from '../basics/subject.ts';
+import type { Config, RouteConfig } from '../config/schema.ts';
+import type { AssertionSigner } from '../identity/assertion/index.ts';
+import type { BearerVerifier } from '../identity/jwt/index.ts';
+import type { SessionManager } from '../identity/session/manager.ts';
+import type { CompiledPolicy, Decision } from '../policy/index.ts';
+import { NO_TLS_IDENTITY, type ConnectionIdentity } from '../tls/peer-identity.ts';
+import type { Router } from './router.ts';
 
-/** What the TLS layer proved about the peer; computed once per connection. */
-export interface ConnectionIdentity {
-  readonly tlsProtocol: string | undefined;
-  readonly cipher: string | undefined;
-  /** `none`: no certificate; `verified`: chains to the CA, valid, not revoked; `invalid`: presented but not verified. */
-  readonly clientCert: 'none' | 'verified' | 'invalid';
-  readonly clientCertError: string | undefined;
-  /** The single spiffe:// URI SAN of a verified certificate, else undefined. */
-  readonly spiffeId: string | undefined;
-  /** SHA-256 of the verified certificate's DER, base64url (RFC 8705 `x5t#S256`). */
-  readonly certThumbprint: string | undefined;
+/** A stage's answer when it ends the request itself (STYLE: replies are data). */
+export interface LocalReply {
+  readonly code: ReplyCode;
+  /** For the access log only (kebab-case reason, e.g. `encoded-slash`). */
+  readonly details: string;
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** A body of ztproxy's own (e.g. its JWKS) instead of the JSON error. */
+  readonly body?: string;
 }
 
-export const NO_TLS_IDENTITY: ConnectionIdentity = Object.freeze({
-  tlsProtocol: undefined,
-  cipher: undefined,
-  clientCert: 'none',
-  clientCertError: undefined,
-  spiffeId: undefined,
-  certThumbprint: undefined,
-});
+export type StageResult = { readonly next: true } | { readonly reply: LocalReply };
+
+/** One step of the chain (see stage.ts): reads and fills the context, never throws to deny. */
+export interface Stage {
+  readonly name: string;
+  run(ctx: RequestContext): StageResult | Promise<StageResult>;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  /** Lower-case host or `*.suffix`; undefined matches any host. */
+  readonly host: string | undefined;
+  readonly pathPrefix: string;
+  readonly config: RouteConfig;
+  readonly policy: CompiledPolicy;
+  /** This route's chain after route match, built once; its last stage forwards. */
+  readonly stages: readonly Stage[];
+}
+
+export interface Snapshot {
+  readonly version: number;
+  readonly config: Config;
+  readonly routes: readonly CompiledRoute[];
+  readonly router: Router<CompiledRoute>;
+  readonly preStages: readonly Stage[];
+  readonly trustedProxies: BlockList | undefined;
+  /** The Strict-Transport-Security value, or undefined when disabled. */
+  readonly hstsHeader: string | undefined;
+  /** Bearer JWT verification, when `identity.jwt` lists issuers. */
+  readonly bearer: BearerVerifier | undefined;
+  /** Signs X-ZT-Assertion; serves its JWKS. */
+  readonly assertion: AssertionSigner;
+  /** Browser login and sessions, when `identity.oidc` is configured. */
+  readonly sessions: SessionManager | undefined;
+}
 
 export interface StageTimings {
   auth: number | undefined;

@@ -3,10 +3,15 @@
 // matching whole segments. The first host group that matches owns the request: no
 // fallback to a wildcard or a host-less route, so adding `wiki.example.com` routes can
 // never make `/admin` on that host reachable through a broader route by accident.
-import type { CompiledRoute } from '../assembly/snapshot.ts';
+/** What the router reads of a route (a CompiledRoute; generic so the router needs no snapshot types). */
+export interface RoutableRoute {
+  /** Lower-case host or `*.suffix`; undefined matches any host. */
+  readonly host: string | undefined;
+  readonly pathPrefix: string;
+}
 
-interface Group {
-  readonly routes: CompiledRoute[];
+interface Group<R> {
+  readonly routes: R[];
 }
 
 /** `/api` matches `/api` and `/api/...`, never `/apix`. */
@@ -20,20 +25,20 @@ export function normalizePrefix(prefix: string): string {
   return prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
 }
 
-function byPrefixLength(a: CompiledRoute, b: CompiledRoute): number {
+function byPrefixLength(a: RoutableRoute, b: RoutableRoute): number {
   return b.pathPrefix.length - a.pathPrefix.length;
 }
 
-export class Router {
-  readonly #exact = new Map<string, Group>();
-  readonly #wildcards: { suffix: string; group: Group }[] = [];
-  readonly #anyHost: Group = { routes: [] };
+export class Router<R extends RoutableRoute> {
+  readonly #exact = new Map<string, Group<R>>();
+  readonly #wildcards: { suffix: string; group: Group<R> }[] = [];
+  readonly #anyHost: Group<R> = { routes: [] };
 
-  constructor(routes: readonly CompiledRoute[]) {
-    const wild = new Map<string, Group>();
+  constructor(routes: readonly R[]) {
+    const wild = new Map<string, Group<R>>();
     for (const route of routes) {
       const host = route.host;
-      let group: Group;
+      let group: Group<R>;
       if (host === undefined) group = this.#anyHost;
       else if (host.startsWith('*.')) {
         const suffix = host.slice(1);
@@ -50,14 +55,14 @@ export class Router {
     for (const g of [...this.#exact.values(), ...wild.values(), this.#anyHost]) g.routes.sort(byPrefixLength);
   }
 
-  match(host: string, path: string): CompiledRoute | undefined {
+  match(host: string, path: string): R | undefined {
     const group = this.#groupFor(host);
     if (!group) return undefined;
     for (const route of group.routes) if (prefixMatches(route.pathPrefix, path)) return route;
     return undefined;
   }
 
-  #groupFor(host: string): Group | undefined {
+  #groupFor(host: string): Group<R> | undefined {
     const exact = this.#exact.get(host);
     if (exact) return exact;
     for (const w of this.#wildcards) {

@@ -5,13 +5,14 @@
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { recordRequest } from './access-log.ts';
-import { sendLocalReply } from '../proxy/reply.ts';
 import type { RequestContext } from './context.ts';
-import type { Stage, StageResult } from './stage.ts';
+import type { LocalReply, Stage, StageResult } from './stage.ts';
 
 export interface RunDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Writes a local reply to the client (the proxy's job: the pipeline knows no sockets). */
+  readonly respond: (ctx: RequestContext, reply: LocalReply) => void;
 }
 
 async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: RunDeps): Promise<boolean> {
@@ -21,19 +22,21 @@ async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: Ru
     if (result instanceof Promise) result = await result;
     deps.metrics.stageTimer(stage.name).observe((performance.now() - started) / 1000);
     if ('reply' in result) {
-      sendLocalReply(ctx, result.reply);
+      deps.respond(ctx, result.reply);
       return false;
     }
   }
   return true;
 }
 
+const INTERNAL_ERROR: LocalReply = Object.freeze({ code: 'internal-error', details: 'internal-error' });
+
 export async function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> {
   try {
     if (await runStages(ctx, ctx.snapshot.preStages, deps)) await runStages(ctx, ctx.route!.stages, deps);
   } catch (err) {
     deps.log.error({ err, requestId: ctx.id, stage: 'pipeline' }, 'request chain failed');
-    sendLocalReply(ctx, { code: 'internal-error', details: 'internal-error' });
+    deps.respond(ctx, INTERNAL_ERROR);
   }
   recordRequest(ctx, deps.log, deps.metrics);
 }

@@ -1,13 +1,21 @@
-// The last stage: hand the request to the upstream (HTTP) or switch protocols
-// (WebSocket). Everything before it said yes.
-import { forwardHttp } from './forward.ts';
-import { forwardUpgrade } from './websocket.ts';
+// The last stage of a route's chain: hand the request to the route's upstream (HTTP) or
+// switch protocols (WebSocket). Everything before it said yes. One per route, holding
+// that route's upstream, so the pipeline's types need not know the proxy's.
 import type { RequestContext } from '../pipeline/context.ts';
 import type { Stage, StageResult } from '../pipeline/stage.ts';
+import { forwardHttp } from './forward.ts';
+import type { Upstream } from './upstream.ts';
+import { forwardUpgrade } from './websocket.ts';
 
-export const forwardStage: Stage = {
-  name: 'forward',
+export class ForwardStage implements Stage {
+  readonly name = 'forward';
+  readonly upstream: Upstream;
+
+  constructor(upstream: Upstream) {
+    this.upstream = upstream;
+  }
+
   run(ctx: RequestContext): Promise<StageResult> {
-    return ctx.upgrade ? forwardUpgrade(ctx) : forwardHttp(ctx);
-  },
-};
+    return ctx.upgrade ? forwardUpgrade(ctx, this.upstream) : forwardHttp(ctx, this.upstream);
+  }
+}

@@ -7,6 +7,7 @@ import type { RequestContext } from '../pipeline/context.ts';
 import { HOP_BY_HOP, connectionTokens } from '../basics/headers.ts';
 import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
+import type { Upstream } from './upstream.ts';
 
 class BodyTooLarge extends Error {
   readonly code = 'ZT_BODY_TOO_LARGE';
@@ -79,13 +80,13 @@ export function identityHeadersWith(ctx: RequestContext, assertion: string): str
 const UNSAFE_IDENTITY = reply('forbidden', 'identity-unsafe-header-value');
 
 /** The header list sent upstream: the client's surviving headers plus ztproxy's own. */
-export function upstreamHeaders(ctx: RequestContext, identity: readonly string[]): string[] {
+export function upstreamHeaders(ctx: RequestContext, upstream: Upstream, identity: readonly string[]): string[] {
   const route = ctx.route!;
   const out = ctx.forwardHeaders.concat(identity);
   const peer = ctx.peerIp;
   out.push(
     'host',
-    route.config.preserveHost ? ctx.authority : route.upstream.host,
+    route.config.preserveHost ? ctx.authority : upstream.host,
     'x-forwarded-for',
     ctx.forwardedFor ? `${ctx.forwardedFor}, ${peer}` : peer,
     'x-forwarded-proto',
@@ -162,7 +163,7 @@ function intoClientResponse({ statusCode, headers, opaque }: Dispatcher.StreamFa
   return res;
 }
 
-export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
+export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Promise<StageResult> {
   const route = ctx.route!;
   const res = ctx.res!;
   const req = ctx.req;
@@ -178,14 +179,14 @@ export async function forwardHttp(ctx: RequestContext): Promise<StageResult> {
   if (identity === undefined) return UNSAFE_IDENTITY;
   ctx.startedUpstream = performance.now();
   try {
-    await route.upstream.pool.stream(
+    await upstream.pool.stream(
       {
         path: ctx.target,
         method: ctx.method as 'GET',
-        headers: upstreamHeaders(ctx, identity),
+        headers: upstreamHeaders(ctx, upstream, identity),
         body: body as never,
         opaque: ctx,
-        servername: route.upstream.requestServerName,
+        servername: upstream.requestServerName,
       } as Dispatcher.RequestOptions<RequestContext>,
       intoClientResponse,
     );

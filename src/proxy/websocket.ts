@@ -18,6 +18,7 @@ import { HOP_BY_HOP, connectionTokens } from '../basics/headers.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts';
 import { sendLocalReply } from './reply.ts';
+import type { Upstream } from './upstream.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
@@ -63,7 +64,7 @@ proxy.on('proxyReqWs', (proxyReq, req) => {
     if (answered(ctx)) return;
     sendLocalReply(ctx, { code: 'gateway-timeout', details: 'upstream-headers-timeout' });
     proxyReq.destroy();
-  }, ctx.route!.upstream.timeouts.headers);
+  }, ctx.route!.config.timeouts.headers);
   proxyReq.once('close', () => clearTimeout(timer));
   proxyReq.once('upgrade', (res: IncomingMessage, upstreamSocket: Socket) => {
     clearTimeout(timer);
@@ -98,7 +99,7 @@ function toHeaderObject(flat: readonly string[]): IncomingHttpHeaders {
   return out;
 }
 
-export async function forwardUpgrade(ctx: RequestContext): Promise<StageResult> {
+export async function forwardUpgrade(ctx: RequestContext, upstream: Upstream): Promise<StageResult> {
   const route = ctx.route!;
   const upgrade = ctx.upgrade!;
   if (!route.config.websocket) return reply('bad-request', 'upgrade-not-allowed');
@@ -114,13 +115,12 @@ export async function forwardUpgrade(ctx: RequestContext): Promise<StageResult> 
 
   const identity = await identityHeaders(ctx);
   if (identity === undefined) return reply('forbidden', 'identity-unsafe-header-value');
-  const headers = toHeaderObject(upstreamHeaders(ctx, identity));
+  const headers = toHeaderObject(upstreamHeaders(ctx, upstream, identity));
   headers.connection = 'Upgrade';
   headers.upgrade = 'websocket';
   ctx.req.headers = headers;
   ctx.req.url = ctx.target;
   (ctx.req as WithContext)[kContext] = ctx;
-  const upstream = route.upstream;
   const url = new URL(upstream.origin);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   ctx.startedUpstream = performance.now();

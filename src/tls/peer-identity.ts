@@ -9,8 +9,29 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { x509 } from './pki-x509.ts';
-import type { ConnectionIdentity } from '../pipeline/context.ts';
 import { parseSpiffeId } from './pki-spiffe-id.ts';
+
+/** What the TLS layer proved about the peer; computed once per connection. */
+export interface ConnectionIdentity {
+  readonly tlsProtocol: string | undefined;
+  readonly cipher: string | undefined;
+  /** `none`: no certificate; `verified`: chains to the CA, valid, not revoked; `invalid`: presented but not verified. */
+  readonly clientCert: 'none' | 'verified' | 'invalid';
+  readonly clientCertError: string | undefined;
+  /** The single spiffe:// URI SAN of a verified certificate, else undefined. */
+  readonly spiffeId: string | undefined;
+  /** SHA-256 of the verified certificate's DER, base64url (RFC 8705 `x5t#S256`). */
+  readonly certThumbprint: string | undefined;
+}
+
+export const NO_TLS_IDENTITY: ConnectionIdentity = Object.freeze({
+  tlsProtocol: undefined,
+  cipher: undefined,
+  clientCert: 'none',
+  clientCertError: undefined,
+  spiffeId: undefined,
+  certThumbprint: undefined,
+});
 
 const kIdentity = Symbol('ztproxy.connectionIdentity');
 type WithIdentity = TLSSocket & { [kIdentity]?: ConnectionIdentity };

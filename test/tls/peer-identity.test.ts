@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { identifyConnection, spiffeIdOf } from '../../src/tls/peer-identity.ts';
 import { readSecureContextOptions } from '../../src/tls/server-context.ts';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
-import type { ConnectionIdentity } from '../../src/pipeline/context.ts';
+import type { ConnectionIdentity } from '../../src/tls/peer-identity.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { makeTestPki, type TestCert, type TestPki } from '../helpers/pki.ts';
 import { openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';

@@ -3,7 +3,7 @@
 // asymmetric algorithms only (no `none`, no HMAC — CVE-2015-9235 class "alg confusion"),
 // keys only from an https JWKS or a local file, and a clock tolerance that cannot grow
 // into "expired tokens stay good for an hour".
-import { isIP } from 'node:net';
+import { isIP } from '../../basics/ip.ts';
 import { z } from 'zod';
 import { parseDuration } from '../../basics/duration.ts';
 

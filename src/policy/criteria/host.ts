@@ -3,7 +3,7 @@
 // case-insensitive; the pipeline hands the host in lowercase). `*.example.com` matches
 // any name ending in `.example.com`, at any depth, but not `example.com` itself: the
 // apex is usually a different application, and granting it should be written out.
-import { isIPv6 } from 'node:net';
+import { isIPv6 } from '../../basics/ip.ts';
 import { z } from 'zod';
 import type { Criterion, Matcher } from '../criterion.ts';
 import { oneOrList } from '../schema-helpers.ts';

@@ -6,7 +6,7 @@
 // node:net's BlockList treats those as the IPv4 address, so a deny on 10.0.0.0/8 cannot
 // be sidestepped by the address family (tested). An input that is not an IP address is
 // an error, not a non-match: under `not` or in a deny block a non-match would admit it.
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP } from '../../basics/ip.ts';
 import { z } from 'zod';
 import { PolicyInputError, type Criterion, type Matcher } from '../criterion.ts';
 import type { PolicyInput } from '../types.ts';
