@@ -233,9 +233,13 @@ export class ZtProxy {
 
   #track(done: Promise<void>): void {
     this.#inFlight++;
-    done.finally(() => {
-      this.#inFlight--;
-    });
+    // runPipeline answers its own errors; one escaping it (e.g. from the access log) must
+    // not become an unhandled rejection, which would end the process for every client.
+    void done
+      .catch((err: unknown) => this.log.error({ err }, 'request chain failed after answering'))
+      .finally(() => {
+        this.#inFlight--;
+      });
   }
 
   /** Parser-level rejections and timeouts (no stage ran): answered here, logged like a request. */

@@ -328,7 +328,11 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
       });
       return;
     }
-    providerCallback(req, res);
+    // Koa's callback answers its own errors; a rejection escaping it must not end the process.
+    void Promise.resolve(providerCallback(req, res)).catch(() => {
+      if (!res.headersSent) sendText(res, 500, 'internal error');
+      else res.destroy();
+    });
   };
 
   return {
