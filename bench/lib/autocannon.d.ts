@@ -55,7 +55,7 @@ declare module 'autocannon' {
       throughput: Histogram;
     }
 
-    interface Client extends EventEmitter {}
+    type Client = EventEmitter;
 
     interface Instance extends EventEmitter, PromiseLike<Result> {
       stop(): void;

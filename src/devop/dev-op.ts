@@ -128,7 +128,9 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
   const accessTokenTtl = opts.accessTokenTtl ?? 300;
   const apiResource = opts.apiResource ?? 'urn:ztproxy:api';
 
-  // The port is part of the issuer, so bind first and build the provider after.
+  // The port is part of the issuer, so bind first and build the provider after (the
+  // server answers 503 until then, so `handler` cannot be a const).
+  // eslint-disable-next-line prefer-const
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => {
     if (handler === undefined) sendText(res, 503, 'starting');
@@ -234,7 +236,7 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
       if (LOOPBACK_HOSTS.has(target.hostname)) {
         const { dispatcher: _guard, ...rest } = options as RequestInit & { dispatcher?: unknown };
         if (loopbackAgent === undefined) return fetch(url, rest);
-        return undiciFetch(String(url), { ...(rest as object), dispatcher: loopbackAgent }) as unknown as Promise<Response>;
+        return undiciFetch(typeof url === 'string' ? url : url instanceof URL ? url.href : url.url, { ...(rest as object), dispatcher: loopbackAgent });
       }
       return fetch(url, options);
     },
@@ -252,7 +254,8 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
   const grants: Record<string, number> = {};
   let closing: Promise<void> | undefined;
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
-    const type = String(ctx.oidc.params?.['grant_type'] ?? 'unknown');
+    const grantType = ctx.oidc.params?.['grant_type'];
+    const type = typeof grantType === 'string' ? grantType : 'unknown';
     grants[type] = (grants[type] ?? 0) + 1;
   });
   const providerCallback = provider.callback();
@@ -264,7 +267,7 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
     // form POSTed from another site (without that cookie and uid) cannot log in.
     const details = await provider.interactionDetails(req, res);
     if (details.uid !== match[1]) return sendText(res, 400, 'interaction mismatch');
-    const clientId = String(details.params.client_id ?? '');
+    const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
 
     if (match[2] === undefined && req.method === 'GET') {
       if (details.prompt.name === 'login') {

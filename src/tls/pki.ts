@@ -318,7 +318,7 @@ async function loadCa(ca: Issued): Promise<CaSigner> {
   if (!spki.equals(Buffer.from(cert.publicKey.rawData))) {
     throw new PkiError('pki-invalid-ca', 'the CA key does not match the CA certificate');
   }
-  const key = await privateKey.toCryptoKey(IMPORT_ALGORITHMS[keyType], false, ['sign']);
+  const key = privateKey.toCryptoKey(IMPORT_ALGORITHMS[keyType], false, ['sign']);
   const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
   const keyId = ski?.keyId ?? (await x509.SubjectKeyIdentifierExtension.create(cert.publicKey)).keyId;
   return { cert, key, keyType, keyId };
@@ -359,7 +359,7 @@ async function generateSigningJwk(): Promise<{ privateJwk: string; publicJwks: s
 }
 
 async function generateKeys(keyType: KeyType): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(GENERATE_ALGORITHMS[keyType], true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  return (webcrypto.subtle.generateKey(GENERATE_ALGORITHMS[keyType], true, ['sign', 'verify']));
 }
 
 async function exportKeyPem(key: webcrypto.CryptoKey): Promise<string> {

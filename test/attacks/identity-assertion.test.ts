@@ -19,7 +19,7 @@ let idpKey: CryptoKey;
 
 async function token(claims: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: 'alice', groups: ['eng'], email: 'alice@example.com', email_verified: true, ...claims } as unknown as JWTPayload)
+  return new SignJWT({ sub: 'alice', groups: ['eng'], email: 'alice@example.com', email_verified: true, ...claims })
     .setProtectedHeader({ alg: 'ES256', kid: 'idp', typ: 'at+jwt' })
     .setIssuer(ISS)
     .setAudience(AUD)

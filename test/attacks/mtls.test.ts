@@ -35,8 +35,8 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 /** A CA certificate (cA=true, keyCertSign) issued by `issuer`, carrying `uri` as its SAN. */
 async function issueCaWithUri(issuer: Issued, uri: string): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const signingKey = await createPrivateKey(issuer.keyPem).toCryptoKey(ALG, false, ['sign']);
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const signingKey = createPrivateKey(issuer.keyPem).toCryptoKey(ALG, false, ['sign']);
   const issuerCert = new x509.X509Certificate(issuer.certPem);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: '7e57ca0001',

@@ -126,7 +126,7 @@ describe('a 101 that is not a WebSocket handshake opens no tunnel', () => {
       ws.once('error', reject);
     });
     ws.send('hello');
-    expect(await new Promise((resolve) => ws.once('message', (d) => resolve(d.toString())))).toBe('echo:hello');
+    expect(await new Promise((resolve) => ws.once('message', (d) => resolve((d as Buffer).toString())))).toBe('echo:hello');
     ws.terminate();
   });
 });

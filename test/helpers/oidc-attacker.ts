@@ -13,7 +13,7 @@ import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/code
 import { makeKey, mint, rawToken, type TestKey } from './jwt.ts';
 import { CLIENT_ID, CLIENT_SECRET, SESSION_KEY, locationOf, signInAtOp, startProxyBeside, HttpBrowser, type LoginStack } from './oidc.ts';
 import { makeTestPki } from './pki.ts';
-import { startTestProxy, type LogLine, type TestProxy } from './proxy.ts';
+import type { LogLine, TestProxy } from './proxy.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
 
 export const SESSION_COOKIE = '__Host-ztproxy';
@@ -274,7 +274,7 @@ export async function startFakeOpStack(opts: { routes?: (upstreamUrl: string) =>
 /** The callback URL for a flow at the fake OP (code `x`, the flow's state, the OP's iss). */
 export function fakeCallback(stack: FakeOpStack, flow: StartedFlow, params: Record<string, string> = {}): string {
   const q = new URLSearchParams({ code: 'attacker-chosen-code', state: flow.state, iss: stack.op.issuer, ...params });
-  return `${stack.origin}/.ztproxy/callback?${q}`;
+  return `${stack.origin}/.ztproxy/callback?${q.toString()}`;
 }
 
 /** A complete, honest login at the fake OP as `sub` (ID token with the flow's nonce); returns the callback response. */

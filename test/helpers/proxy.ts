@@ -129,7 +129,7 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { tls?: C
       if (chunks.length > 0) finish();
       else {
         clearTimeout(timer);
-        reject(err);
+        reject(err as Error);
       }
     });
   });

@@ -89,7 +89,7 @@ export async function startUpstream(opts: { websocket?: boolean; rejectUpgrade?:
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('message', (data) => ws.send(`echo:${data.toString()}`));
+        ws.on('message', (data) => ws.send(`echo:${(data as Buffer).toString()}`));
       });
     });
   }

@@ -56,7 +56,7 @@ describe('time windows agree with the reference', () => {
   const hhmm = () => `${String(Math.floor(random() * 24)).padStart(2, '0')}:${String(Math.floor(random() * 60)).padStart(2, '0')}`;
   const windows: Window[] = [];
   for (let i = 0; i < 60; i++) {
-    const window: Window = { tz: ZONES[i % ZONES.length] as string };
+    const window: Window = { tz: ZONES[i % ZONES.length] };
     if (random() < 0.7) window.days = WEEKDAYS.filter(() => random() < 0.4);
     if (window.days?.length === 0) window.days = ['wed'];
     window.from = hhmm();

@@ -196,7 +196,7 @@ describe('websocket', () => {
   it('proxies a WebSocket on a route that allows it', async () => {
     const ws = await open('ws.test');
     const reply = await new Promise<string>((resolve) => {
-      ws.once('message', (d) => resolve(d.toString()));
+      ws.once('message', (d) => resolve((d as Buffer).toString()));
       ws.send('hello');
     });
     expect(reply).toBe('echo:hello');

@@ -12,7 +12,7 @@ import { readSecureContextOptions } from '../../src/tls/server-context.ts';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
 import type { ConnectionIdentity } from '../../src/tls/peer-identity.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { makeTestPki, type TestCert, type TestPki } from '../helpers/pki.ts';
+import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -119,7 +119,7 @@ describe('identifyConnection on server-side TLS sockets', () => {
       });
       socket.on('error', (err) => {
         clearTimeout(timer);
-        reject(err);
+        reject(err as Error);
       });
     });
   }

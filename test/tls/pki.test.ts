@@ -402,7 +402,8 @@ describe('test PKI fixtures', () => {
       try {
         return openssl('verify', '-CAfile', pki.ca.certPath, ...extra, c.certPath);
       } catch (err) {
-        return String((err as { stdout?: unknown; stderr?: unknown }).stderr ?? '') + String((err as { stdout?: unknown }).stdout ?? '');
+        const { stdout, stderr } = err as { stdout?: string | Buffer; stderr?: string | Buffer };
+        return `${stderr?.toString() ?? ''}${stdout?.toString() ?? ''}`;
       }
     };
     expect(verify(pki.clients.valid)).toContain(': OK');

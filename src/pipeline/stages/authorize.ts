@@ -27,7 +27,7 @@ export function policyInput(ctx: RequestContext): PolicyInput {
 
 const NEEDS_AUTHENTICATION: StageResult = Object.freeze({
   reply: Object.freeze({ code: 'unauthorized', details: 'authentication-required', headers: Object.freeze({ 'www-authenticate': 'Bearer' }) }),
-}) as StageResult;
+});
 
 const INSUFFICIENT_AUTHENTICATION: StageResult = Object.freeze({
   reply: Object.freeze({
@@ -35,7 +35,7 @@ const INSUFFICIENT_AUTHENTICATION: StageResult = Object.freeze({
     details: 'step-up-required',
     headers: Object.freeze({ 'www-authenticate': 'Bearer error="insufficient_user_authentication", error_description="a more recent authentication is required"' }),
   }),
-}) as StageResult;
+});
 
 /** A top-level page load (SPEC §4: GET with Accept text/html), which can follow a login redirect. */
 function isBrowserNavigation(ctx: RequestContext): boolean {

@@ -121,7 +121,7 @@ describe('an unreachable IdP is an error, not a bad token', () => {
     ['is down', (s: JwksServer) => s.close()],
   ])('an IdP that %s → jwks-unavailable, retried at a bounded rate', async (_n, breakIt) => {
     const { server, verifier } = await setup([es], { jwksRefetchCooldownMs: 1_000 });
-    await breakIt(server);
+    await Promise.resolve(breakIt(server));
     const token = await mint(es, accessClaims(now()));
     expect(await verifier.verify(token, undefined)).toEqual({ ok: false, reason: 'jwks-unavailable' });
     const hits = server.hits();

@@ -148,8 +148,8 @@ describe('keys, idle and absolute expiry', () => {
     await loginThroughProxy(b, stack, '/app');
     const data = await sessionOf(b);
     const now = Math.floor(Date.now() / 1000);
-    const idle = await codec.seal('session', { ...data, seen: now - 121 } as unknown as Record<string, unknown>, data.exp);
-    const expired = await codec.seal('session', { ...data, sid: 'x', exp: now - 1 } as unknown as Record<string, unknown>, now - 1);
+    const idle = await codec.seal('session', { ...data, seen: now - 121 }, data.exp);
+    const expired = await codec.seal('session', { ...data, sid: 'x', exp: now - 1 }, now - 1);
     for (const value of [idle, expired]) {
       const c = new HttpBrowser();
       c.cookies.set('__Host-ztproxy', { value, line: '' });
@@ -160,7 +160,7 @@ describe('keys, idle and absolute expiry', () => {
       expect(res.headers.getSetCookie().some((l) => /^__Host-ztproxy=;/.test(l) && /Max-Age=0/i.test(l))).toBe(true);
     }
     // Activity is written back: a cookie last seen a minute ago gets a renewed one.
-    const recent = await codec.seal('session', { ...data, seen: now - 60 } as unknown as Record<string, unknown>, data.exp);
+    const recent = await codec.seal('session', { ...data, seen: now - 60 }, data.exp);
     const c = new HttpBrowser();
     c.cookies.set('__Host-ztproxy', { value: recent, line: '' });
     expect((await c.get(`${stack.origin}/app`)).status).toBe(200);
