@@ -113,6 +113,8 @@ export class RequestContext {
   route: CompiledRoute | undefined;
   /** Who authentication proved the caller to be (bearer token), if anyone. */
   subject: Subject | undefined;
+  /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */
+  sessionId: string | undefined;
   decision: Decision | undefined;
   /** Set-Cookie values ztproxy adds to the response (a renewed or cleared session). */
   setCookies: string[] | undefined;

@@ -55,6 +55,7 @@ async function sessionSubject(ctx: RequestContext): Promise<Subject | undefined>
     return undefined;
   }
   if (result.setCookie !== undefined) addSetCookie(ctx, result.setCookie);
+  ctx.sessionId = result.session.data.sid;
   return result.session.subject;
 }
 

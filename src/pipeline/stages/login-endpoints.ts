@@ -5,11 +5,12 @@
 //   POST /.ztproxy/logout               — end the session here and at the provider
 //   POST /.ztproxy/backchannel-logout   — the provider ends sessions (logout token)
 // Each returns a LocalReply; nothing here ever reaches an upstream.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { OidcRejectedError, OidcUnavailableError, type LoginSecrets } from '../../identity/oidc/relying-party.ts';
 import { safeReturnPath } from '../../identity/oidc/return-url.ts';
 import { LOGIN_COOKIE_PREFIX, SESSION_COOKIE, clearCookie, readCookies, setCookie } from '../../identity/session/cookies.ts';
+import { logoutCsrfToken } from '../../identity/session/csrf.ts';
 import type { SessionData, SessionManager } from '../../identity/session/manager.ts';
 import type { RequestContext } from '../context.ts';
 import type { LocalReply } from '../stage.ts';
@@ -135,11 +136,6 @@ export async function callback(ctx: RequestContext, sessions: SessionManager): P
 
 // --- logout ----------------------------------------------------------------------------
 
-/** The logout form's CSRF token: bound to the session id, which only the cookie holds. */
-function csrfToken(sid: string): string {
-  return createHash('sha256').update(`ztproxy-logout\n${sid}`).digest('base64url');
-}
-
 function equalStrings(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -178,14 +174,14 @@ function sameOrigin(ctx: RequestContext): boolean {
 export async function logout(ctx: RequestContext, sessions: SessionManager): Promise<LocalReply> {
   if (ctx.method === 'GET' || ctx.method === 'HEAD') {
     const data = await currentSession(ctx, sessions);
-    return { code: 'ok', details: 'logout-page', body: logoutPage(data && csrfToken(data.sid)), headers: HTML_HEADERS };
+    return { code: 'ok', details: 'logout-page', body: logoutPage(data && logoutCsrfToken(data.sid)), headers: HTML_HEADERS };
   }
   if (ctx.method !== 'POST') return failure('method-not-allowed', 'logout-method');
   const form = await readForm(ctx.req);
   if (form === undefined) return failure('bad-request', 'logout-form-invalid');
   const data = await currentSession(ctx, sessions);
   const csrf = form.getAll('csrf');
-  const tokenOk = data !== undefined && csrf.length === 1 && equalStrings(csrf[0]!, csrfToken(data.sid));
+  const tokenOk = data !== undefined && csrf.length === 1 && equalStrings(csrf[0]!, logoutCsrfToken(data.sid));
   // A cross-site form cannot log anyone out: SameSite=Lax keeps the cookie off a
   // cross-site POST, and we also want the page's own CSRF token or a same-origin POST.
   if (!tokenOk && !sameOrigin(ctx)) return failure('forbidden', 'logout-csrf');
