@@ -240,6 +240,13 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ timeout: duration('10s') }).prefault({}),
+  /** The HTML pages a refused browser navigation gets instead of the JSON error. */
+  errorPages: z
+    .strictObject({
+      /** Show the access log's reason (`policy-deny`, `upstream-connect-refused`) on the page: for debugging, never in production. */
+      showReasons: z.boolean().default(false),
+    })
+    .prefault({}),
   routes: z
     .array(routeSchema)
     .min(1, 'at least one route is needed (nothing is reachable without one)')
