@@ -1,9 +1,15 @@
 // Local replies: a short JSON body `{"error", "requestId"}` and nothing else — no
-// policy internals, no stack traces, no tokens (SPEC §4).
+// policy internals, no stack traces, no tokens (SPEC §4). A person's browser navigation
+// gets the same refusal as a small HTML page instead (error-page.ts); upgrades and
+// CONNECT, answered on the raw socket, keep the JSON.
 import { STATUS_CODES } from 'node:http';
 import type { RequestContext } from '../pipeline/context.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { LocalReply } from '../pipeline/stage.ts';
+import { ERROR_PAGE_HEADERS, ERROR_VARY, errorPage } from './error-page.ts';
+
+/** An error's body depends on Accept and Fetch Metadata, so every error says so (RFC 9110 §12.5.5). */
+const VARY_JSON: Readonly<Record<string, string>> = Object.freeze({ vary: ERROR_VARY });
 
 const kPoisoned = Symbol('ztproxy.poisoned');
 
@@ -27,12 +33,15 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       res.destroy();
       return;
     }
+    const page = errorPage(ctx, local, status);
+    const sent = page ?? body;
     const headers: Record<string, string | number | readonly string[]> = {
       'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
+      'content-length': Buffer.byteLength(sent),
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
       'x-request-id': ctx.id,
+      ...(page !== undefined ? ERROR_PAGE_HEADERS : local.body === undefined && status >= 400 ? VARY_JSON : undefined),
       ...local.headers,
     };
     const hsts = ctx.snapshot.hstsHeader;
@@ -50,7 +59,7 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       poisonConnection(ctx.req.socket);
     }
     res.writeHead(status, headers as Record<string, string | number | string[]>);
-    res.end(body);
+    res.end(sent);
     return;
   }
   const socket = ctx.upgrade?.socket;
