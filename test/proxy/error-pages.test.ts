@@ -168,7 +168,7 @@ describe('a browser navigation gets a page', () => {
     ['a q value that is not a number', { accept: 'text/html;q=abc' }],
     ['two Sec-Fetch-Mode values', { ...NAVIGATION, 'sec-fetch-mode': ['navigate', 'cors'] }],
   ])('%s keeps JSON', async (_name, headers) => {
-    const res = await get(proxy.port, '/nothing-here', { host: HOST, headers: headers as Record<string, string | string[]> });
+    const res = await get(proxy.port, '/nothing-here', { host: HOST, headers });
     expectJsonError(res, 404);
   });
 
