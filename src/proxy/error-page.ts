@@ -172,10 +172,20 @@ function textFor(ctx: RequestContext, local: LocalReply): PageText | undefined {
   return TEXTS[code];
 }
 
-function loginHref(ctx: RequestContext, reauth: boolean): string {
+/** Longest return path a page links to: a long query would make the page large (its path is kept). */
+const MAX_RETURN = 512;
+
+function returnPath(ctx: RequestContext): string {
   // Back to this page after the login; ztproxy's own paths (and anything unsafe) → `/`.
-  const rd = ctx.path === '' ? '/' : safeReturnPath(ctx.target);
-  return escapeHtml(`${LOGIN_PATH}?rd=${encodeURIComponent(rd)}${reauth ? '&reauth=1' : ''}`);
+  if (ctx.path === '') return '%2F';
+  const full = encodeURIComponent(ctx.target);
+  if (full.length <= MAX_RETURN) return encodeURIComponent(safeReturnPath(ctx.target));
+  const path = encodeURIComponent(ctx.path);
+  return path.length <= MAX_RETURN ? encodeURIComponent(safeReturnPath(ctx.path)) : '%2F';
+}
+
+function loginHref(ctx: RequestContext, reauth: boolean): string {
+  return escapeHtml(`${LOGIN_PATH}?rd=${returnPath(ctx)}${reauth ? '&reauth=1' : ''}`);
 }
 
 /** Whole seconds of a Retry-After the reply carries, if any. */
@@ -214,7 +224,7 @@ export function errorPage(ctx: RequestContext, local: LocalReply, status: number
   } else if (text === SIGN_OUT_UNCONFIRMED) {
     body += `<p><a href="${LOGOUT_PATH}">Go to the sign-out page</a></p>`;
   }
-  if (ctx.snapshot.config.errorPages.showReasons && local.details !== '') body += `<p>Reason: <code>${escapeHtml(local.details)}</code></p>`;
+  if (ctx.snapshot.config.errorPages.showReasons && local.details !== '') body += `<p>Reason: <code>${shown(local.details)}</code></p>`;
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
     `<title>${text.title} (${status})</title><style>${STYLE}</style></head><body><main><h1>${text.title}</h1>${body}` +

@@ -108,6 +108,15 @@ describe('XSS through the page', () => {
     }
     expect(stack.upstream.seen).toEqual([]);
   });
+
+  it('a very long request target keeps the page small (the link returns to the path only)', async () => {
+    const b = await signedIn('alice', { email: 'alice@example.com' });
+    const path = `/admin/${'a'.repeat(300)}`;
+    const html = await page(b, `${path}?${'q=%3Cx%3E&'.repeat(700)}`, 403);
+    expect(html).toContain(`<a href="/.ztproxy/login?rd=${encodeURIComponent(path)}&#38;reauth=1">`);
+    const huge = await page(b, `/admin/${'b'.repeat(3000)}`, 403);
+    expect(huge).toContain('<a href="/.ztproxy/login?rd=%2F&#38;reauth=1">');
+  });
 });
 
 describe('the signed-in user and the sign-out form', () => {
