@@ -93,6 +93,10 @@ const SIGN_IN_FAILED: PageText = {
   text: 'The sign-in could not be completed: it took too long, was started in another browser or tab, or the identity provider refused it.',
 };
 const SIGN_IN_UNAVAILABLE: PageText = { title: 'Sign-in unavailable', text: `The sign-in service is not answering right now. ${AGAIN}` };
+const CREDENTIALS_REFUSED: PageText = {
+  title: 'Credentials not accepted',
+  text: 'The credentials sent with this request were not accepted: they may have expired, or were issued for something else.',
+};
 const SIGN_OUT_UNCONFIRMED: PageText = {
   title: 'Sign-out not confirmed',
   text: 'This sign-out did not come from a page of this site, or your session had already ended.',
@@ -168,7 +172,12 @@ function textFor(ctx: RequestContext, local: LocalReply): PageText | undefined {
   if (path === LOGIN_PATH && code === 'service-unavailable') return SIGN_IN_UNAVAILABLE;
   if (path === CALLBACK_PATH && code === 'service-unavailable') return SIGN_IN_UNAVAILABLE;
   if (path === LOGOUT_PATH && code === 'forbidden') return SIGN_OUT_UNCONFIRMED;
-  if (code === 'unauthorized' && ctx.snapshot.sessions !== undefined) return SIGN_IN_NEEDED;
+  if (code === 'unauthorized') {
+    // RFC 6750 §3: an `error` in the challenge means a token was sent and refused.
+    const challenge = local.headers?.['www-authenticate'];
+    if (typeof challenge === 'string' && challenge.includes('error=')) return CREDENTIALS_REFUSED;
+    if (ctx.snapshot.sessions !== undefined) return SIGN_IN_NEEDED;
+  }
   return TEXTS[code];
 }
 
@@ -219,7 +228,7 @@ export function errorPage(ctx: RequestContext, local: LocalReply, status: number
     // prompt=login (the step-up login): the IdP asks who is signing in, whoever was.
     if (sessions) body += `<a href="${loginHref(ctx, true)}">Sign in as someone else</a>`;
     body += '</div>';
-  } else if (sessions && (text === SIGN_IN_NEEDED || text === SIGN_IN_FAILED)) {
+  } else if (sessions && (text === SIGN_IN_NEEDED || text === SIGN_IN_FAILED || text === CREDENTIALS_REFUSED)) {
     body += `<p><a href="${loginHref(ctx, false)}">Sign in</a></p>`;
   } else if (text === SIGN_OUT_UNCONFIRMED) {
     body += `<p><a href="${LOGOUT_PATH}">Go to the sign-out page</a></p>`;

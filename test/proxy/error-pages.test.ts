@@ -110,7 +110,7 @@ const CASES: readonly Case[] = [
     path: '/staff/x',
     headers: async () => ({ authorization: `Bearer ${(await token()).slice(0, -4)}AAAA` }),
     reason: 'token-invalid-signature',
-    says: /credentials/,
+    says: /credentials sent with this request were not accepted/,
   },
   {
     name: 'policy says no',
