@@ -18,6 +18,7 @@ import { ForwardStage } from '../proxy/forward-stage.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
+import { HeaderStripper } from '../basics/identity-headers.ts';
 import { Router, normalizePrefix } from '../pipeline/router.ts';
 import type { Stage } from '../pipeline/stage.ts';
 import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
@@ -142,6 +143,7 @@ export async function buildSnapshot(
         pathPrefix: normalizePrefix(rc.match.pathPrefix),
         config: rc,
         policy,
+        headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),
         stages: Object.freeze([...stages, new ForwardStage(upstream)]),
       });
     } catch (err) {
@@ -160,6 +162,7 @@ export async function buildSnapshot(
     router: new Router(routes),
     preStages: PRE_STAGES,
     trustedProxies: buildTrustedProxies(config.listen.trustedProxies),
+    headerStripper: HeaderStripper.create(config.stripHeaders),
     hstsHeader: hstsValue(config.listen.hsts),
     bearer,
     assertion,

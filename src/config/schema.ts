@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { parseDuration, parseSize } from '../basics/duration.ts';
 import { canonicalizePath } from '../basics/canonical.ts';
+import { normalizeHeaderName } from '../basics/headers.ts';
+import { stripEntryProblem } from '../basics/identity-headers.ts';
 import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
@@ -103,6 +105,28 @@ function prefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
+/** One `stripHeaders` name or prefix, stored in the form requests are compared in (lower-case, `_` as `-`). */
+const stripEntry = (kind: 'name' | 'prefix') =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = stripEntryProblem(s, kind);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform(normalizeHeaderName);
+
+/**
+ * Client headers removed before the upstream, besides the built-in identity-header
+ * families (src/basics/identity-headers.ts): exact names and name prefixes, matched
+ * case-insensitively with `_` read as `-`. Adds to the built-ins, never removes one.
+ */
+const stripHeadersSchema = z
+  .strictObject({
+    names: z.array(stripEntry('name')).default([]),
+    prefixes: z.array(stripEntry('prefix')).default([]),
+  })
+  .prefault({});
+
 const routeSchema = z.strictObject({
   name: z
     .string()
@@ -147,6 +171,8 @@ const routeSchema = z.strictObject({
   passAccessToken: z.boolean().default(false),
   /** Plain X-Forwarded-User / -Email / -Groups for legacy apps (besides X-ZT-Assertion). */
   identityHeaders: z.boolean().default(false),
+  /** This route's own additions to the top-level stripHeaders. */
+  stripHeaders: stripHeadersSchema,
   policy: policySchema,
 });
 
@@ -247,6 +273,8 @@ export const configSchema = z.strictObject({
       showReasons: z.boolean().default(false),
     })
     .prefault({}),
+  /** Client headers removed on every route, besides the built-in identity-header families. */
+  stripHeaders: stripHeadersSchema,
   routes: z
     .array(routeSchema)
     .min(1, 'at least one route is needed (nothing is reachable without one)')

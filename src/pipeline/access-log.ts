@@ -30,6 +30,8 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     decision,
     reason: ctx.details || ctx.decision?.reason,
     rule: ctx.decision?.rule,
+    // Families only: a forged header's value may be a real token.
+    strippedHeaders: ctx.strippedFamilies,
     durations: {
       total: round(performance.now() - ctx.startedAt),
       auth: round(ctx.timings.auth),

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ReplyCode } from '../basics/errors.ts';
+import type { HeaderStripper } from '../basics/identity-headers.ts';
 import type { Subject } from '../basics/subject.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 import type { AssertionSigner } from '../identity/assertion/index.ts';
@@ -45,6 +46,8 @@ export interface CompiledRoute {
   readonly pathPrefix: string;
   readonly config: RouteConfig;
   readonly policy: CompiledPolicy;
+  /** The route's own `stripHeaders` (on top of the snapshot's), when it lists any. */
+  readonly headerStripper: HeaderStripper | undefined;
   /** This route's chain after route match, built once; its last stage forwards. */
   readonly stages: readonly Stage[];
 }
@@ -56,6 +59,8 @@ export interface Snapshot {
   readonly router: Router<CompiledRoute>;
   readonly preStages: readonly Stage[];
   readonly trustedProxies: BlockList | undefined;
+  /** The identity-header families plus the top-level `stripHeaders`, applied by sanitation. */
+  readonly headerStripper: HeaderStripper;
   /** The Strict-Transport-Security value, or undefined when disabled. */
   readonly hstsHeader: string | undefined;
   /** Bearer JWT verification, when `identity.jwt` lists issuers. */
@@ -103,6 +108,8 @@ export class RequestContext {
   encodedSlash = false;
   /** Flat [name, value, ...] list of the client's headers that may be forwarded. */
   forwardHeaders: string[] = [];
+  /** The family of each identity header removed from the client's request (metrics, access log); undefined: none. */
+  strippedFamilies: string[] | undefined;
   /** The request's Cookie header(s), joined; read by the session stage, never parsed on the hot path otherwise. */
   cookieHeader: string | undefined;
   /** X-Forwarded-* values received from a trusted proxy, if any. */

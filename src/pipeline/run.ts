@@ -33,7 +33,11 @@ const INTERNAL_ERROR: LocalReply = Object.freeze({ code: 'internal-error', detai
 
 export async function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> {
   try {
-    if (await runStages(ctx, ctx.snapshot.preStages, deps)) await runStages(ctx, ctx.route!.stages, deps);
+    const routed = await runStages(ctx, ctx.snapshot.preStages, deps);
+    // Counted as soon as sanitation and route match are done, not with the access-log
+    // line: a WebSocket that came with a forged header may stay open for hours.
+    if (ctx.strippedFamilies !== undefined) deps.metrics.countStrippedHeaders(ctx.strippedFamilies);
+    if (routed) await runStages(ctx, ctx.route!.stages, deps);
   } catch (err) {
     deps.log.error({ err, requestId: ctx.id, stage: 'pipeline' }, 'request chain failed');
     deps.respond(ctx, INTERNAL_ERROR);

@@ -1,6 +1,7 @@
 // Prometheus metrics (SPEC §8), on a registry of the proxy's own so two proxies in one
 // process (the tests) never share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { STRIPPED_HEADER_FAMILIES } from '../basics/identity-headers.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -48,6 +49,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly strippedHeaders = new Counter({
+    name: 'ztproxy_stripped_headers_total',
+    help: 'Identity headers removed from client requests, by family (src/basics/identity-headers.ts; configured: the stripHeaders keys). "replaced" counts headers honest clients send too (X-Request-Id, the posture header).',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+  // Bounded: the families are a fixed list. Bound once, and shown at 0 from the start,
+  // so a rate() alert works before the first forged header arrives.
+  readonly #strippedCounters = new Map(STRIPPED_HEADER_FAMILIES.map((family) => [family, this.strippedHeaders.labels({ family })]));
+
+  /** stripped_headers_total{family} + 1 for each family in the list (one per header). */
+  countStrippedHeaders(families: readonly string[]): void {
+    for (const family of families) this.#strippedCounters.get(family)?.inc();
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 
@@ -74,6 +90,7 @@ export class Metrics {
   }
 
   constructor(opts: { processMetrics?: boolean } = {}) {
+    for (const counter of this.#strippedCounters.values()) counter.inc(0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ztproxy_' });
   }
 }

@@ -1,7 +1,9 @@
 // Stage 2: request sanitation (SPEC §4). Rejects what is ambiguous, computes the one
 // canonical request (see ../canonical.ts), and decides which client headers may go on:
-// identity-bearing, hop-by-hop and Connection-named headers are dropped here, before
-// any stage adds ztproxy's own.
+// identity-bearing (the families of ../../basics/identity-headers.ts plus the top-level
+// `stripHeaders`), hop-by-hop and Connection-named headers are dropped here, before any
+// stage adds ztproxy's own; a route's own `stripHeaders` is applied once it is matched
+// (route-match.ts).
 //
 // What Node's HTTP parser (llhttp, strict mode) already refuses with 400 before this
 // stage runs: conflicting Content-Length / Transfer-Encoding, duplicate Content-Length,
@@ -9,7 +11,7 @@
 // obsolete line folding, a missing Host on HTTP/1.1.
 import type { RequestContext } from '../context.ts';
 import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../basics/canonical.ts';
-import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, isIdentityHeader, normalizeHeaderName } from '../../basics/headers.ts';
+import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, normalizeHeaderName } from '../../basics/headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
 import { withoutOurCookies } from '../../identity/session/cookies.ts';
@@ -77,12 +79,21 @@ export const sanitizeStage: Stage = {
 
     const named = connection ? connectionTokens(connection) : undefined;
     const trusted = ctx.peerTrusted;
+    const stripper = ctx.snapshot.headerStripper;
     const out: string[] = [];
     let cookies: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const norm = normalizeHeaderName(name);
-      if (norm === 'host' || HOP_BY_HOP.has(norm) || named?.has(norm) || isIdentityHeader(norm)) continue;
+      if (norm === 'host' || HOP_BY_HOP.has(norm)) continue;
+      // Identity headers other proxies set (../../basics/identity-headers.ts), whatever
+      // else the request says about them (a Connection that names one included).
+      const family = stripper.familyOf(norm);
+      if (family !== undefined) {
+        (ctx.strippedFamilies ??= []).push(family);
+        continue;
+      }
+      if (named?.has(norm)) continue;
       if (FORWARDED_HEADERS.has(norm)) {
         if (!trusted || norm !== name.toLowerCase()) continue;
         const value = raw[i + 1]!;
