@@ -9,7 +9,7 @@
 // way the lookup worked before the prefixes were bucketed.
 // Run: npx node bench/micro/header-sanitation.ts [iterations]
 import type { IncomingMessage } from 'node:http';
-import type { Snapshot } from '../../src/assembly/snapshot.ts';
+import type { Snapshot } from '../../src/pipeline/context.ts';
 import { HeaderStripper, IDENTITY_HEADER_FAMILIES } from '../../src/basics/identity-headers.ts';
 import { RequestContext } from '../../src/pipeline/context.ts';
 import { sanitizeStage } from '../../src/pipeline/stages/sanitize.ts';
