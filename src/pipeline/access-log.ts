@@ -30,8 +30,9 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     decision,
     reason: ctx.details || ctx.decision?.reason,
     rule: ctx.decision?.rule,
-    // Families only: a forged header's value may be a real token.
-    strippedHeaders: ctx.strippedFamilies,
+    // Families only, each once: a forged header's value may be a real token, and a
+    // request of 2000 forged headers must not become a line of 2000 entries.
+    strippedHeaders: ctx.strippedFamilies === undefined ? undefined : [...new Set(ctx.strippedFamilies)],
     durations: {
       total: round(performance.now() - ctx.startedAt),
       auth: round(ctx.timings.auth),
