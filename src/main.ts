@@ -212,10 +212,11 @@ export class ZtProxy {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isPoisoned(req.socket)) {
-      // A request pipelined behind one refused for its framing: never processed; the
-      // connection closes once the refusal is flushed.
+      // A request pipelined behind one refused for its framing: never processed. The
+      // refusal ahead of it went out with `Connection: close`, so Node closes the
+      // connection once it is flushed; closing here as well added a socket listener per
+      // queued request (MaxListenersExceededWarning from the 11th on).
       res.shouldKeepAlive = false;
-      (req.socket as { destroySoon?: () => void }).destroySoon?.();
       return;
     }
     const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
