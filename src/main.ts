@@ -16,11 +16,16 @@ import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
 import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
+import { CloseSpreader, jitter } from './proxy/close-spread.ts';
+import { ConnectionGuard, isRefusedConnection } from './proxy/connection-guard.ts';
 import { createAdminServer } from './telemetry/admin.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { FileWatcher, tlsFiles, validatedSecureContextOptions } from './tls/server-context.ts';
 import { socketsToDrop } from './tls/revocation.ts';
+
+/** A connection whose timeout cut is scheduled: later parser errors on it are not answered. */
+const kCutting = Symbol('ztproxy.cutting');
 
 export interface StartOptions {
   readonly configFile: string;
@@ -78,6 +83,9 @@ export class ZtProxy {
   readonly #certSockets = new Set<TLSSocket>();
   /** Sockets handed to the upgrade path (WebSocket tunnels, CONNECT answers). */
   readonly #upgraded = new Set<Duplex>();
+  /** Connection cuts, jittered and a few per tick (proxy/close-spread.ts). */
+  readonly #closer = new CloseSpreader();
+  readonly #answerTimeout = (socket: Duplex): void => this.#cutTimedOut(socket);
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
   private constructor(
@@ -145,11 +153,18 @@ export class ZtProxy {
       request: (req, res) => this.#onRequest(req, res),
       upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
       clientError: (err, socket) => this.#onClientError(err, socket),
-    });
-    this.#https.on('connection', (socket: Duplex) => {
-      this.metrics.openConnections.inc();
-      socket.once('close', () => this.metrics.openConnections.dec());
-    });
+    }, this.#closer);
+    const limits = config.listen.limits;
+    new ConnectionGuard(
+      {
+        maxHandshakes: limits.maxHandshakes,
+        maxConnectionsPerIp: limits.maxConnectionsPerIp,
+        handshakeTimeout: limits.handshakeTimeout,
+        exempt: (ip, family) => this.#snapshot.trustedProxies?.check(ip, family) === true,
+      },
+      this.metrics,
+      this.#closer,
+    ).attach(this.#https);
     this.#https.on('secureConnection', (socket: TLSSocket) => {
       // TLS 1.2 renegotiation could swap the client certificate under a connection whose
       // identity is already established (and costs the server a handshake each time).
@@ -160,7 +175,8 @@ export class ZtProxy {
         socket.once('close', () => this.#certSockets.delete(socket));
       }
     });
-    this.#https.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    this.#https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      if (isRefusedConnection(socket)) return;
       this.metrics.tlsHandshakes.inc({ result: 'error' });
       this.log.debug({ code: err.code, reason: err.message }, 'tls handshake failed');
     });
@@ -212,11 +228,13 @@ export class ZtProxy {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isPoisoned(req.socket)) {
-      // A request pipelined behind one refused for its framing: never processed. The
-      // refusal ahead of it went out with `Connection: close`, so Node closes the
-      // connection once it is flushed; closing here as well added a socket listener per
-      // queued request (MaxListenersExceededWarning from the 11th on).
+      // A request pipelined behind one refused for its framing (or behind a timeout being
+      // cut): never processed. The refusal ahead of it went out with `Connection: close`,
+      // so Node closes the connection once it is flushed; closing here as well added a
+      // socket listener per queued request (MaxListenersExceededWarning from 11 on).
       res.shouldKeepAlive = false;
+      // A request completed after its deadline, while its cut waits for its jitter.
+      if ((req.socket as { [kCutting]?: true })[kCutting] === true) (res as { [kCutting]?: true })[kCutting] = true;
       return;
     }
     const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
@@ -246,6 +264,33 @@ export class ZtProxy {
   /** Parser-level rejections and timeouts (no stage ran): answered here, logged like a request. */
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     const code = err.code ?? 'ERR';
+    // A connection the guard reset before its handshake: no request, nothing to answer.
+    if (isRefusedConnection(socket)) return;
+    const cutting = socket as Duplex & { [kCutting]?: true };
+    // Bytes after a refusal that already closed our side (garbage sent while the
+    // connection lingers, or behind a scheduled timeout cut): nothing more to answer.
+    if (cutting[kCutting] === true || (isPoisoned(socket) && !socket.writable)) return;
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // Node found the deadline passed in its periodic sweep, which reports every
+      // connection that expired since the last sweep at once. Cut each after its own
+      // jitter, a few per tick; meanwhile nothing more on this connection is processed.
+      cutting[kCutting] = true;
+      poisonConnection(socket);
+      this.#closer.after(jitter(this.#snapshot.config.listen.limits.headersTimeout), socket, this.#answerTimeout);
+      return;
+    }
+    this.#answerClientError(socket, code, err);
+  }
+
+  /** The scheduled cut of a connection whose request missed headersTimeout/requestTimeout. */
+  #cutTimedOut(socket: Duplex): void {
+    const inFlight = (socket as { _httpMessage?: (ServerResponse & { [kCutting]?: true }) | null })._httpMessage;
+    // The request completed during the jitter and was dropped unanswered: answer the 408.
+    if (inFlight?.[kCutting] === true) this.#answerParserError(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+    else this.#answerClientError(socket, 'ERR_HTTP_REQUEST_TIMEOUT', Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+  }
+
+  #answerClientError(socket: Duplex, code: string, err: Error): void {
     const inFlight = (socket as { _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null })._httpMessage;
     if (inFlight && inFlight.req?.complete === false) {
       // The error is inside the body of the request being forwarded (a malformed chunk,
@@ -267,6 +312,10 @@ export class ZtProxy {
       poisonConnection(socket);
       return;
     }
+    this.#answerParserError(socket, code);
+  }
+
+  #answerParserError(socket: Duplex, code: string): void {
     const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const id = randomUUID();
     this.log.info({ msg: 'request', requestId: id, status, decision: 'none', reason: `parser-${code.toLowerCase()}` });

@@ -1,7 +1,8 @@
 // The HTTPS listener (PEP data plane) and the optional plain-HTTP listener that only
 // redirects. Slow clients are bounded by Node's own parser limits: headersTimeout (a
 // slowloris sending headers a byte at a time), requestTimeout (a whole request),
-// maxHeaderSize, and the TLS handshake timeout.
+// maxHeaderSize; the TLS handshake by the connection guard. Node detects an expired
+// deadline; the cut itself is jittered and spread over ticks (close-spread.ts).
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
 import { canonicalizeHost } from '../basics/canonical.ts';
+import { jitter, type CloseSpreader } from './close-spread.ts';
 
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
@@ -17,7 +19,7 @@ export interface ListenerHandlers {
   clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
 }
 
-export function createHttpsListener(listen: Config['listen'], context: SecureContextOptions, handlers: ListenerHandlers): HttpsServer {
+export function createHttpsListener(listen: Config['listen'], context: SecureContextOptions, handlers: ListenerHandlers, closer: CloseSpreader): HttpsServer {
   const mode = listen.clientAuth.mode;
   const server = createHttpsServer({
     ...context,
@@ -25,7 +27,9 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
     // `require`: no or an unverified certificate fails the handshake. `optional`: the
     // handshake completes and the connection simply has no workload identity.
     rejectUnauthorized: mode === 'require',
-    handshakeTimeout: listen.limits.handshakeTimeout,
+    // The connection guard cuts a slow handshake at handshakeTimeout plus its own jitter;
+    // Node's timer (every connection at exactly the same delay) only backs it up.
+    handshakeTimeout: listen.limits.handshakeTimeout * 2,
     maxHeaderSize: listen.limits.maxHeaderSize,
     headersTimeout: listen.limits.headersTimeout,
     requestTimeout: listen.limits.requestTimeout,
@@ -43,11 +47,22 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
   });
   if (listen.limits.maxConnections !== undefined) server.maxConnections = listen.limits.maxConnections;
   server.on('request', handlers.request);
+  // Idle keep-alive connections: with a 'timeout' listener Node leaves the cut to us, so
+  // connections that went idle together are not all destroyed in the same tick.
+  server.on('timeout', (socket: Duplex) => closer.after(jitter(listen.limits.keepAliveTimeout), socket, destroyIfIdle));
   server.on('upgrade', handlers.upgrade);
   // Without a listener Node would drop a CONNECT silently; it gets its 400 from the chain.
   server.on('connect', handlers.upgrade);
   server.on('clientError', handlers.clientError);
   return server;
+}
+
+/**
+ * The keep-alive cut, once its jitter has passed: a request that arrived meanwhile (Node
+ * then has a response in progress on the socket) keeps its connection.
+ */
+function destroyIfIdle(socket: Duplex): void {
+  if ((socket as { _httpMessage?: object | null })._httpMessage == null) socket.destroy();
 }
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };

@@ -35,6 +35,17 @@ export class Metrics {
     help: 'Client connections open on the listener.',
     registers: [this.registry],
   });
+  readonly tlsHandshakesInProgress = new Gauge({
+    name: 'ztproxy_tls_handshakes_in_progress',
+    help: 'Client connections accepted whose TLS handshake has not finished yet.',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'ztproxy_connections_refused_total',
+    help: 'Client connections reset before their TLS handshake, by reason: handshakes (listen.limits.maxHandshakes), per_ip (listen.limits.maxConnectionsPerIp), max_connections (listen.limits.maxConnections).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'ztproxy_config_reloads_total',
     help: 'Configuration and certificate reloads, by what and result.',

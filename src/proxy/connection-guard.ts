@@ -1,0 +1,163 @@
+// Admission of client connections, before any TLS work is done for them. A TLS handshake
+// is the most expensive thing a client can make the proxy do without credentials (an
+// ECDSA/RSA signature and a key exchange per connection), and each open connection holds
+// memory and a socket: a reconnect wave, or one source opening thousands of connections,
+// would starve every other client. So:
+// - at most `maxHandshakes` handshakes are in progress at once (all clients together);
+// - at most `maxConnectionsPerIp` connections are open per client address (an IPv6 client
+//   counts per /64, the smallest prefix a site is routed — one host can use any address
+//   in it); peers listed in trustedProxies are exempt, they carry many clients;
+// - a handshake not finished within handshakeTimeout (+ jitter, so a wave of them is not
+//   cut in one tick) is cut.
+// A connection over a limit is reset on its raw TCP socket in the 'connection' event —
+// no TLS state, no handshake, no TIME_WAIT on our side — and counted in
+// ztproxy_connections_refused_total{reason}.
+import { isIP, type Socket } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { jitter, destroySocket, type CloseSpreader } from './close-spread.ts';
+
+export interface ConnectionGuardOptions {
+  readonly maxHandshakes: number;
+  readonly maxConnectionsPerIp: number;
+  readonly handshakeTimeout: number;
+  /** Peers not counted per address (trusted proxies, which carry many clients). */
+  readonly exempt: (ip: string, family: 'ipv4' | 'ipv6') => boolean;
+}
+
+const kState = Symbol('ztproxy.connection');
+const kRefused = Symbol('ztproxy.refused');
+
+interface ConnectionState {
+  readonly guard: ConnectionGuard;
+  /** The per-address key, or undefined for an exempt peer. */
+  readonly key: string | undefined;
+  handshaking: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type GuardedSocket = Socket & { [kState]?: ConnectionState; [kRefused]?: true };
+
+/**
+ * True for a TLS socket whose TCP connection the guard refused: Node still wraps it and
+ * reports the reset as a client error, which is no request and no handshake failure.
+ */
+export function isRefusedConnection(socket: object): boolean {
+  return ((socket as { _parent?: GuardedSocket })._parent ?? (socket as GuardedSocket))[kRefused] === true;
+}
+
+/** The per-address key: the IPv4 address, or the /64 of an IPv6 one. */
+export function addressKey(ip: string): string {
+  const unmapped = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  if (isIP(unmapped) !== 6) return unmapped;
+  const bare = unmapped.split('%')[0]!.toLowerCase();
+  const [head = '', tail] = bare.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  let groups = left;
+  if (tail !== undefined) {
+    const right = tail === '' ? [] : tail.split(':');
+    groups = left.concat(Array<string>(8 - left.length - right.length).fill('0'), right);
+  }
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+export class ConnectionGuard {
+  readonly #opts: ConnectionGuardOptions;
+  readonly #metrics: Metrics;
+  readonly #closer: CloseSpreader;
+  readonly #perAddress = new Map<string, number>();
+  #handshakes = 0;
+
+  constructor(opts: ConnectionGuardOptions, metrics: Metrics, closer: CloseSpreader) {
+    this.#opts = opts;
+    this.#metrics = metrics;
+    this.#closer = closer;
+  }
+
+  /** Handshakes in progress now. */
+  get handshakes(): number {
+    return this.#handshakes;
+  }
+
+  /** Installs the guard ahead of Node's TLS wrapping of each accepted socket. */
+  attach(server: HttpsServer): void {
+    server.prependListener('connection', (socket: Socket) => this.#admit(socket));
+    server.on('secureConnection', (socket: TLSSocket) => this.#secured(socket));
+    // Node's own maxConnections refuses on the handle, before a socket exists.
+    server.on('drop', () => this.#metrics.connectionsRefused.inc({ reason: 'max_connections' }));
+  }
+
+  #admit(socket: GuardedSocket): void {
+    const ip = socket.remoteAddress;
+    if (ip === undefined) {
+      // Already gone (reset between accept and this event): nothing to admit.
+      socket.destroy();
+      return;
+    }
+    if (this.#handshakes >= this.#opts.maxHandshakes) return this.#refuse(socket, 'handshakes');
+    const family = isIP(ip) === 6 && !(ip.startsWith('::ffff:') && ip.includes('.')) ? 'ipv6' : 'ipv4';
+    let key: string | undefined;
+    if (!this.#opts.exempt(family === 'ipv4' && ip.startsWith('::ffff:') ? ip.slice(7) : ip, family)) {
+      key = addressKey(ip);
+      const open = this.#perAddress.get(key) ?? 0;
+      if (open >= this.#opts.maxConnectionsPerIp) return this.#refuse(socket, 'per_ip');
+      this.#perAddress.set(key, open + 1);
+    }
+    const state: ConnectionState = { guard: this, key, handshaking: true, timer: undefined };
+    state.timer = setTimeout(expireHandshake, this.#opts.handshakeTimeout + jitter(this.#opts.handshakeTimeout), this, socket);
+    socket[kState] = state;
+    this.#handshakes++;
+    this.#metrics.tlsHandshakesInProgress.inc();
+    this.#metrics.openConnections.inc();
+    socket.once('close', onRawClose);
+  }
+
+  #refuse(socket: GuardedSocket, reason: 'handshakes' | 'per_ip'): void {
+    socket[kRefused] = true;
+    this.#metrics.connectionsRefused.inc({ reason });
+    // RST: the client learns at once, and no FIN_WAIT/TIME_WAIT state stays on our side.
+    socket.resetAndDestroy();
+  }
+
+  #secured(tls: TLSSocket): void {
+    const raw = (tls as { _parent?: GuardedSocket })._parent;
+    const state = raw?.[kState];
+    if (state !== undefined) this.#handshakeDone(state);
+  }
+
+  #handshakeDone(state: ConnectionState): void {
+    if (!state.handshaking) return;
+    state.handshaking = false;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    this.#handshakes--;
+    this.#metrics.tlsHandshakesInProgress.dec();
+  }
+
+  /** The raw socket closed (after or without a handshake). */
+  closed(socket: GuardedSocket): void {
+    const state = socket[kState];
+    if (state === undefined) return;
+    this.#handshakeDone(state);
+    this.#metrics.openConnections.dec();
+    if (state.key === undefined) return;
+    const open = (this.#perAddress.get(state.key) ?? 1) - 1;
+    if (open <= 0) this.#perAddress.delete(state.key);
+    else this.#perAddress.set(state.key, open);
+  }
+
+  /** Called by the handshake timer. */
+  expire(socket: GuardedSocket): void {
+    const state = socket[kState];
+    if (state?.handshaking) this.#closer.now(socket, destroySocket);
+  }
+}
+
+function onRawClose(this: GuardedSocket): void {
+  this[kState]?.guard.closed(this);
+}
+
+function expireHandshake(guard: ConnectionGuard, socket: GuardedSocket): void {
+  guard.expire(socket);
+}
