@@ -18,6 +18,7 @@ import { UpstreamRegistry } from './proxy/upstream.ts';
 import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { CloseSpreader, jitter } from './proxy/close-spread.ts';
 import { ConnectionGuard, isRefusedConnection } from './proxy/connection-guard.ts';
+import { markExpectsContinue } from './proxy/continue.ts';
 import { createAdminServer } from './telemetry/admin.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
@@ -151,6 +152,10 @@ export class ZtProxy {
     }
     this.#https = createHttpsListener(config.listen, context, {
       request: (req, res) => this.#onRequest(req, res),
+      checkContinue: (req, res) => {
+        markExpectsContinue(res);
+        this.#onRequest(req, res);
+      },
       upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
       clientError: (err, socket) => this.#onClientError(err, socket),
     }, this.#closer);

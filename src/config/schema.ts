@@ -255,6 +255,10 @@ export const configSchema = z.strictObject({
         maxHandshakes: z.number().int().positive().default(512),
         /** Open connections from one client address (IPv6: one /64); peers in trustedProxies are exempt. */
         maxConnectionsPerIp: z.number().int().positive().default(256),
+        /** Lingering close after a refusal with an unread body: how long the rest is read and discarded. */
+        lingerTimeout: duration('3s'),
+        /** ... and how much of it; past this, reading stops (the client's sends block) until lingerTimeout. */
+        lingerMaxBytes: size('4MiB'),
       })
       .prefault({}),
   }),

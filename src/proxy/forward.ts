@@ -8,6 +8,7 @@ import { HOP_BY_HOP, connectionTokens } from '../basics/headers.ts';
 import { OWN_COOKIE_CACHE_CONTROL, clientSetCookies } from '../identity/session/cookies.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import type { Upstream } from './upstream.ts';
+import { sendContinueIfExpected } from './continue.ts';
 
 class BodyTooLarge extends Error {
   readonly code = 'ZT_BODY_TOO_LARGE';
@@ -177,6 +178,8 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
   const assertion = ctx.snapshot.assertion.assertionFor({ route: route.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
   const identity = identityHeadersWith(ctx, typeof assertion === 'string' ? assertion : await assertion);
   if (identity === undefined) return UNSAFE_IDENTITY;
+  // Every stage said yes and the declared length fits: now the client may send the body.
+  if (body !== null) sendContinueIfExpected(res);
   ctx.startedUpstream = performance.now();
   try {
     await upstream.pool.stream(

@@ -14,6 +14,12 @@ import { jitter, type CloseSpreader } from './close-spread.ts';
 
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * A request with `Expect: 100-continue`: Node would send `100 Continue` before any check
+   * ran; with this handler the chain runs first and the forward step sends it (see
+   * proxy/continue.ts), so a refused request is answered before the client sends its body.
+   */
+  checkContinue(req: IncomingMessage, res: ServerResponse): void;
   /** Upgrade requests and CONNECT: answered on the raw socket. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
@@ -47,6 +53,7 @@ export function createHttpsListener(listen: Config['listen'], context: SecureCon
   });
   if (listen.limits.maxConnections !== undefined) server.maxConnections = listen.limits.maxConnections;
   server.on('request', handlers.request);
+  server.on('checkContinue', handlers.checkContinue);
   // Idle keep-alive connections: with a 'timeout' listener Node leaves the cut to us, so
   // connections that went idle together are not all destroyed in the same tick.
   server.on('timeout', (socket: Duplex) => closer.after(jitter(listen.limits.keepAliveTimeout), socket, destroyIfIdle));

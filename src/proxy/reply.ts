@@ -7,6 +7,7 @@ import type { RequestContext } from '../pipeline/context.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { LocalReply } from '../pipeline/stage.ts';
 import { ERROR_PAGE_HEADERS, ERROR_VARY, errorPage } from './error-page.ts';
+import { lingerAfterRefusal } from './linger.ts';
 
 /** An error's body depends on Accept and Fetch Metadata, so every error says so (RFC 9110 §12.5.5). */
 const VARY_JSON: Readonly<Record<string, string>> = Object.freeze({ vary: ERROR_VARY });
@@ -57,6 +58,10 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
     if (status === 400 || status === 413 || !ctx.req.complete) {
       res.shouldKeepAlive = false;
       poisonConnection(ctx.req.socket);
+      if (!ctx.req.complete) {
+        const limits = ctx.snapshot.config.listen.limits;
+        lingerAfterRefusal(ctx.req, limits.lingerTimeout, limits.lingerMaxBytes);
+      }
     }
     res.writeHead(status, headers as Record<string, string | number | string[]>);
     res.end(sent);
