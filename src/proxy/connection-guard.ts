@@ -12,6 +12,11 @@
 // A connection over a limit is reset on its raw TCP socket in the 'connection' event —
 // no TLS state, no handshake, no TIME_WAIT on our side — and counted in
 // ztproxy_connections_refused_total{reason}.
+// Admitted connections start their handshake at most HANDSHAKE_STARTS_PER_TICK per
+// event-loop turn: a ClientHello costs the server a signature and a key exchange
+// (~0.5-1 ms), run synchronously when it is read, and a reconnect wave of 1,000 read in
+// one poll phase is a loop stall of that many milliseconds for every other client. The
+// raw socket waits (its ClientHello buffered) until Node's TLS wrapping is called for it.
 import { isIP, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -25,6 +30,9 @@ export interface ConnectionGuardOptions {
   /** Peers not counted per address (trusted proxies, which carry many clients). */
   readonly exempt: (ip: string, family: 'ipv4' | 'ipv6') => boolean;
 }
+
+/** Handshakes started per event-loop turn; the rest wait in arrival order. */
+const HANDSHAKE_STARTS_PER_TICK = 8;
 
 const kState = Symbol('ztproxy.connection');
 const kRefused = Symbol('ztproxy.refused');
@@ -68,6 +76,13 @@ export class ConnectionGuard {
   readonly #closer: CloseSpreader;
   readonly #perAddress = new Map<string, number>();
   #handshakes = 0;
+  /** Node's own 'connection' listener of the TLS server (wraps the socket in TLS). */
+  #startTls: ((this: HttpsServer, socket: Socket) => void) | undefined;
+  #server: HttpsServer | undefined;
+  readonly #waiting: GuardedSocket[] = [];
+  #waitingHead = 0;
+  #startScheduled = false;
+  readonly #startSome = (): void => this.#runStarts();
 
   constructor(opts: ConnectionGuardOptions, metrics: Metrics, closer: CloseSpreader) {
     this.#opts = opts;
@@ -82,7 +97,19 @@ export class ConnectionGuard {
 
   /** Installs the guard ahead of Node's TLS wrapping of each accepted socket. */
   attach(server: HttpsServer): void {
-    server.prependListener('connection', (socket: Socket) => this.#admit(socket));
+    const node = server.listeners('connection');
+    if (node.length === 1) {
+      // Node's tls.Server wraps each socket in TLS from its one 'connection' listener:
+      // take it over, so that admitted sockets are wrapped a few per turn.
+      this.#startTls = node[0] as (this: HttpsServer, socket: Socket) => void;
+      this.#server = server;
+      server.removeListener('connection', this.#startTls);
+      server.on('connection', (socket: Socket) => this.#admit(socket));
+    } else {
+      // Not the listener layout this was written against: still refuse before TLS, and
+      // let Node start every handshake at once.
+      server.prependListener('connection', (socket: Socket) => this.#admit(socket));
+    }
     server.on('secureConnection', (socket: TLSSocket) => this.#secured(socket));
     // Node's own maxConnections refuses on the handle, before a socket exists.
     server.on('drop', () => this.#metrics.connectionsRefused.inc({ reason: 'max_connections' }));
@@ -111,6 +138,27 @@ export class ConnectionGuard {
     this.#metrics.tlsHandshakesInProgress.inc();
     this.#metrics.openConnections.inc();
     socket.once('close', onRawClose);
+    if (this.#startTls === undefined) return;
+    this.#waiting.push(socket);
+    if (!this.#startScheduled) {
+      this.#startScheduled = true;
+      setImmediate(this.#startSome);
+    }
+  }
+
+  #runStarts(): void {
+    const end = Math.min(this.#waitingHead + HANDSHAKE_STARTS_PER_TICK, this.#waiting.length);
+    for (; this.#waitingHead < end; this.#waitingHead++) {
+      const socket = this.#waiting[this.#waitingHead]!;
+      if (!socket.destroyed) this.#startTls!.call(this.#server!, socket);
+    }
+    if (this.#waitingHead < this.#waiting.length) {
+      setImmediate(this.#startSome);
+      return;
+    }
+    this.#waiting.length = 0;
+    this.#waitingHead = 0;
+    this.#startScheduled = false;
   }
 
   #refuse(socket: GuardedSocket, reason: 'handshakes' | 'per_ip'): void {
