@@ -72,7 +72,7 @@ async function main(): Promise<void> {
       req.end();
     };
     const load = setInterval(fire, 1000 / RATE);
-    const scrape = setInterval(async () => {
+    const sample = async (): Promise<void> => {
       const current = phase;
       try {
         const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
@@ -81,7 +81,8 @@ async function main(): Promise<void> {
       } catch {
         // a missed scrape only loses one sample
       }
-    }, 250);
+    };
+    const scrape = setInterval(() => void sample(), 250);
 
     await new Promise((r) => setTimeout(r, BASELINE_SECONDS * 1000));
     const baseline = phase;

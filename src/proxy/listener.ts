@@ -19,7 +19,7 @@ export interface ListenerHandlers {
    * ran; with this handler the chain runs first and the forward step sends it (see
    * proxy/continue.ts), so a refused request is answered before the client sends its body.
    */
-  checkContinue(req: IncomingMessage, res: ServerResponse): void;
+  checkContinue: (this: void, req: IncomingMessage, res: ServerResponse) => void;
   /** Upgrade requests and CONNECT: answered on the raw socket. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
