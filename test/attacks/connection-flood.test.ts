@@ -150,3 +150,32 @@ describe('the per-address key', () => {
     expect(addressKey(ip)).toBe(key);
   });
 });
+
+describe('listen.limits.maxConnections', () => {
+  it('a connection past it is dropped by Node and counted as max_connections', async () => {
+    const own = await startTestProxy({
+      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, limits: { maxConnections: 1 } },
+      routes: [openRoute(upstream.url)],
+    });
+    const counted = async (): Promise<number> => {
+      const text = await own.proxy.metrics.registry.getSingleMetricAsString('ztproxy_connections_refused_total');
+      const line = text.split('\n').find((l) => l.startsWith('ztproxy_connections_refused_total{reason="max_connections"} '));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const first = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: own.port, servername: 'localhost', rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', reject);
+    });
+    try {
+      const second = await new Promise<Error | TLSSocket>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: own.port, servername: 'localhost', rejectUnauthorized: false }, () => resolve(s));
+        s.once('error', resolve);
+      });
+      expect(second).toBeInstanceOf(Error);
+      await eventually('the drop is counted', async () => (await counted()) === 1);
+    } finally {
+      first.destroy();
+      await own.close();
+    }
+  });
+});

@@ -87,3 +87,35 @@ describe('slow connections expiring together', () => {
     }
   });
 });
+
+describe('idle keep-alive connections', () => {
+  // With a 'timeout' listener on the server Node no longer destroys idle sockets itself:
+  // the jittered cut must still come, after keepAliveTimeout (5 s) and Node's 1 s buffer.
+  it('are still closed by the proxy, never before keepAliveTimeout', { timeout: 30_000 }, async () => {
+    const sockets: { socket: TLSSocket; answeredAt: number; closedAt: number | undefined }[] = [];
+    for (let i = 0; i < 20; i++) {
+      sockets.push(
+        await new Promise((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => {
+            socket.write('GET /idle HTTP/1.1\r\nHost: localhost\r\n\r\n');
+          });
+          const entry = { socket, answeredAt: 0, closedAt: undefined as number | undefined };
+          socket.once('data', () => {
+            entry.answeredAt = performance.now();
+            resolve(entry);
+          });
+          socket.on('close', () => (entry.closedAt = performance.now()));
+          socket.once('error', reject);
+        }),
+      );
+    }
+    try {
+      const end = Date.now() + 15_000;
+      while (sockets.some((s) => s.closedAt === undefined) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(sockets.filter((s) => s.closedAt === undefined)).toHaveLength(0);
+      for (const s of sockets) expect(s.closedAt! - s.answeredAt).toBeGreaterThanOrEqual(5000 - 100);
+    } finally {
+      for (const s of sockets) s.socket.destroy();
+    }
+  });
+});
