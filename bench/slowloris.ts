@@ -6,7 +6,8 @@
 //
 //   npx node bench/slowloris.ts
 // Environment: SLOWLORIS_CONNECTIONS (1000), SLOWLORIS_SECONDS (30: long enough for two
-// rounds of cuts at the default 10 s headersTimeout), BASELINE_SECONDS (10), RATE (req/s, 200).
+// rounds of cuts at the default 10 s headersTimeout), BASELINE_SECONDS (10), RATE (req/s, 200),
+// BENCH_CPU_PROF (set: ztproxy runs with --cpu-prof, the profile goes to bench/results/).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   try {
     const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), 'ec');
     const upstream = await startUpstream(node);
-    const ctx = { options: { cpuProfileDir: undefined }, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! } as unknown as BenchContext;
+    const ctx = { options: { cpuProfileDir: process.env.BENCH_CPU_PROF ? join(ROOT, 'bench', 'results', `${timestamp(new Date())}-slowloris-profile`) : undefined }, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! } as unknown as BenchContext;
     // ztproxy's defaults (headersTimeout 10s, maxHandshakes 512, maxConnectionsPerIp 256);
     // the attack comes from SOURCES addresses, the legitimate client from another one.
     const proxy = await startZtproxy(ctx, { name: 'slowloris' });
