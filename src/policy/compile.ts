@@ -8,7 +8,7 @@
 // pipeline answers 503: neither "matched" nor "not matched" is safe to assume for it.
 // Which policies have allow rules that read the subject is settled here too, so that a
 // subject-less no-allow-matched picks one of two frozen decisions (needsAuthentication).
-import type { Criterion, Matcher } from './criterion.ts';
+import type { CompileOptions, Criterion, Matcher } from './criterion.ts';
 import { PolicyInputError } from './criterion.ts';
 import { criteria } from './criteria/registry.ts';
 import { RULE_KEYS, type PolicyConfig, type Rule } from './schema.ts';
@@ -165,25 +165,25 @@ class NotNode extends RuleNode {
   }
 }
 
-function compileRule(rule: Rule, base: string, side: Side): RuleNode {
+function compileRule(rule: Rule, base: string, side: Side, options: CompileOptions): RuleNode {
   const keys = RULE_KEYS.filter((key) => (rule as Record<string, unknown>)[key] !== undefined);
   const key = keys[0];
   if (key === undefined || keys.length !== 1) {
     throw new TypeError(`${base}: a rule needs exactly one key, got ${keys.length} (config not validated by policySchema)`);
   }
   const id = `${base}.${key}`;
-  const children = (list: Rule[]) => list.map((child, i) => compileRule(child, `${id}[${i}]`, side));
+  const children = (list: Rule[]) => list.map((child, i) => compileRule(child, `${id}[${i}]`, side, options));
   if (rule.and !== undefined) return new AndNode(id, side, children(rule.and));
   if (rule.or !== undefined) return new OrNode(id, side, children(rule.or));
-  if (rule.not !== undefined) return new NotNode(id, side, compileRule(rule.not, id, side));
+  if (rule.not !== undefined) return new NotNode(id, side, compileRule(rule.not, id, side, options));
   const criterion = criteria[key as keyof typeof criteria] as Criterion;
-  return new CriterionNode(id, side, criterion.compile((rule as Record<string, unknown>)[key]), criterion.identity === true);
+  return new CriterionNode(id, side, criterion.compile((rule as Record<string, unknown>)[key], options), criterion.identity === true);
 }
 
-function compileSide(rules: Rule | Rule[] | undefined, side: Side): readonly RuleNode[] {
+function compileSide(rules: Rule | Rule[] | undefined, side: Side, options: CompileOptions): readonly RuleNode[] {
   if (rules === undefined) return [];
-  if (!Array.isArray(rules)) return [compileRule(rules, side, side)];
-  return rules.map((rule, i) => compileRule(rule, `${side}[${i}]`, side));
+  if (!Array.isArray(rules)) return [compileRule(rules, side, side, options)];
+  return rules.map((rule, i) => compileRule(rule, `${side}[${i}]`, side, options));
 }
 
 const NO_ALLOW_MATCHED: Decision = Object.freeze({
@@ -215,9 +215,9 @@ class Policy implements CompiledPolicy {
   readonly #allow: readonly RuleNode[];
   /** Some allow rule references an identity criterion (anywhere, `not` included). */
   readonly #identityAllow: boolean;
-  constructor(config: PolicyConfig) {
-    this.#deny = compileSide(config.deny, 'deny');
-    this.#allow = compileSide(config.allow, 'allow');
+  constructor(config: PolicyConfig, options: CompileOptions) {
+    this.#deny = compileSide(config.deny, 'deny', options);
+    this.#allow = compileSide(config.allow, 'allow', options);
     this.#identityAllow = this.#allow.some((node) => node.usesIdentity);
   }
   #noAllowMatched(input: PolicyInput): Decision {
@@ -253,7 +253,13 @@ class Policy implements CompiledPolicy {
   }
 }
 
-/** Compiles a policy that passed policySchema. Throws TypeError on one that did not. */
-export function compilePolicy(policy: PolicyConfig): CompiledPolicy {
-  return new Policy(policy);
+const DEFAULT_OPTIONS: CompileOptions = Object.freeze({ caseInsensitivePaths: false });
+
+/**
+ * Compiles a policy that passed policySchema. Throws TypeError on one that did not.
+ * `caseInsensitivePaths`: the route reads paths case-insensitively; `path` patterns are
+ * folded here and the caller hands in the folded request path (../basics/path-case.ts).
+ */
+export function compilePolicy(policy: PolicyConfig, options: CompileOptions = DEFAULT_OPTIONS): CompiledPolicy {
+  return new Policy(policy, options);
 }

@@ -16,11 +16,20 @@ export interface Matcher {
   describe(input: PolicyInput, matched: boolean): string;
 }
 
+/** What a route tells the compiler about how its requests reach the policy. */
+export interface CompileOptions {
+  /**
+   * The route reads paths case-insensitively (`paths: caseInsensitive`): `input.path`
+   * is the case-folded canonical path, and path patterns are folded the same way.
+   */
+  readonly caseInsensitivePaths: boolean;
+}
+
 export interface Criterion<S extends z.ZodType = z.ZodType> {
   /** Validates the value under the criterion's key; reports every problem in one go. */
   readonly schema: S;
   /** Runs once per config snapshot, on a value that passed `schema`. */
-  compile(value: z.output<S>): Matcher;
+  compile(value: z.output<S>, options: CompileOptions): Matcher;
   /**
    * Set by criteria that read `input.subject`: an allow rule using one makes a
    * subject-less `no-allow-matched` deny a `needsAuthentication` one (log in first).

@@ -27,8 +27,13 @@ function escapeLiteral(text: string): string {
   return text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 }
 
-/** Compiles a glob that passed globSyntaxProblem to an anchored RegExp. */
-export function compileGlob(glob: string): RegExp {
+/**
+ * Compiles a glob that passed globSyntaxProblem to an anchored RegExp.
+ * `optionalTrailingSlash`: the path may end in one `/` more than the glob says (what
+ * the `path` criterion wants; the optional `/` sits after the last, greedy part, so it
+ * adds no backtracking).
+ */
+export function compileGlob(glob: string, options: { optionalTrailingSlash?: boolean } = {}): RegExp {
   // Named groups: a body may itself contain atomic groups, so numbering by creation
   // order would not follow the textual order that numbered backreferences use.
   let groups = 0;
@@ -70,5 +75,5 @@ export function compileGlob(glob: string): RegExp {
     // After the last `**`: greedy, anchored at the end of the path.
     source += `${oneSegment}*` + (runs[runs.length - 1] as string[]).map(segmentPattern).join('');
   }
-  return new RegExp(source + '$');
+  return new RegExp(source + (options.optionalTrailingSlash === true ? '/?$' : '$'));
 }

@@ -7,3 +7,4 @@
 export type { CompiledPolicy, Decision, Effect, ExplainStep, Explanation, PolicyInput } from './types.ts';
 export { policySchema, ruleSchema, RULE_KEYS, type PolicyConfig, type Rule } from './schema.ts';
 export { compilePolicy } from './compile.ts';
+export type { CompileOptions } from './criterion.ts';

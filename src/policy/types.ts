@@ -8,7 +8,10 @@ export interface PolicyInput {
   method: string;
   /** Lowercase host name, no port, no trailing dot; an IPv6 literal without brackets. */
   host: string;
-  /** Canonical path (unreserved characters decoded, dot segments resolved), no query. */
+  /**
+   * Canonical path (unreserved characters decoded, dot segments resolved), no query;
+   * case-folded (../basics/path-case.ts) on a route with `paths: caseInsensitive`.
+   */
   path: string;
   /** Client IP address: IPv4 dotted or IPv6 (IPv4-mapped IPv6 is fine). */
   sourceIp: string;

@@ -2,14 +2,15 @@
 // through the real schema and compiler, each case through decide() and explain().
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, policySchema, type CompiledPolicy } from '../../src/policy/index.ts';
+import { foldPathCase } from '../../src/basics/path-case.ts';
 import { loadDecisionTables, toPolicyInput } from './fixtures.ts';
 
-function compileFixturePolicy(policy: unknown): CompiledPolicy {
+function compileFixturePolicy(policy: unknown, caseInsensitivePaths: boolean): CompiledPolicy {
   const parsed = policySchema.safeParse(policy);
   if (!parsed.success) {
     throw new Error(`fixture policy invalid:\n${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')}`);
   }
-  return compilePolicy(parsed.data);
+  return compilePolicy(parsed.data, { caseInsensitivePaths });
 }
 
 for (const { file, groups } of loadDecisionTables()) {
@@ -18,9 +19,14 @@ for (const { file, groups } of loadDecisionTables()) {
       describe(group.name, () => {
         // One compiled policy per group, cases in order: as on a running proxy, where
         // per-zone clock caches and matchers are shared across requests.
-        const policy = compileFixturePolicy(group.policy);
+        const policy = compileFixturePolicy(group.policy, group.caseInsensitivePaths);
         group.cases.forEach((testCase, index) => {
           const input = toPolicyInput(testCase.input);
+          if (group.caseInsensitivePaths) {
+            const folded = foldPathCase(input.path);
+            if (folded === undefined) throw new Error(`fixture path ${input.path} cannot be folded (the pipeline answers 400)`);
+            input.path = folded;
+          }
           const label = testCase.name ?? `#${index} ${JSON.stringify(testCase.input)}`;
           const login = testCase.expect.needsAuthentication ? ' (needs authentication)' : '';
           it(`${label} → ${testCase.expect.effect} ${testCase.expect.reason} ${testCase.expect.rule ?? ''}${login}`, () => {

@@ -53,6 +53,11 @@ const trailSchema = z.array(z.strictObject({ rule: z.string(), matched: z.boolea
 const groupSchema = z.strictObject({
   name: z.string(),
   policy: z.unknown(),
+  /**
+   * Compile as for a route with `paths: caseInsensitive`; each case's path is written
+   * as the request's canonical path and folded as the pipeline folds it.
+   */
+  caseInsensitivePaths: z.boolean().default(false),
   cases: z
     .array(
       z.strictObject({ name: z.string().optional(), input: inputSchema, expect: expectSchema, trail: trailSchema.optional() }),

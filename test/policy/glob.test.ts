@@ -63,6 +63,18 @@ describe('compileGlob agrees with the reference matcher', () => {
     expect(matches).toBeGreaterThan(2000);
     expect(matches).toBeLessThan(28000);
   });
+
+  it('with optionalTrailingSlash: the glob, or the glob plus one "/" (the path criterion)', () => {
+    for (let n = 0; n < 2000; n++) {
+      const glob = randomGlob();
+      const regexp = compileGlob(glob, { optionalTrailingSlash: true });
+      for (let k = 0; k < 10; k++) {
+        const path = randomPath() + (random() < 0.5 ? '/' : '');
+        const expected = referenceMatch(glob, path) || (path.length > 1 && path.endsWith('/') && referenceMatch(glob, path.slice(0, -1)));
+        if (regexp.test(path) !== expected) expect.fail(`${glob} vs ${path}: expected ${expected}, RegExp ${regexp.source}`);
+      }
+    }
+  });
 });
 
 describe('compileGlob is linear on hostile paths', () => {
