@@ -20,6 +20,8 @@ import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
 import { HeaderStripper } from '../basics/identity-headers.ts';
 import { Router, normalizePrefix } from '../pipeline/router.ts';
+import { encodedRejectTable } from '../basics/encoded-reserved.ts';
+import { foldPathCase } from '../basics/path-case.ts';
 import type { Stage } from '../pipeline/stage.ts';
 import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
 import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
@@ -134,13 +136,20 @@ export async function buildSnapshot(
   const acquired: Upstream[] = [];
   config.routes.forEach((rc, i) => {
     try {
-      const policy = compilePolicy(rc.policy);
+      const caseInsensitive = rc.paths.case === 'insensitive';
+      const pathPrefix = normalizePrefix(rc.match.pathPrefix);
+      const matchPrefix = caseInsensitive ? foldPathCase(pathPrefix) : pathPrefix;
+      if (matchPrefix === undefined) throw new Error(`match.pathPrefix: ${pathPrefix} cannot be case-folded`);
+      const policy = compilePolicy(rc.policy, { caseInsensitivePaths: caseInsensitive });
       const upstream = upstreams.acquire(rc);
       acquired.push(upstream);
       routes.push({
         name: rc.name,
         host: rc.match.host,
-        pathPrefix: normalizePrefix(rc.match.pathPrefix),
+        pathPrefix,
+        caseInsensitive,
+        matchPrefix,
+        rejectEncoded: rc.paths.rejectEncoded.length > 0 ? encodedRejectTable(rc.paths.rejectEncoded) : undefined,
         config: rc,
         policy,
         headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),

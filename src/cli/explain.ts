@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { loadConfig, formatIssues } from '../config/load.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { canonicalizeHost, canonicalizePath } from '../basics/canonical.ts';
+import { REPLIES } from '../basics/errors.ts';
+import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
 import type { Subject } from '../basics/subject.ts';
 
@@ -89,14 +91,20 @@ export async function runExplain(argv: string[]): Promise<number> {
     if (!path.ok || !host) {
       out.result = { status: 400, reason: !host ? 'invalid-host' : (path as { reason: string }).reason };
     } else {
-      const route = snapshot.router.match(host.name, path.path);
-      if (!route) out.result = { status: 404, reason: 'no-route' };
-      else if (path.encodedSlash && !route.config.allowEncodedSlashes) out.result = { status: 400, route: route.name, reason: 'encoded-slash' };
-      else {
+      const target: RouteTarget = { host: host.name, path: path.path, encodedSlash: path.encodedSlash, route: undefined, policyPath: '' };
+      const selected = selectRoute(snapshot.router, target);
+      const route = target.route;
+      if ('reply' in selected) {
+        out.result = {
+          status: REPLIES[selected.reply.code].status,
+          ...(route ? { route: route.name, caseInsensitive: route.caseInsensitive } : {}),
+          reason: selected.reply.details,
+        };
+      } else if (route) {
         const explanation = route.policy.explain({
           method: request.method.toUpperCase(),
           host: host.name,
-          path: path.path,
+          path: target.policyPath,
           sourceIp: request.sourceIp,
           spiffeId: request.spiffeId,
           subject: subjectOf(request.subject),
@@ -107,6 +115,9 @@ export async function runExplain(argv: string[]): Promise<number> {
           status: d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403,
           route: route.name,
           canonicalPath: path.path,
+          // What the policy compared: the case-folded path on a case-insensitive route.
+          caseInsensitive: route.caseInsensitive,
+          policyPath: target.policyPath,
           decision: explanation.decision,
           trail: explanation.trail,
         };

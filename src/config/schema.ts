@@ -12,6 +12,7 @@ import { stripEntryProblem } from '../basics/identity-headers.ts';
 import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
+import { routePathsIssues, routePathsSchema } from './route-paths.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -167,6 +168,8 @@ const routeSchema = z.strictObject({
   websocket: z.boolean().default(false),
   preserveHost: z.boolean().default(true),
   allowEncodedSlashes: z.boolean().default(false),
+  /** How the upstream reads paths: `caseInsensitive` (IIS), refused encoded delimiters. */
+  paths: routePathsSchema,
   /** Pass the client's verified bearer token on to the upstream (default: removed). */
   passAccessToken: z.boolean().default(false),
   /** Plain X-Forwarded-User / -Email / -Groups for legacy apps (besides X-ZT-Assertion). */
@@ -294,6 +297,7 @@ export const configSchema = z.strictObject({
           ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate route name "${r.name}" (also routes.${first}.name)` });
         } else seen.set(r.name, i);
       });
+      for (const issue of routePathsIssues(routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),
 });
 

@@ -44,6 +44,12 @@ export interface CompiledRoute {
   /** Lower-case host or `*.suffix`; undefined matches any host. */
   readonly host: string | undefined;
   readonly pathPrefix: string;
+  /** `paths: caseInsensitive`: selection and policy compare the case-folded path. */
+  readonly caseInsensitive: boolean;
+  /** What the router compares request paths with: pathPrefix, folded if caseInsensitive. */
+  readonly matchPrefix: string;
+  /** Bytes whose escapes this route refuses (`paths.rejectEncoded`), or undefined for none. */
+  readonly rejectEncoded: Uint8Array | undefined;
   readonly config: RouteConfig;
   readonly policy: CompiledPolicy;
   /** The route's own `stripHeaders` (on top of the snapshot's), when it lists any. */
@@ -118,6 +124,8 @@ export class RequestContext {
   forwardedHost: string | undefined;
 
   route: CompiledRoute | undefined;
+  /** The path the route's policy compares (set by route match): `path`, case-folded on a case-insensitive route. */
+  policyPath = '';
   /** Who authentication proved the caller to be (bearer token), if anyone. */
   subject: Subject | undefined;
   /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */

@@ -17,7 +17,7 @@ export function policyInput(ctx: RequestContext): PolicyInput {
   return {
     method: ctx.method,
     host: ctx.host,
-    path: ctx.path,
+    path: ctx.policyPath,
     sourceIp: ctx.clientIp,
     spiffeId: ctx.conn.spiffeId,
     subject: ctx.subject,
