@@ -9,7 +9,8 @@
 // - two routes of one host whose prefixes differ only in case, one of them
 //   case-insensitive, are ambiguous (which one gets `/Admin`?);
 // - every path a case-insensitive route compares (its prefix, its policy's `path`
-//   patterns) can be folded, and its prefix is not one Windows would read differently.
+//   patterns) can be folded, and its prefix is not one Windows would read differently;
+// - a case-insensitive route does not allow encoded slashes (Windows splits on them).
 import { z } from 'zod';
 import { RESERVED_CHARACTERS, rejectableProblem } from '../basics/encoded-reserved.ts';
 import { foldPathCase } from '../basics/path-case.ts';
@@ -55,6 +56,7 @@ interface RouteView {
   readonly name: string;
   readonly match: { readonly host?: string | undefined; readonly pathPrefix: string };
   readonly upstream: string;
+  readonly allowEncodedSlashes: boolean;
   readonly paths: RoutePaths;
   readonly policy: unknown;
 }
@@ -110,6 +112,13 @@ export function routePathsIssues(routes: readonly RouteView[]): PathIssue[] {
       });
     }
     const prefix = withoutTrailingSlash(route.match.pathPrefix);
+    if (insensitive && route.allowEncodedSlashes) {
+      issues.push({
+        path: [i, 'allowEncodedSlashes'],
+        message:
+          'cannot be true on a case-insensitive route: Windows reads %5C (and HTTP.sys %2F) as a separator, so /admin%2Fx would be /admin/x to the upstream but one segment to the policy',
+      });
+    }
     if (insensitive) {
       const folded = foldPathCase(prefix);
       if (folded === undefined) issues.push({ path: [i, 'match', 'pathPrefix'], message: UNFOLDABLE });

@@ -21,7 +21,7 @@ describe('foldPathCase', () => {
     expect(foldPathCase(path)).toBe(folded);
   });
 
-  it('returns the same string when there is nothing to fold (no allocation)', () => {
+  it('returns the path itself when there is nothing to fold', () => {
     const path = '/already/lower/case%3B';
     expect(foldPathCase(path)).toBe(path);
   });

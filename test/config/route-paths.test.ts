@@ -108,6 +108,13 @@ describe('paths: checks across routes', () => {
     ]);
   });
 
+  it('a case-insensitive route cannot allow encoded slashes (Windows splits on them)', () => {
+    const { errors } = parse([route('a', { paths: 'caseInsensitive', allowEncodedSlashes: true })]);
+    expect(errors).toEqual([
+      'routes.0.allowEncodedSlashes: cannot be true on a case-insensitive route: Windows reads %5C (and HTTP.sys %2F) as a separator, so /admin%2Fx would be /admin/x to the upstream but one segment to the policy',
+    ]);
+  });
+
   it('the same patterns are fine on a case-sensitive route', () => {
     const { errors } = parse([route('b', { match: { pathPrefix: '/admin.' }, policy: { allow: { accept: true }, deny: { path: { prefix: '/adm%C4%B1n' } } } })]);
     expect(errors).toEqual([]);
