@@ -46,6 +46,21 @@ function foldChar(char: string): string {
   return simple(char.toUpperCase()) ?? char;
 }
 
+// Folded forms of the non-ASCII characters seen so far ('' = confusable). Bounded: a
+// client sending many distinct characters only empties it.
+const FOLDED = new Map<string, string>();
+const FOLDED_MAX = 4096;
+
+function foldedOrEmpty(char: string): string {
+  let folded = FOLDED.get(char);
+  if (folded === undefined) {
+    folded = isAsciiConfusable(char) ? '' : foldChar(char);
+    if (FOLDED.size >= FOLDED_MAX) FOLDED.clear();
+    FOLDED.set(char, folded);
+  }
+  return folded;
+}
+
 /** Folds a run of `%XX` escapes of non-ASCII bytes; undefined if not UTF-8 or confusable. */
 function foldEscapedRun(run: string): string | undefined {
   const bytes = new Uint8Array(run.length / 3);
@@ -58,8 +73,9 @@ function foldEscapedRun(run: string): string | undefined {
   }
   let folded = '';
   for (const char of text) {
-    if (isAsciiConfusable(char)) return undefined;
-    folded += foldChar(char);
+    const f = foldedOrEmpty(char);
+    if (f === '') return undefined;
+    folded += f;
   }
   return encodeURIComponent(folded);
 }
@@ -86,6 +102,11 @@ export function foldPathCase(path: string): string | undefined {
     } else if (code >= 65 && code <= 90) upper = true;
   }
   if (!upper && !high) return path;
+  if (!high) {
+    const lower = path.toLowerCase();
+    // Escape hex stays upper-case, as canonical paths and patterns write it.
+    return lower.includes('%') ? lower.replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase()) : lower;
+  }
   let out = '';
   let i = 0;
   while (i < path.length) {

@@ -19,42 +19,78 @@
 // - `%5C`: `\` is a separator to Windows even where `allowEncodedSlashes` keeps `%2F`.
 // Escapes are read decoded (`%2E`, `%20`, `%3A`): HTTP.sys decodes before NTFS sees it.
 
-const FORBIDDEN = new Set([':', '*', '?', '"', '<', '>', '|']);
+// Decoded bytes: 1 = a character Windows forbids in names, 2 = a backslash.
+const FORBIDDEN = new Uint8Array(128);
+for (const c of ':*?"<>|') FORBIDDEN[c.charCodeAt(0)] = 1;
+FORBIDDEN[92] = 2;
 const COOKIELESS = /^(?:\(|%28)[A-Za-z](?:\(|%28)/i;
-const DEVICE = /^(?:con|prn|aux|nul|conin\$|conout\$|com[0-9]|lpt[0-9])$/i;
+const DEVICES = new Set(['con', 'prn', 'aux', 'nul', 'conin$', 'conout$']);
+for (let d = 0; d <= 9; d++) DEVICES.add(`com${d}`).add(`lpt${d}`);
+// First letters of the device names, lower-cased: the only segments worth a lookup.
+const DEVICE_INITIAL = new Set([99, 112, 97, 110, 108]); // c p a n l
 
-function decodeAsciiEscapes(segment: string): string {
-  return segment.replace(/%([0-7][0-9A-Fa-f])/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+function hexValue(code: number): number {
+  return code <= 57 ? code - 48 : (code | 0x20) - 87;
 }
 
-/** The reason Windows would read this canonical path as another, or undefined. */
+function isLetter(code: number): boolean {
+  const lower = code | 0x20;
+  return lower >= 97 && lower <= 122;
+}
+
+/** The first `count` decoded characters of the segment at `start`, lower-cased. */
+function decodedPrefix(path: string, start: number, count: number): string {
+  let out = '';
+  for (let i = start; out.length < count; ) {
+    if (path.charCodeAt(i) === 37) {
+      out += String.fromCharCode(hexValue(path.charCodeAt(i + 1)) * 16 + hexValue(path.charCodeAt(i + 2)));
+      i += 3;
+    } else out += path[i++];
+  }
+  return out.toLowerCase();
+}
+
+/**
+ * The reason Windows would read this canonical path as another, or undefined. One pass
+ * over the decoded bytes of each segment, allocating only for a device-name candidate.
+ */
 export function windowsPathProblem(path: string): string | undefined {
-  let start = 1;
-  while (start <= path.length) {
-    let end = path.indexOf('/', start);
-    if (end < 0) end = path.length;
-    if (end > start) {
-      const raw = path.slice(start, end);
-      const segment = raw.includes('%') ? decodeAsciiEscapes(raw) : raw;
-      const problem = segmentProblem(segment);
-      if (problem !== undefined) return problem;
+  let i = 1;
+  while (i <= path.length) {
+    const start = i;
+    let n = 0; // decoded length of the segment
+    let prev = -1;
+    let c0 = -1;
+    let c1 = -1;
+    let c2 = -1;
+    let baseLength = -1; // decoded length before the first '.'
+    while (i < path.length && path.charCodeAt(i) !== 47) {
+      let byte = path.charCodeAt(i);
+      if (byte === 37 /* % */) {
+        byte = hexValue(path.charCodeAt(i + 1)) * 16 + hexValue(path.charCodeAt(i + 2));
+        i += 3;
+      } else i++;
+      const forbidden = byte < 128 ? FORBIDDEN[byte] : 0;
+      if (forbidden === 1) return 'windows-reserved-character';
+      if (forbidden === 2) return 'encoded-backslash';
+      if (prev === 126 /* ~ */ && byte >= 48 && byte <= 57) return 'windows-short-name';
+      if (n === 0) c0 = byte;
+      else if (n === 1) c1 = byte;
+      else if (n === 2) c2 = byte;
+      if (byte === 46 && baseLength < 0) baseLength = n;
+      prev = byte;
+      n++;
     }
-    start = end + 1;
+    if (n > 0) {
+      if (prev === 46 /* . */ || prev === 32 /* space */) return 'windows-trailing-dot-or-space';
+      if (c0 === 40 /* ( */ && isLetter(c1) && c2 === 40) return 'aspnet-cookieless-segment';
+      const base = baseLength < 0 ? n : baseLength;
+      if (base >= 3 && base <= 7 && DEVICE_INITIAL.has(c0 | 0x20) && DEVICES.has(decodedPrefix(path, start, base))) {
+        return 'windows-device-name';
+      }
+    }
+    i++;
   }
-  return undefined;
-}
-
-function segmentProblem(segment: string): string | undefined {
-  const last = segment.charCodeAt(segment.length - 1);
-  if (last === 46 /* . */ || last === 32 /* space */) return 'windows-trailing-dot-or-space';
-  for (const char of segment) {
-    if (FORBIDDEN.has(char)) return 'windows-reserved-character';
-    if (char === '\\') return 'encoded-backslash';
-  }
-  if (/~[0-9]/.test(segment)) return 'windows-short-name';
-  if (COOKIELESS.test(segment)) return 'aspnet-cookieless-segment';
-  const dot = segment.indexOf('.');
-  if (DEVICE.test(dot < 0 ? segment : segment.slice(0, dot))) return 'windows-device-name';
   return undefined;
 }
 
