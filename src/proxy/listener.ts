@@ -11,6 +11,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
 import { canonicalizeHost } from '../basics/canonical.ts';
 import { jitter, type CloseSpreader } from './close-spread.ts';
+import { framingFault } from '../pipeline/framing.ts';
 
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
@@ -105,7 +106,9 @@ export function createRedirectListener(httpsPort: number, headersTimeout: number
     const host = canonicalizeHost(req.headers.host ?? '');
     const url = req.url ?? '';
     res.setHeader('connection', 'close');
-    if (!host || url.charCodeAt(0) !== 47) {
+    // The same framing rules as the HTTPS listener: a faulty request gets a 400, not a
+    // redirect a client would follow with the same ambiguous body.
+    if (!host || url.charCodeAt(0) !== 47 || framingFault(req, false) !== undefined) {
       res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad request"}');
       return;
     }
@@ -116,6 +119,13 @@ export function createRedirectListener(httpsPort: number, headersTimeout: number
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const code = err.code;
+    // Bytes the parser refused behind a request already answered (its body, or what
+    // follows it): that answer closes the connection; a second one would be a response
+    // to no request.
+    if ((socket as { _httpMessage?: unknown })._httpMessage) {
+      (socket as { destroySoon?: () => void }).destroySoon?.();
+      return;
+    }
     answerClientError(socket, code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, randomUUID(), undefined);
   });
   return server;

@@ -5,12 +5,13 @@
 // stage adds ztproxy's own; a route's own `stripHeaders` is applied once it is matched
 // (route-match.ts).
 //
-// What Node's HTTP parser (llhttp, strict mode) already refuses with 400 before this
-// stage runs: conflicting Content-Length / Transfer-Encoding, duplicate Content-Length,
-// a Transfer-Encoding not ending in chunked, invalid header-name or header-value bytes,
-// obsolete line folding, a missing Host on HTTP/1.1.
+// Message framing is judged first (../framing.ts): nothing else may read a request
+// whose length some hop could read differently. What Node's HTTP parser (llhttp, strict
+// mode) already refuses with 400 before this stage runs: invalid header-name or
+// header-value bytes, obsolete line folding, and most faulty framing.
 import type { RequestContext } from '../context.ts';
 import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../basics/canonical.ts';
+import { framingFault } from '../framing.ts';
 import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, normalizeHeaderName } from '../../basics/headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
@@ -21,6 +22,12 @@ export const sanitizeStage: Stage = {
   run(ctx: RequestContext): StageResult {
     const req = ctx.req;
     const method = req.method ?? '';
+    const fault = framingFault(req, ctx.upgrade !== undefined);
+    if (fault !== undefined) return reply('bad-request', fault);
+    // RFC 9112 §6.1: no Transfer-Encoding in a response to HTTP/1.0. Node would chunk it
+    // anyway for a client that sends `TE: chunked`; an HTTP/1.0 hop in front would then
+    // pass the chunk-size lines on as content.
+    if (req.httpVersionMinor === 0 && ctx.res) ctx.res.useChunkedEncodingByDefault = false;
     // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
     // policy could judge; no route allows them.
     if (method === 'CONNECT') return reply('bad-request', 'connect-not-allowed');
@@ -46,9 +53,6 @@ export const sanitizeStage: Stage = {
     let hostCount = 0;
     let connection: string[] | undefined;
     let xff: string | undefined;
-    let contentLengths = 0;
-    let transferEncodings = 0;
-    let transferEncoding = '';
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const len = name.length;
@@ -57,22 +61,8 @@ export const sanitizeStage: Stage = {
         hostValue = raw[i + 1];
       } else if (len === 10 && name.toLowerCase() === 'connection') {
         (connection ??= []).push(raw[i + 1]!);
-      } else if (len === 14 && name.toLowerCase() === 'content-length') {
-        contentLengths++;
-      } else if (len === 17 && name.toLowerCase() === 'transfer-encoding') {
-        transferEncodings++;
-        transferEncoding = raw[i + 1]!;
       }
     }
-    // Request smuggling (RFC 9112 §6.3): a message framed two ways, or by a coding other
-    // than plain chunked, is read differently by different hops. Node tolerates some of
-    // these; a PEP refuses them all.
-    if (transferEncodings > 0) {
-      if (contentLengths > 0) return reply('bad-request', 'content-length-with-transfer-encoding');
-      if (transferEncodings > 1 || transferEncoding.trim().toLowerCase() !== 'chunked') {
-        return reply('bad-request', 'unsupported-transfer-encoding');
-      }
-    } else if (contentLengths > 1) return reply('bad-request', 'several-content-lengths');
     if (hostCount !== 1 || hostValue === undefined) return reply('bad-request', hostCount === 0 ? 'missing-host' : 'several-hosts');
     const host = canonicalizeHost(hostValue);
     if (!host) return reply('bad-request', 'invalid-host');
