@@ -248,6 +248,12 @@ export class ZtProxy {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    if (isPoisoned(socket)) {
+      // A handshake or CONNECT pipelined behind a request refused for its framing: never
+      // processed (RFC 9112 §9.6); the socket closes once that refusal is flushed.
+      (socket as { destroySoon?: () => void }).destroySoon?.();
+      return;
+    }
     // Upgraded sockets leave the HTTP server's bookkeeping; shutdown closes them itself.
     this.#upgraded.add(socket);
     socket.once('close', () => this.#upgraded.delete(socket));
@@ -313,7 +319,10 @@ export class ZtProxy {
       // Bytes after a request still being answered (pipelined garbage, or data after
       // `Connection: close`): Node stopped parsing at the error, so nothing more is read;
       // let that response finish and close the connection behind it.
-      inFlight.shouldKeepAlive = false;
+      // A response queued behind it that refused a request for its framing (the error is
+      // in that request's body) closes the connection once written; otherwise this one
+      // must — and the refusal must not be dropped by closing early.
+      if (!isPoisoned(socket)) inFlight.shouldKeepAlive = false;
       poisonConnection(socket);
       return;
     }
