@@ -178,6 +178,15 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
   const assertion = ctx.snapshot.assertion.assertionFor({ route: route.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
   const identity = identityHeadersWith(ctx, typeof assertion === 'string' ? assertion : await assertion);
   if (identity === undefined) return UNSAFE_IDENTITY;
+  if (req.destroyed && !req.complete) {
+    // The parser refused this request's body after handing the request over (a
+    // Transfer-Encoding whose trailing tab Node trimmed away, a bad chunk) while an earlier
+    // stage awaited, and #onClientError has answered 400; or the client left. Either way
+    // no body will come, and an upstream request started now would wait for it forever.
+    ctx.status = req.errored ? 400 : 499;
+    ctx.details = req.errored ? 'request-refused-by-parser' : 'client-closed';
+    return NEXT;
+  }
   // Every stage said yes and the declared length fits: now the client may send the body.
   if (body !== null) sendContinueIfExpected(res);
   ctx.startedUpstream = performance.now();
