@@ -160,7 +160,7 @@ function exchange(port: number, bytes: string, opts: { untilClose: boolean; tls?
     });
     socket.on('end', () => finish(true));
     socket.on('close', () => finish(true));
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       if (text !== '') finish(true);
       else {
         done = true;
@@ -203,14 +203,11 @@ interface Row {
 const HELLO = '5\r\nhello\r\n0\r\n\r\n';
 const TE = 'Transfer-Encoding: chunked';
 const CL5 = 'Content-Length: 5';
-/** Both versions alike. */
-const both = <T,>(v: T): { readonly [V in Version]: T } => ({ 'HTTP/1.0': v, 'HTTP/1.1': v });
 /** HTTP/1.0 first, then HTTP/1.1. */
 const v = <T,>(v10: T, v11: T): { readonly [V in Version]: T } => ({ 'HTTP/1.0': v10, 'HTTP/1.1': v11 });
 const at = <T,>(value: PerVersion<T>, version: Version): T =>
   typeof value === 'object' && value !== null && version in (value as object) ? (value as { [V in Version]: T })[version] : (value as T);
 
-const HTTP10_TE = 'RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding is faulty framing even with a Content-Length; nginx agrees';
 const UNKNOWN_CODING =
   'ztproxy forwards only `chunked`; RFC 9112 §6.1 says 501 for a coding the server does not understand (nginx), ztproxy answers every framing refusal alike: 400 and close';
 const NOT_FINAL = 'RFC 9112 §6.3 ¶4: chunked not final → 400 and close (nginx answers 501)';
