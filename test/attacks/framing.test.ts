@@ -598,6 +598,16 @@ describe('ztproxy: nothing pipelined behind a faulty request is processed', () =
     }
   }
 
+  // RFC 9112 §6.3 ¶6 and §9.3: an HTTP/1.0 request without Content-Length has no body,
+  // and without keep-alive nothing follows it on the connection — least of all a request.
+  it('HTTP/1.0 POST without Content-Length, then bytes that look like a request: only the POST is forwarded, with no body', async () => {
+    const res = await exchange(proxy.port, `POST /framing HTTP/1.0\r\nHost: app.test\r\n\r\n${PIPELINED}`, { untilClose: true });
+    expect(res.statuses).toEqual([200]);
+    expect(res.closed).toBe(true);
+    await settle();
+    expect(upstream.seen.map((s) => [s.method, s.url, s.body])).toEqual([['POST', '/framing', '']]);
+  });
+
   it('a valid request first: it is answered, the faulty one behind it is refused, nothing after that is processed', async () => {
     const bytes = `POST /framing HTTP/1.1\r\nHost: app.test\r\n${CL5}\r\n\r\nhello` + `POST /framing HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: identity\r\n\r\nhello` + upgrade('HTTP/1.1', []);
     const res = await exchange(proxy.port, bytes, { untilClose: true });
