@@ -164,6 +164,14 @@ function intoClientResponse({ statusCode, headers, opaque }: Dispatcher.StreamFa
   return res;
 }
 
+/** The client's side ended the exchange: it left (499), or the parser refused its body (400, already answered). */
+function endedByClient(ctx: RequestContext): StageResult {
+  const refused = ctx.req.errored !== null && !ctx.req.complete;
+  ctx.status = refused ? 400 : 499;
+  ctx.details = refused ? 'request-refused-by-parser' : 'client-closed';
+  return NEXT;
+}
+
 export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Promise<StageResult> {
   const route = ctx.route!;
   const res = ctx.res!;
@@ -183,9 +191,7 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
     // Transfer-Encoding whose trailing tab Node trimmed away, a bad chunk) while an earlier
     // stage awaited, and #onClientError has answered 400; or the client left. Either way
     // no body will come, and an upstream request started now would wait for it forever.
-    ctx.status = req.errored ? 400 : 499;
-    ctx.details = req.errored ? 'request-refused-by-parser' : 'client-closed';
-    return NEXT;
+    return endedByClient(ctx);
   }
   // Every stage said yes and the declared length fits: now the client may send the body.
   if (body !== null) sendContinueIfExpected(res);
@@ -213,11 +219,9 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
       res.destroy();
       return NEXT;
     }
-    if (res.destroyed) {
-      ctx.status = 499;
-      ctx.details = 'client-closed';
-      return NEXT;
-    }
+    // Not the upstream's fault: the client left, or the parser refused its body (the
+    // error undici reports is then the client's, e.g. HPE_INVALID_CHUNK_SIZE).
+    if (res.destroyed || (req.errored !== null && !req.complete)) return endedByClient(ctx);
     return mapUpstreamError(err);
   }
   return NEXT;

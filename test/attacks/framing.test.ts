@@ -634,6 +634,31 @@ describe('ztproxy: a framing error the parser reports after the chain started', 
   });
 });
 
+describe('ztproxy: the access log tells a refused body from a client that left', () => {
+  // The head alone first: the chain runs and the forward waits for the body (undici
+  // writes nothing upstream before the first body byte); then a chunk llhttp refuses. The
+  // upstream request is aborted unwritten, the client gets its 400, and the access-log
+  // line says why instead of "client-closed".
+  it('a chunked head, then a bad chunk size: 400, nothing upstream, logged as refused', async () => {
+    const before = proxy.logs.length;
+    const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, servername: 'localhost' });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write(`POST /framing HTTP/1.1\r\nHost: app.test\r\n${TE}\r\n\r\n`);
+    await settle();
+    socket.write(' 5\r\nhello\r\n0\r\n\r\n');
+    await closed;
+    expect(statusesOf(text)).toEqual([400]);
+    await settle();
+    expect(upstream.seen).toEqual([]);
+    const line = proxy.logs.slice(before).find((l) => l.msg === 'request' && l['host'] === 'app.test');
+    expect([line?.['status'], line?.['reason']]).toEqual([400, 'request-refused-by-parser']);
+  });
+});
+
 describe('ztproxy: the plain-HTTP redirect listener applies the same rules', () => {
   const redirectPort = (): number => proxy.proxy.addresses.redirect!.port;
 
