@@ -200,7 +200,7 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
     await upstream.pool.stream(
       {
         path: ctx.target,
-        method: ctx.method as 'GET',
+        method: ctx.method,
         headers: upstreamHeaders(ctx, upstream, identity),
         body: body as never,
         opaque: ctx,

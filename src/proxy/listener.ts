@@ -13,8 +13,10 @@ import { canonicalizeHost } from '../basics/canonical.ts';
 import { jitter, type CloseSpreader } from './close-spread.ts';
 import { framingFault } from '../pipeline/framing.ts';
 
+// Function-typed properties, not methods: the server calls them detached from this
+// object, so they must not rely on `this` (main.ts passes arrow functions).
 export interface ListenerHandlers {
-  request(req: IncomingMessage, res: ServerResponse): void;
+  request: (this: void, req: IncomingMessage, res: ServerResponse) => void;
   /**
    * A request with `Expect: 100-continue`: Node would send `100 Continue` before any check
    * ran; with this handler the chain runs first and the forward step sends it (see
@@ -22,8 +24,8 @@ export interface ListenerHandlers {
    */
   checkContinue: (this: void, req: IncomingMessage, res: ServerResponse) => void;
   /** Upgrade requests and CONNECT: answered on the raw socket. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
+  upgrade: (this: void, req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  clientError: (this: void, err: NodeJS.ErrnoException, socket: Duplex) => void;
 }
 
 export function createHttpsListener(listen: Config['listen'], context: SecureContextOptions, handlers: ListenerHandlers, closer: CloseSpreader): HttpsServer {
