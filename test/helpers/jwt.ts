@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CompactSign,
   base64url,
   exportJWK,
   exportSPKI,
@@ -142,4 +143,14 @@ export async function mint(key: TestKey, claims: JWTPayload, header: Record<stri
 /** Assembles a compact token from parts as given — for `alg: none` and other shapes no signer produces. */
 export function rawToken(header: unknown, payload: unknown, signature = ''): string {
   return `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+}
+
+/**
+ * A token whose payload is exactly `payloadJson`, signed by `key`: for claims no JWT
+ * builder writes (`"exp": 1e400`, which JSON.parse reads as Infinity; `-0`; 2^53 + 1).
+ */
+export async function mintRawPayload(key: TestKey, payloadJson: string, header: Record<string, unknown> = {}): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(payloadJson))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
+    .sign(key.privateKey);
 }

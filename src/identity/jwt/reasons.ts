@@ -17,6 +17,10 @@ export const BEARER_FAILURE_REASONS = [
   'token-expired',
   'token-not-yet-valid',
   'token-issued-in-future',
+  /** `exp`, `iat` or `nbf` not a NumericDate from 1970 to 9999 (a string, Infinity, 1e308, negative). */
+  'token-time-invalid',
+  /** `exp − iat` (or `exp − now`) above the issuer's `maxLifetime`. */
+  'token-lifetime-too-long',
   'token-wrong-audience',
   'token-wrong-issuer',
   'token-missing-claim',
@@ -58,6 +62,8 @@ export function reasonForError(err: unknown): BearerFailureReason {
     case errors.JWTClaimValidationFailed.code: {
       const { claim, reason } = err as errors.JWTClaimValidationFailed;
       if (reason === 'missing') return 'token-missing-claim';
+      // A time claim that is no number at all ("exp": "2030-01-01", true, [1]).
+      if (reason === 'invalid' && (claim === 'exp' || claim === 'iat' || claim === 'nbf')) return 'token-time-invalid';
       if (claim === 'nbf') return reason === 'check_failed' ? 'token-not-yet-valid' : 'token-malformed';
       if (claim === 'aud') return 'token-wrong-audience';
       if (claim === 'iss') return 'token-wrong-issuer';

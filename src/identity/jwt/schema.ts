@@ -6,6 +6,7 @@
 import { isIP } from '../../basics/ip.ts';
 import { z } from 'zod';
 import { parseDuration } from '../../basics/duration.ts';
+import { DEFAULT_MAX_TOKEN_LIFETIME_MS } from '../../basics/token-times.ts';
 
 /**
  * The signature algorithms a bearer token may use. Asymmetric only: with an HMAC
@@ -97,6 +98,28 @@ const clockTolerance = z
   .transform((s) => parseDuration(s))
   .prefault('30s');
 
+/**
+ * The longest lifetime (`exp − iat`) a token of this issuer may claim. Above a year a
+ * bearer token is a password that never rotates; a mistake in the IdP's config (or a
+ * forged-looking `exp: 1e308` from a leaked key) must not become such a password here.
+ */
+export const MAX_MAX_LIFETIME_MS = 365 * 24 * 3600_000;
+
+const maxLifetime = z
+  .string()
+  .superRefine((s, ctx) => {
+    let ms: number;
+    try {
+      ms = parseDuration(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return;
+    }
+    if (ms < 1000 || ms > MAX_MAX_LIFETIME_MS) ctx.addIssue({ code: 'custom', message: `must be from 1s to 365d (got ${s})` });
+  })
+  .transform((s) => parseDuration(s))
+  .prefault(`${DEFAULT_MAX_TOKEN_LIFETIME_MS / 3600_000}h`);
+
 /** A JOSE `typ` media type, with or without the `application/` prefix (RFC 7515 §4.1.9). */
 const typValue = z
   .string()
@@ -117,6 +140,11 @@ export const jwtIssuerSchema = z
     algorithms: z.array(algorithm).min(1, 'must list at least one algorithm'),
     /** Milliseconds (written as a duration: `30s`); at most 60 s. */
     clockTolerance,
+    /**
+     * Milliseconds (written as a duration: `24h`): tokens whose `exp − iat` (or, without
+     * `iat`, `exp − now`) is longer are refused (`token-lifetime-too-long`). Default 24h.
+     */
+    maxLifetime,
     /** When set, the token's JOSE `typ` must be this (e.g. `at+jwt`, RFC 9068 §2.1). */
     requireTyp: typValue.optional(),
     groupsClaim: claimName.default('groups'),

@@ -5,7 +5,8 @@
 //  2. the unverified `iss` picks which issuer's keys to try, and nothing else is read from
 //     the unverified payload;
 //  3. jose verifies the signature with that issuer's keys and algorithms, then iss, aud,
-//     exp, nbf; only then are claims read (typ, iat, cnf, the Subject).
+//     exp, nbf; only then are claims read: the time claims' range and the lifetime the
+//     token claims (basics/token-times.ts), then typ, iat, cnf, the Subject.
 // Verified tokens are cached by SHA-256 of the token until their `exp`; a hit re-checks
 // the time and the certificate binding, which depend on the request, not on the token.
 import { hash } from 'node:crypto';
@@ -16,7 +17,8 @@ import type { Subject } from '../../basics/subject.ts';
 import { readConfirmation } from './confirmation.ts';
 import { localKeySet, remoteKeySet, type KeyResolver } from './key-set.ts';
 import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';
-import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, type JwtIssuerConfig } from './schema.ts';
+import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, MAX_MAX_LIFETIME_MS, type JwtIssuerConfig } from './schema.ts';
+import { tokenTimesProblem } from '../../basics/token-times.ts';
 import { subjectFromClaims } from './subject-from-claims.ts';
 import { normalizeTyp, tokenTypeProblem } from './token-type.ts';
 
@@ -52,6 +54,8 @@ interface Issuer {
   readonly keys: KeyResolver;
   /** Seconds, as jose takes it. */
   readonly toleranceS: number;
+  /** Longest `exp − iat` accepted, seconds. */
+  readonly maxLifetimeS: number;
   readonly requiredTyp: string | undefined;
   readonly groupsClaim: string;
   readonly emailClaim: string;
@@ -142,6 +146,10 @@ export class BearerVerifier {
         problems.push(`${where}: clockTolerance must be 0 to 60 s`);
         continue;
       }
+      if (!(config.maxLifetime >= 1000 && config.maxLifetime <= MAX_MAX_LIFETIME_MS)) {
+        problems.push(`${where}: maxLifetime must be 1 s to 365 d`);
+        continue;
+      }
       let keys: KeyResolver;
       try {
         if (config.jwksFile !== undefined) {
@@ -183,6 +191,7 @@ export class BearerVerifier {
         algorithmSet: new Set(config.algorithms),
         keys,
         toleranceS: config.clockTolerance / 1000,
+        maxLifetimeS: config.maxLifetime / 1000,
         requiredTyp: config.requireTyp === undefined ? undefined : normalizeTyp(config.requireTyp),
         groupsClaim: config.groupsClaim,
         emailClaim: config.emailClaim,
@@ -284,6 +293,11 @@ export class BearerVerifier {
     // From here on the claims are the issuer's.
     const { sub, exp } = payload;
     if (typeof sub !== 'string' || sub === '' || typeof exp !== 'number') return fail('token-missing-claim');
+    // jose accepted any JSON number: `exp: 1e400` (Infinity) never expires, and a token
+    // claiming ten years is a password nobody can rotate. This also bounds the cache TTL
+    // (exp − now ≤ the lifetime cap + tolerance).
+    const times = tokenTimesProblem(exp, payload.iat, payload.nbf, nowS, issuer.maxLifetimeS, issuer.toleranceS);
+    if (times !== undefined) return fail(times === 'time-invalid' ? 'token-time-invalid' : 'token-lifetime-too-long');
     const iat = numberClaim(payload, 'iat');
     // jose checks `iat` only with maxTokenAge; a token "issued" in the future is either a
     // broken IdP clock or a token minted to outlive its apparent age.

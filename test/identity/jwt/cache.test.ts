@@ -155,6 +155,20 @@ describe('what the cache holds', () => {
     expect(ttl(long)).toBeLessThanOrEqual(120_000);
   });
 
+  it('the lifetime cap bounds the cache too: with a 10-day cache TTL, a 1 h issuer\'s entries live at most 1 h, and a token claiming more is never cached', async () => {
+    const oneHour = jwtIssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'], jwksFile: file.path, maxLifetime: '1h' });
+    const v = await BearerVerifier.create([oneHour], { cacheMaxTtlMs: 10 * 86_400_000 });
+    const hour = await mint(key, accessClaims(NOW, { exp: NOW + 3600 }));
+    const forever = await mint(key, accessClaims(NOW, { exp: NOW + 10 * 365 * 86_400 }));
+    expect((await v.verify(hour, undefined, NOW)).ok).toBe(true);
+    expect(await v.verify(forever, undefined, NOW)).toEqual({ ok: false, reason: 'token-lifetime-too-long' });
+    expect(v.cacheSize).toBe(1);
+    const ttl = cacheOf(v).getRemainingTTL(createHash('sha256').update(hour).digest('base64url'));
+    expect(ttl).toBeLessThanOrEqual((3600 + 30) * 1000);
+    // and the refused token stays refused: it is not in the cache to be found later
+    expect(await v.verify(forever, undefined, NOW + 60)).toEqual({ ok: false, reason: 'token-lifetime-too-long' });
+  });
+
   it('close() empties it', async () => {
     const v = await BearerVerifier.create([fromFile()]);
     await v.verify(await mint(key, accessClaims(NOW)), undefined, NOW);

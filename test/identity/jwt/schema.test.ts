@@ -20,6 +20,7 @@ describe('jwtIssuerSchema', () => {
       algorithms: ['ES256'],
       jwksUri: 'https://idp.example.com/jwks',
       clockTolerance: 30_000,
+      maxLifetime: 86_400_000,
       groupsClaim: 'groups',
       emailClaim: 'email',
     });
@@ -32,6 +33,8 @@ describe('jwtIssuerSchema', () => {
     [{ audience: ['a', 'b'], algorithms: ['RS256', 'PS512', 'EdDSA'], clockTolerance: '60s', requireTyp: 'application/at+jwt' }],
     [{ clockTolerance: '0s' }],
     [{ clockTolerance: '500ms' }],
+    [{ maxLifetime: '1s' }],
+    [{ maxLifetime: '365d' }],
   ])('accepts %j', (over) => {
     expect(problems({ ...base, ...over })).toEqual([]);
   });
@@ -56,6 +59,10 @@ describe('jwtIssuerSchema', () => {
     [{ clockTolerance: '61s' }, 'clockTolerance: must be at most 60s'],
     [{ clockTolerance: '1h' }, 'clockTolerance: must be at most 60s'],
     [{ clockTolerance: '30' }, 'clockTolerance: "30" is not a duration'],
+    [{ maxLifetime: '0s' }, 'maxLifetime: must be from 1s to 365d'],
+    [{ maxLifetime: '366d' }, 'maxLifetime: must be from 1s to 365d'],
+    [{ maxLifetime: '86400' }, 'maxLifetime: "86400" is not a duration'],
+    [{ maxLifetime: 86400 }, 'maxLifetime'],
     [{ requireTyp: 'at jwt' }, 'requireTyp: must be a media type'],
     [{ groupsClaim: '' }, 'groupsClaim: must name a claim'],
     [{ audiences: ['x'] }, 'Unrecognized key'],
@@ -68,6 +75,7 @@ describe('jwtIssuerSchema', () => {
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required.sort()).toEqual(['algorithms', 'audience', 'issuer']);
     expect(schema.properties.clockTolerance).toMatchObject({ type: 'string', default: '30s' });
+    expect(schema.properties.maxLifetime).toMatchObject({ type: 'string', default: '24h' });
     expect(JSON.stringify(schema.properties.algorithms)).not.toMatch(/none|HS256/);
   });
 });
