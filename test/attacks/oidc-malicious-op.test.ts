@@ -11,6 +11,7 @@
 import { SignJWT, base64url, decodeJwt } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_ID, CLIENT_SECRET, HttpBrowser } from '../helpers/oidc.ts';
+import { mintRawPayload } from '../helpers/jwt.ts';
 import {
   LOGOUT_EVENT,
   SESSION_COOKIE,
@@ -206,6 +207,31 @@ describe('ID tokens that must not log anyone in', () => {
     expect(res.status).toBe(400);
     expect(issuesSession(res)).toBe(false);
     await expectLockedOut(b);
+  });
+
+  // Issue #4: oauth4webapi only type-checks exp/iat, so an ID token "valid until" 1e308
+  // or Infinity (`1e400` in the JSON), or issued before 1970, logged in.
+  it.each([
+    ['exp: 1e308', (now: number) => `"exp":1e308,"iat":${now}`],
+    ['exp: 1e400 (JSON.parse → Infinity)', (now: number) => `"exp":1e400,"iat":${now}`],
+    ['exp beyond the year 9999', (now: number) => `"exp":253402300800,"iat":${now}`],
+    ['iat: -1', (now: number) => `"exp":${now + 300},"iat":-1`],
+    ['iat: -1e400 (−Infinity)', (now: number) => `"exp":${now + 300},"iat":-1e400`],
+  ])('an ID token with %s → 400 login-id-token-time-invalid, no session', async (_why, times) => {
+    const { b, res } = await callbackWith((f) => {
+      const head = JSON.stringify({ iss: stack.op.issuer, aud: CLIENT_ID, sub: 'mallory', nonce: f.nonce });
+      return mintRawPayload(stack.op.key, `${head.slice(0, -1)},${times(nowS())}}`, { typ: 'JWT' });
+    });
+    expect(res.status).toBe(400);
+    expect(issuesSession(res)).toBe(false);
+    expect(await reasonOf(stack.proxy, res)).toBe('login-id-token-time-invalid');
+    await expectLockedOut(b);
+  });
+
+  it('an ID token valid for 10 days (longer than the session) still logs in: the session ttl, not the ID token, bounds it', async () => {
+    const { res } = await callbackWith((f) => stack.op.idToken({ sub: 'mallory', nonce: f.nonce, exp: nowS() + 10 * 86_400 }));
+    expect(res.status).toBe(302);
+    expect(issuesSession(res)).toBe(true);
   });
 
   it('a token response without an id_token (plain OAuth) → 400', async () => {
@@ -491,6 +517,24 @@ describe('refresh: the token endpoint cannot switch or forge the identity', () =
     const line = stack.proxy.logs.findLast((l) => l.msg === 'request' && l.path === '/app/x' && l.status === 200)!;
     expect(line.subject).toBe('refresher-rt-same');
     expect(stack.proxy.logs.some((l) => l.msg === 'request' && l.subject === 'admin')).toBe(false);
+  });
+
+  it('a refreshed ID token whose exp is 1e400 (Infinity) ends the session', async () => {
+    const b = new HttpBrowser();
+    const flow = await startFlow(b, stack.origin, '/app');
+    const idToken = await stack.op.idToken({ sub: 'forever', nonce: flow.nonce });
+    stack.op.onToken = () => tokenAnswer(idToken, 'forever', { refresh_token: 'rt-forever', expires_in: 1 });
+    expect((await b.get(fakeCallback(stack, flow))).status).toBe(302);
+    stack.op.onToken = async () => {
+      const head = JSON.stringify({ iss: stack.op.issuer, aud: CLIENT_ID, sub: 'forever' });
+      const token = await mintRawPayload(stack.op.key, `${head.slice(0, -1)},"iat":${nowS()},"exp":1e400}`, { typ: 'JWT' });
+      return tokenAnswer(token, 'forever', { refresh_token: 'rt-forever', expires_in: 300 });
+    };
+    await new Promise((r) => setTimeout(r, 1200));
+    stack.upstream.reset();
+    expect((await b.get(`${stack.origin}/app/x`, api)).status).toBe(401);
+    expect((await b.get(`${stack.origin}/app/y`, api)).status).toBe(401);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a refreshed ID token without the groups claim removes the groups (not kept from the login); the login time stays', async () => {

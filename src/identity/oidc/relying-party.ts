@@ -10,6 +10,7 @@ import { LRUCache } from 'lru-cache';
 import { ZtError } from '../../basics/errors.ts';
 import { BEARER_ALGORITHMS } from '../jwt/schema.ts';
 import type { OidcConfig } from './schema.ts';
+import { isNumericDate } from '../../basics/token-times.ts';
 
 /** Discovery results older than this are refreshed in the background (the old one stays in use). */
 const DISCOVERY_MAX_AGE_MS = 3600_000;
@@ -333,6 +334,13 @@ const FUTURE_SKEW_S = 60;
  */
 function checkIdTokenTimes(claims: Readonly<Record<string, unknown>>): void {
   if (typeof claims['sub'] !== 'string' || claims['sub'] === '') throw new OidcRejectedError('id-token-sub', 'the ID token has no subject');
+  // oauth4webapi only type-checks them: `exp: 1e400` (Infinity) or 1e308 would pass. The
+  // ID token does not set the session's length (identity.session.ttl does), so its
+  // lifetime is not capped — IdPs legitimately issue ID tokens for days (Auth0: up to
+  // 30 d) — but a time that is no date at all means a broken or forged token.
+  if (!isNumericDate(claims['exp']) || !isNumericDate(claims['iat'])) {
+    throw new OidcRejectedError('id-token-time-invalid', 'the ID token\'s exp or iat is not a date from 1970 to 9999');
+  }
   const now = Math.floor(Date.now() / 1000);
   const iat = claims['iat'];
   if (typeof iat === 'number' && iat > now + FUTURE_SKEW_S) throw new OidcRejectedError('id-token-iat-future', 'the ID token was issued in the future');
