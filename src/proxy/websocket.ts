@@ -19,6 +19,7 @@ import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts';
 import { sendLocalReply } from './reply.ts';
 import type { Upstream } from './upstream.ts';
+import { closeAtCertExpiry } from './cert-expiry.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
@@ -80,6 +81,7 @@ proxy.on('proxyReqWs', (proxyReq, req) => {
     }
     decorate(ctx, res, true);
     ctx.status = 101;
+    closeAtCertExpiry(ctx, ctx.upgrade!.socket);
   });
   proxyReq.once('response', (res: IncomingMessage) => {
     clearTimeout(timer);

@@ -6,6 +6,13 @@
 // during the handshake; `socket.authorized` says so). None or several spiffe URIs → no
 // identity (X509-SVID §4: one URI SAN). The subject CN is never read: a CN is free text
 // any CA-signed certificate can carry (Istio / Envoy XFCC confusion).
+//
+// OpenSSL judges the certificate's dates once, at the handshake. A connection kept alive
+// (or a TLS session resumed from a ticket, which re-checks nothing) outlives a short-lived
+// certificate — SPIFFE SVIDs live an hour — so each request compares the clock with the
+// notAfter computed here once; past it the connection's identity becomes `expired`
+// (SPEC §5: expired certificates never authenticate). notBefore needs no such check: a
+// certificate not yet valid fails the handshake, and time only moves towards notAfter.
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { x509 } from './pki-x509.ts';
@@ -15,13 +22,22 @@ import { parseSpiffeId } from './pki-spiffe-id.ts';
 export interface ConnectionIdentity {
   readonly tlsProtocol: string | undefined;
   readonly cipher: string | undefined;
-  /** `none`: no certificate; `verified`: chains to the CA, valid, not revoked; `invalid`: presented but not verified. */
-  readonly clientCert: 'none' | 'verified' | 'invalid';
+  /**
+   * `none`: no certificate; `verified`: chains to the CA, valid, not revoked; `invalid`:
+   * presented but not verified; `expired`: verified at the handshake, but its notAfter has
+   * passed since (a kept-alive or resumed connection) — it proves nothing any more.
+   */
+  readonly clientCert: 'none' | 'verified' | 'invalid' | 'expired';
   readonly clientCertError: string | undefined;
   /** The single spiffe:// URI SAN of a verified certificate, else undefined. */
   readonly spiffeId: string | undefined;
   /** SHA-256 of the verified certificate's DER, base64url (RFC 8705 `x5t#S256`). */
   readonly certThumbprint: string | undefined;
+  /**
+   * Epoch ms from which the verified certificate no longer counts (its notAfter + 1 s);
+   * +Infinity when there is none. Compared with the clock on every request.
+   */
+  readonly certExpiresAt: number;
 }
 
 export const NO_TLS_IDENTITY: ConnectionIdentity = Object.freeze({
@@ -31,9 +47,17 @@ export const NO_TLS_IDENTITY: ConnectionIdentity = Object.freeze({
   clientCertError: undefined,
   spiffeId: undefined,
   certThumbprint: undefined,
+  certExpiresAt: Infinity,
 });
 
 const kIdentity = Symbol('ztproxy.connectionIdentity');
+
+/**
+ * RFC 5280 §4.1.2.5: the validity period includes notAfter itself, and OpenSSL compares
+ * at one-second resolution; the certificate stops counting one second after notAfter.
+ */
+const NOT_AFTER_INCLUSIVE_MS = 1000;
+
 type WithIdentity = TLSSocket & { [kIdentity]?: ConnectionIdentity };
 
 /** The spiffe ID of a DER certificate, or undefined when it has none, several or a malformed one. */
@@ -63,6 +87,10 @@ export function spiffeIdOf(der: Buffer): string | undefined {
   }
 }
 
+/**
+ * What the connection's TLS peer proved at the handshake, computed on its first request.
+ * Whether that still holds is `certExpiresAt` against the clock (see expireConnection).
+ */
 export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
   const s = socket as WithIdentity;
   const known = s[kIdentity];
@@ -77,6 +105,7 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       clientCertError: undefined,
       spiffeId: undefined,
       certThumbprint: undefined,
+      certExpiresAt: Infinity,
     };
   } else if (!socket.authorized) {
     const err = socket.authorizationError as unknown;
@@ -87,6 +116,7 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       clientCertError: err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err),
       spiffeId: undefined,
       certThumbprint: undefined,
+      certExpiresAt: Infinity,
     };
   } else {
     identity = {
@@ -96,8 +126,32 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       clientCertError: undefined,
       spiffeId: spiffeIdOf(peer.raw),
       certThumbprint: createHash('sha256').update(peer.raw).digest('base64url'),
+      certExpiresAt: peer.validToDate.getTime() + NOT_AFTER_INCLUSIVE_MS,
     };
   }
   s[kIdentity] = Object.freeze(identity);
   return identity;
+}
+
+/**
+ * Marks the connection's certificate as expired (the caller saw `certExpiresAt` pass) and
+ * returns its identity from now on: no SPIFFE ID, and no thumbprint either, so a token
+ * bound to that certificate (RFC 8705) stops working with it. Its `certExpiresAt` is
+ * +Infinity, so later requests on the connection do not read the clock again.
+ */
+export function expireConnection(socket: TLSSocket): ConnectionIdentity {
+  const s = socket as WithIdentity;
+  const identity = s[kIdentity] ?? identifyConnection(socket);
+  if (identity.clientCert === 'expired') return identity;
+  const expired: ConnectionIdentity = Object.freeze({
+    tlsProtocol: identity.tlsProtocol,
+    cipher: identity.cipher,
+    clientCert: 'expired',
+    clientCertError: 'CERT_HAS_EXPIRED',
+    spiffeId: undefined,
+    certThumbprint: undefined,
+    certExpiresAt: Infinity,
+  });
+  s[kIdentity] = expired;
+  return expired;
 }

@@ -133,7 +133,14 @@ describe('identifyConnection on server-side TLS sockets', () => {
       clientCert: 'verified',
       spiffeId: pki.spiffeId,
       certThumbprint: thumb,
+      // notAfter + 1 s (RFC 5280: notAfter itself is valid); sent as JSON here.
+      certExpiresAt: new X509Certificate(pki.clients.valid.certPem).validToDate.getTime() + 1000,
     });
+  });
+
+  it('without a verified certificate nothing can expire: certExpiresAt is +Infinity (JSON null)', async () => {
+    expect((await identify(undefined)).certExpiresAt).toBeNull();
+    expect((await identify(pki.clients.expired)).certExpiresAt).toBeNull();
   });
 
   it('is computed once per connection and frozen', async () => {

@@ -1,11 +1,23 @@
 // Stage 1: who is on the other end of the socket — the TLS peer (verified client
 // certificate → SPIFFE ID) and the client IP. X-Forwarded-For is believed only when the
 // socket peer is a configured trusted proxy; otherwise the socket address is the client.
+//
+// A client certificate that expired while its connection stayed open (or was resumed from
+// a session ticket) counts no more (SPEC §5). The connection is then treated as if its
+// handshake happened now: under `clientAuth: require` that handshake would fail, so the
+// request is refused (401 `client-cert-expired`); under `optional` the request goes on
+// without a certificate identity, as a new connection with that certificate would. Either
+// way the connection is closed after the answer, so the client's next request makes a new
+// handshake with its renewed certificate (SPIFFE workloads rotate theirs before notAfter).
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { identifyConnection } from '../../tls/peer-identity.ts';
+import { expireConnection, identifyConnection } from '../../tls/peer-identity.ts';
 import type { RequestContext } from '../context.ts';
 import { NEXT, type Stage, type StageResult } from '../stage.ts';
+
+const CERT_EXPIRED: StageResult = Object.freeze({
+  reply: Object.freeze({ code: 'unauthorized', details: 'client-cert-expired' }),
+}) as StageResult;
 
 export function unmapIPv4(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
@@ -15,12 +27,22 @@ export const connectionIdentityStage: Stage = {
   name: 'connection-identity',
   run(ctx: RequestContext): StageResult {
     const socket = ctx.req.socket as TLSSocket;
-    if (socket.encrypted) ctx.conn = identifyConnection(socket);
+    if (socket.encrypted) {
+      const conn = identifyConnection(socket);
+      // One number compare per request; the clock is read only on connections whose
+      // certificate can expire (+Infinity for the others, and once it has expired).
+      ctx.conn = conn.certExpiresAt !== Infinity && Date.now() >= conn.certExpiresAt ? expireConnection(socket) : conn;
+    }
     const peer = unmapIPv4(socket.remoteAddress ?? '');
     ctx.peerIp = peer;
     ctx.clientIp = peer;
     const trusted = ctx.snapshot.trustedProxies;
     ctx.peerTrusted = trusted !== undefined && peer !== '' && trusted.check(peer, isIP(peer) === 6 ? 'ipv6' : 'ipv4');
+    if (ctx.conn.clientCert === 'expired') {
+      // (An upgrade's local reply always closes its socket.)
+      if (ctx.res !== undefined) ctx.res.shouldKeepAlive = false;
+      if (ctx.snapshot.config.listen.clientAuth.mode === 'require') return CERT_EXPIRED;
+    }
     return NEXT;
   },
 };
