@@ -4,12 +4,13 @@
 // before expiry (identity counts), waits past notAfter, and uses the SAME connection (or
 // session ticket) again: the identity no longer counts, the upstream sees nothing more,
 // and the access log says why.
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
+import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -18,6 +19,10 @@ let pki: TestPki;
 let upstream: TestUpstream;
 let optional: TestProxy;
 let required: TestProxy;
+/** `optional`, with bearer tokens from ISSUER. */
+let bearer: TestProxy;
+let key: TestKey;
+let jwks: TempJwksFile;
 
 beforeAll(async () => {
   pki = await makeTestPki();
@@ -28,15 +33,23 @@ beforeAll(async () => {
     openRoute(upstream.url, { name: 'workload', match: { host: 'app.test' }, policy: workload, websocket: true }),
     openRoute(upstream.url, { name: 'open', match: { host: 'open.test' } }),
   ];
-  [optional, required] = await Promise.all([
+  key = await makeKey('ES256');
+  jwks = await writeJwksFile(jwksOf(key));
+  [optional, required, bearer] = await Promise.all([
     startTestProxy({ listen: { tls, clientAuth: { mode: 'optional', ca: pki.ca.certPath } }, routes }),
     startTestProxy({ listen: { tls, clientAuth: { mode: 'require', ca: pki.ca.certPath } }, routes }),
+    startTestProxy({
+      listen: { tls, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
+      identity: { jwt: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile: jwks.path, algorithms: ['ES256'] }] },
+      routes: [openRoute(upstream.url, { name: 'api', policy: { allow: { authenticated: true } } })],
+    }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([optional?.close(), required?.close()]);
+  await Promise.all([optional?.close(), required?.close(), bearer?.close()]);
   await upstream?.close();
+  await jwks?.cleanup();
 });
 
 beforeEach(() => upstream.reset());
@@ -61,9 +74,9 @@ interface Answer {
   reused: boolean;
 }
 
-function ask(proxy: TestProxy, agent: Agent, path: string, host = 'app.test'): Promise<Answer> {
+function ask(proxy: TestProxy, agent: Agent, path: string, host = 'app.test', headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port: proxy.port, path, agent, servername: 'localhost', headers: { host } }, (res) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: proxy.port, path, agent, servername: 'localhost', headers: { host, ...headers } }, (res) => {
       res.resume();
       res.on('end', () =>
         resolve({
@@ -140,6 +153,27 @@ describe('a kept-alive connection whose client certificate expires', () => {
       expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
       // A new handshake with the expired certificate is refused outright.
       await expect(ask(required, agent, '/again', 'open.test')).rejects.toThrow();
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('a bearer token bound to the certificate (RFC 8705 cnf.x5t#S256)', () => {
+  it('stops working on the same connection once the certificate expires: 401 token-cnf-mismatch', async () => {
+    const { cert, expiresAt } = await shortLived();
+    const thumbprint = createHash('sha256').update(new X509Certificate(cert.certPem).raw).digest('base64url');
+    const token = await mint(key, accessClaims(Math.floor(Date.now() / 1000), { cnf: { 'x5t#S256': thumbprint } }));
+    const agent = keepAliveAgent(cert);
+    try {
+      const auth = { authorization: `Bearer ${token}` };
+      expect((await ask(bearer, agent, '/before', 'app.test', auth)).status).toBe(200);
+      await waitPast(expiresAt);
+      const after = await ask(bearer, agent, '/after', 'app.test', auth);
+      expect(after.reused).toBe(true);
+      expect(after.status).toBe(401);
+      expect(await logOf(bearer, after.requestId)).toMatchObject({ reason: 'token-cnf-mismatch', clientCert: 'expired' });
+      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
     } finally {
       agent.destroy();
     }
