@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { parseDuration } from '../basics/duration.ts';
+import { DEFAULT_MAX_TOKEN_LIFETIME_MS } from '../basics/token-times.ts';
 
 export const DEV_ISSUER = 'https://dev-issuer.ztproxy.local';
 export const DEV_AUDIENCE = 'https://api.ztproxy.local';
@@ -50,6 +51,10 @@ export async function runToken(argv: string[], out: NodeJS.WritableStream = proc
   } catch (e) {
     err.write(`ztproxy token: --ttl ${(e as Error).message}\n`);
     return 2;
+  }
+  if (ttlMs > DEFAULT_MAX_TOKEN_LIFETIME_MS) {
+    // Still minted (a test may want exactly this token), but say why the proxy refuses it.
+    err.write(`ztproxy token: note: --ttl ${values.ttl} is above 24h; ztproxy refuses such a token (token-lifetime-too-long) unless the issuer's identity.jwt[].maxLifetime allows it\n`);
   }
   const extra: Record<string, string> = {};
   for (const pair of values.claim ?? []) {

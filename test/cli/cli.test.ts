@@ -105,6 +105,7 @@ describe('ztproxy token', () => {
     expect(protectedHeader.typ).toBe('at+jwt');
     expect(payload).toMatchObject({ sub: 'alice', groups: ['eng', 'ops'], email: 'alice@example.com', email_verified: true });
     expect(payload.exp! - payload.iat!).toBe(600);
+    expect(r.stderr).toBe('');
     const der = new X509Certificate(readFileSync(join(certs, 'client.crt'))).raw;
     expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(createHash('sha256').update(der).digest('base64url'));
   });
@@ -113,5 +114,14 @@ describe('ztproxy token', () => {
     expect(ztproxy('token').status).toBe(2);
     expect(ztproxy('token', '--sub', 'a', '--key', join(dir, 'nope.key')).status).toBe(1);
     expect(ztproxy('token', '--sub', 'a', '--ttl', 'forever').status).toBe(2);
+  });
+
+  it('--ttl above 24h still mints, with a note that the proxy refuses it by default', () => {
+    const certs = join(dir, 'certs');
+    expect(ztproxy('certs', 'init', '--dir', certs, '--force').status).toBe(0);
+    const r = ztproxy('token', '--sub', 'a', '--ttl', '48h', '--key', join(certs, 'dev-issuer.key'));
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('.')).toHaveLength(3);
+    expect(r.stderr).toContain('maxLifetime');
   });
 });
