@@ -14,7 +14,7 @@
 // (SPEC §5: expired certificates never authenticate). notBefore needs no such check: a
 // certificate not yet valid fails the handshake, and time only moves towards notAfter.
 import { createHash } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { x509 } from './pki-x509.ts';
 import { parseSpiffeId } from './pki-spiffe-id.ts';
 
@@ -57,6 +57,28 @@ const kIdentity = Symbol('ztproxy.connectionIdentity');
  * at one-second resolution; the certificate stops counting one second after notAfter.
  */
 const NOT_AFTER_INCLUSIVE_MS = 1000;
+
+/** Deeper chains are not walked further (real ones are 2–4 certificates). */
+const MAX_CHAIN_DEPTH = 10;
+
+/**
+ * The earliest notAfter (epoch ms) of the certificate path: RFC 5280 §6.1.3 (a)(2) wants
+ * every certificate of the path within its validity, so a CA that expires before the leaf
+ * it signed ends the leaf's validity too. Read once per connection. Node shows the path
+ * on the server side only as far as it finds issuers in the trust store (the configured
+ * `clientAuth.ca`, intermediates included); an intermediate the client sent itself, or
+ * the path of a resumed session, is not visible: then the leaf's notAfter is what counts.
+ */
+function pathNotAfter(socket: TLSSocket, leafNotAfter: number): number {
+  let notAfter = leafNotAfter;
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+  for (let depth = 0; depth < MAX_CHAIN_DEPTH && cert?.issuerCertificate !== undefined && cert.issuerCertificate !== cert; depth++) {
+    cert = cert.issuerCertificate;
+    const t = Date.parse(cert.valid_to);
+    if (t < notAfter) notAfter = t; // (NaN, an unreadable date, changes nothing)
+  }
+  return notAfter;
+}
 
 type WithIdentity = TLSSocket & { [kIdentity]?: ConnectionIdentity };
 
@@ -126,7 +148,7 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       clientCertError: undefined,
       spiffeId: spiffeIdOf(peer.raw),
       certThumbprint: createHash('sha256').update(peer.raw).digest('base64url'),
-      certExpiresAt: peer.validToDate.getTime() + NOT_AFTER_INCLUSIVE_MS,
+      certExpiresAt: pathNotAfter(socket, peer.validToDate.getTime()) + NOT_AFTER_INCLUSIVE_MS,
     };
   }
   s[kIdentity] = Object.freeze(identity);

@@ -4,12 +4,16 @@
 // before expiry (identity counts), waits past notAfter, and uses the SAME connection (or
 // session ticket) again: the identity no longer counts, the upstream sees nothing more,
 // and the access log says why.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
+import { x509 } from '../../src/tls/pki-x509.ts';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
@@ -59,6 +63,36 @@ async function shortLived(): Promise<{ cert: Issued; expiresAt: number }> {
   const cert = await issueCertificate(pki.ca, { usage: 'client', commonName: 'api', uris: [pki.spiffeId], notAfter: new Date(Date.now() + 2000) });
   // X.509 keeps whole seconds, and notAfter itself is still valid (RFC 5280 §4.1.2.5).
   return { cert, expiresAt: new X509Certificate(cert.certPem).validToDate.getTime() + 1000 };
+}
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+
+/** A certificate signed by `issuer`, as pki.ts would not make it: a leaf that outlives its CA. */
+async function sign(issuer: Issued, opts: { cn: string; notAfter: Date; uri: string }): Promise<Issued> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const signingKey = await createPrivateKey(issuer.keyPem).toCryptoKey(ALG, false, ['sign']);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: `7e57${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`,
+    subject: `CN=${opts.cn}`,
+    issuer: new x509.X509Certificate(issuer.certPem).subjectName,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: opts.notAfter,
+    publicKey: keys.publicKey,
+    signingKey,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: opts.uri }], false),
+    ],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+  return {
+    certPem: cert.toString('pem'),
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`,
+    serialHex: cert.serialNumber,
+  };
 }
 
 async function waitPast(ms: number): Promise<void> {
@@ -153,6 +187,59 @@ describe('a kept-alive connection whose client certificate expires', () => {
       expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
       // A new handshake with the expired certificate is refused outright.
       await expect(ask(required, agent, '/again', 'open.test')).rejects.toThrow();
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('a CA that expires before the leaf it signed', () => {
+  // RFC 5280 §6.1.3 (a)(2): every certificate of the path must be within its validity.
+  // (Node exposes the path on the server side only when the issuer comes from the trust
+  // store; an intermediate the client sends is not visible, and only the leaf counts.)
+  let own: TestProxy;
+  let ca: Issued;
+  let expiresAt: number;
+
+  beforeAll(async () => {
+    const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '7e57ca0002',
+      name: 'CN=short-lived client CA',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 2000),
+      keys,
+      signingAlgorithm: ALG,
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    });
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+    ca = { certPem: cert.toString('pem'), keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`, serialHex: cert.serialNumber };
+    expiresAt = cert.notAfter.getTime() + 1000;
+    const caPath = join(mkdtempSync(join(tmpdir(), 'ztproxy-short-ca-')), 'ca.crt');
+    writeFileSync(caPath, ca.certPem);
+    own = await startTestProxy({
+      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: caPath } },
+      routes: [openRoute(upstream.url, { name: 'workload', policy: { allow: { spiffe: { id: pki.spiffeId } } } })],
+    });
+  });
+
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('ends the leaf\'s identity at the CA\'s notAfter, on the same connection', async () => {
+    const leaf = await sign(ca, { cn: 'api', notAfter: new Date(Date.now() + 86_400_000), uri: pki.spiffeId });
+    const agent = keepAliveAgent(leaf);
+    try {
+      const before = await ask(own, agent, '/before');
+      expect(before.status).toBe(200);
+      expect(await logOf(own, before.requestId)).toMatchObject({ spiffeId: pki.spiffeId });
+      await waitPast(expiresAt);
+      const after = await ask(own, agent, '/after');
+      expect(after.reused).toBe(true);
+      expect(after.status).toBe(403);
+      expect(await logOf(own, after.requestId)).toMatchObject({ clientCert: 'expired' });
+      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
     } finally {
       agent.destroy();
     }
