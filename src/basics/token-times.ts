@@ -51,6 +51,6 @@ export function tokenTimesProblem(
   if (!isNumericDate(exp)) return 'time-invalid';
   if (iat !== undefined && !isNumericDate(iat)) return 'time-invalid';
   if (nbf !== undefined && !isNumericDate(nbf)) return 'time-invalid';
-  if (iat !== undefined) return exp - (iat as number) > maxLifetimeS ? 'lifetime-too-long' : undefined;
+  if (iat !== undefined) return exp - iat > maxLifetimeS ? 'lifetime-too-long' : undefined;
   return exp - nowS > maxLifetimeS + toleranceS ? 'lifetime-too-long' : undefined;
 }

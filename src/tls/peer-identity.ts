@@ -71,7 +71,7 @@ const MAX_CHAIN_DEPTH = 10;
  */
 function pathNotAfter(socket: TLSSocket, leafNotAfter: number): number {
   let notAfter = leafNotAfter;
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   for (let depth = 0; depth < MAX_CHAIN_DEPTH && cert?.issuerCertificate !== undefined && cert.issuerCertificate !== cert; depth++) {
     cert = cert.issuerCertificate;
     const t = Date.parse(cert.valid_to);

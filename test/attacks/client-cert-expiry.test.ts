@@ -69,8 +69,8 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 /** A certificate signed by `issuer`, as pki.ts would not make it: a leaf that outlives its CA. */
 async function sign(issuer: Issued, opts: { cn: string; notAfter: Date; uri: string }): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const signingKey = await createPrivateKey(issuer.keyPem).toCryptoKey(ALG, false, ['sign']);
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const signingKey = createPrivateKey(issuer.keyPem).toCryptoKey(ALG, false, ['sign']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: `7e57${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`,
     subject: `CN=${opts.cn}`,
@@ -202,7 +202,7 @@ describe('a CA that expires before the leaf it signed', () => {
   let expiresAt: number;
 
   beforeAll(async () => {
-    const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: '7e57ca0002',
       name: 'CN=short-lived client CA',
@@ -283,7 +283,7 @@ describe('a WebSocket tunnel opened with the certificate', () => {
     });
     await new Promise((r) => (ws.readyState === WebSocket.OPEN ? r(undefined) : ws.once('open', r)));
     ws.send('hello');
-    expect(await new Promise((resolve) => ws.once('message', (d) => resolve(d.toString())))).toBe('echo:hello');
+    expect(await new Promise((resolve) => ws.once('message', (d) => resolve((d as Buffer).toString())))).toBe('echo:hello');
     const closedAt = await Promise.race([
       new Promise<number>((resolve) => ws.once('close', () => resolve(Date.now()))),
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), expiresAt - Date.now() + 3000)),

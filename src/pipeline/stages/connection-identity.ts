@@ -17,7 +17,7 @@ import { NEXT, type Stage, type StageResult } from '../stage.ts';
 
 const CERT_EXPIRED: StageResult = Object.freeze({
   reply: Object.freeze({ code: 'unauthorized', details: 'client-cert-expired' }),
-}) as StageResult;
+});
 
 export function unmapIPv4(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
