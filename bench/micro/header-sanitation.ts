@@ -72,7 +72,8 @@ const extended = {
 } as unknown as Snapshot;
 
 function run(label: string, snapshot: Snapshot, rawHeaders: string[]): void {
-  const req = { method: 'GET', url: '/dashboard?tab=1', rawHeaders } as unknown as IncomingMessage;
+  // An HTTP/1.1 request: the framing check (framing.ts) runs first and reads the version.
+  const req = { method: 'GET', url: '/dashboard?tab=1', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders } as unknown as IncomingMessage;
   const step = (): number => {
     const ctx = new RequestContext('id', snapshot, req, undefined, undefined);
     const result = sanitizeStage.run(ctx);
