@@ -1,9 +1,10 @@
 // Which incoming headers may reach the upstream. Names are compared lower-case with `_`
-// read as `-`, because some upstreams (CGI, PHP, nginx with underscores_in_headers,
-// Werkzeug) map `X_Forwarded_User` and `X-Forwarded-User` to the same variable: a proxy
-// that strips only the dash spelling lets an attacker forge identity (the class of
-// oauth2-proxy CVE-2020-11053 / CVE-2022-41961 style header smuggling). The identity
-// headers other proxies set are in ./identity-headers.ts.
+// (and every other token character that is not a letter or digit) read as `-`, because
+// some upstreams (CGI, PHP, nginx with underscores_in_headers, Werkzeug, lighttpd) map
+// `X_Forwarded_User` and `X-Forwarded-User` to the same variable: a proxy that strips
+// only the dash spelling lets an attacker forge identity (the class of oauth2-proxy
+// CVE-2020-11053 / CVE-2022-41961 style header smuggling). The identity headers other
+// proxies set are in ./identity-headers.ts.
 
 /** Hop-by-hop (RFC 9110 §7.6.1) and proxy-control headers: never forwarded. */
 export const HOP_BY_HOP = new Set([
@@ -41,10 +42,17 @@ export const FORWARDED_HEADERS = new Set([
   'front-end-https',
 ]);
 
-/** The canonical name used for comparisons: lower-case, `_` as `-`. */
+// Not only `_`: PHP registers a dotted `HTTP_X.REMOTE.USER` (Caddy's and nginx's FastCGI
+// pass a dotted header name on) as `HTTP_X_REMOTE_USER`, and lighttpd's CGI/FastCGI/SCGI
+// turns every character other than a letter or digit into `_`. So every token character
+// that is not a letter or digit (RFC 9110 §5.6.2: `!#$%&'*+-.^_`|~`) reads as `-`.
+const NOT_NORMAL = /[^a-z0-9-]/;
+const SEPARATOR = /[^a-z0-9-]/g;
+
+/** The canonical name used for comparisons: lower-case, every character but letters and digits as `-`. */
 export function normalizeHeaderName(name: string): string {
   const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return NOT_NORMAL.test(lower) ? lower.replace(SEPARATOR, '-') : lower;
 }
 
 /** Header names listed in `Connection` values (lower-case, `_` as `-`). */

@@ -5,9 +5,9 @@
 // oauth2-proxy CVE-2020-11053 / CVE-2022-41961, Kubernetes' front-proxy warnings, Google
 // IAP's and Cloudflare's "verify the JWT, not the header" advice). Every one is removed
 // from the client's request before ztproxy adds its own, in any spelling: names are
-// compared lower-case with `_` read as `-` (normalizeHeaderName), because CGI, PHP,
-// Apache, nginx with underscores_in_headers and Werkzeug map `X_Remote_User` and
-// `X-Remote-User` to the same variable.
+// compared lower-case with `_` (and `.`, `~`, ...) read as `-` (normalizeHeaderName),
+// because CGI, PHP, Apache, nginx with underscores_in_headers, Werkzeug and lighttpd map
+// `X_Remote_User`, `X.Remote.User` and `X-Remote-User` to the same variable.
 //
 // The family of a stripped header is its metrics label
 // (`ztproxy_stripped_headers_total{family}`): a fixed set, plus `configured` for the

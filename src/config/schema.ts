@@ -106,7 +106,7 @@ function prefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
-/** One `stripHeaders` name or prefix, stored in the form requests are compared in (lower-case, `_` as `-`). */
+/** One `stripHeaders` name or prefix, stored in the form requests are compared in (lower-case, `_`, `.`, ... as `-`). */
 const stripEntry = (kind: 'name' | 'prefix') =>
   z
     .string()
@@ -119,7 +119,8 @@ const stripEntry = (kind: 'name' | 'prefix') =>
 /**
  * Client headers removed before the upstream, besides the built-in identity-header
  * families (src/basics/identity-headers.ts): exact names and name prefixes, matched
- * case-insensitively with `_` read as `-`. Adds to the built-ins, never removes one.
+ * case-insensitively with `_`, `.` and the other non-alphanumeric token characters read
+ * as `-`. Adds to the built-ins, never removes one.
  */
 const stripHeadersSchema = z
   .strictObject({

@@ -92,6 +92,12 @@ function spellings(name: string): string[] {
       name.replaceAll('_', '-'),
       // Only the first separator swapped: `X_Remote-User`.
       name.includes('-') ? name.replace('-', '_') : name.replace('_', '-'),
+      // Other token characters as the separator: PHP registers `HTTP_X.REMOTE.USER` (as
+      // Caddy's or nginx's FastCGI passes a dotted name on) as `HTTP_X_REMOTE_USER`, and
+      // lighttpd's CGI/FastCGI/SCGI turns every non-alphanumeric character into `_`.
+      name.replaceAll(/[-_]/g, '.'),
+      name.replaceAll(/[-_]/g, '~'),
+      name.replace(/[-_]/, '!'),
     ]),
   ];
 }
