@@ -232,6 +232,8 @@ describe('X-Forwarded-* from an untrusted peer are replaced by the socket values
     ['X-Forwarded-For', { 'X-Forwarded-For': '10.9.9.9' }],
     ['two X-Forwarded-For headers', { 'x-forwarded-for': ['10.9.9.9', '10.8.8.8'] }],
     ['X_Forwarded_For', { X_Forwarded_For: '10.9.9.9' }],
+    // PHP reads a dotted name as the underscore one (HTTP_X.FORWARDED.FOR → HTTP_X_FORWARDED_FOR).
+    ['X.Forwarded.For / X.Real.IP', { 'X.Forwarded.For': '10.9.9.9', 'X.Real.IP': '10.8.8.8' }],
     ['X-Forwarded-Proto: http', { 'X-Forwarded-Proto': 'http' }],
     ['X-Forwarded-Host', { 'X-Forwarded-Host': 'evil.test' }],
     ['X-Forwarded-Port', { 'X-Forwarded-Port': '1234' }],
@@ -280,6 +282,7 @@ describe('X-Forwarded-* from a trusted proxy (trustedProxies: 127.0.0.1) are ext
     // are what an attacker behind it adds when the proxy strips only the dashed name.
     ['X_Forwarded_For is dropped', { X_Forwarded_For: '203.0.113.7' }, '127.0.0.1', '127.0.0.1', 'https', 'app.test'],
     ['X_Forwarded_Host is dropped', { X_Forwarded_Host: 'evil.test' }, '127.0.0.1', '127.0.0.1', 'https', 'app.test'],
+    ['X.Forwarded.For is dropped', { 'X.Forwarded.For': '203.0.113.7' }, '127.0.0.1', '127.0.0.1', 'https', 'app.test'],
   ];
   it.each(cases)('%s', async (_why, headers, xff, client, proto, host) => {
     const res = await get(trusting.port, '/xff', { host: 'app.test', headers });
