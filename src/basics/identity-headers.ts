@@ -146,6 +146,22 @@ export const IDENTITY_HEADER_FAMILIES: readonly HeaderFamily[] = Object.freeze([
     setBy: 'Keycloak Gatekeeper / Louketo (X-Auth-Userid, -Username, -Email, -Groups, -Roles, -Subject), authentik (X-authentik-*), Vouch Proxy (X-Vouch-*), Teleport (Teleport-Jwt-Assertion)',
   },
   {
+    // Services behind an API gateway take the consumer it authenticated from these (the
+    // gateway clears the client's copies); behind ztproxy nothing would.
+    family: 'api-gateway',
+    names: ['x-anonymous-consumer'],
+    prefixes: ['x-consumer-', 'x-credential-', 'x-authenticated-'],
+    setBy:
+      'Kong auth plugins (X-Consumer-ID, -Custom-ID, -Username, -Groups, X-Credential-Identifier, X-Anonymous-Consumer, X-Authenticated-Userid, -Scope), ' +
+      'Apache APISIX (X-Consumer-Username, X-Credential-Identifier)',
+  },
+  {
+    family: 'tailscale',
+    names: [],
+    prefixes: ['tailscale-'],
+    setBy: 'Tailscale Serve (Tailscale-User-Login, -Name, -Profile-Pic, Tailscale-Headers-Info)',
+  },
+  {
     // The API server acts as the named user when the proxy's own credential may
     // impersonate: with ztproxy in front of a kube-apiserver, any client could be anyone.
     family: 'kubernetes',
