@@ -20,6 +20,9 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
   // Node answers `Expect: 100-continue` itself; the upstream must not see it again.
   'expect',
+  // httpoxy: no client has a reason to send it, and CGI hands it to the app as
+  // HTTP_PROXY, which HTTP clients read as their outbound proxy (CVE-2016-5385/-5386/-5387).
+  'proxy',
 ]);
 
 /** Set by ztproxy; passed on only when the peer is a trusted proxy. */

@@ -92,6 +92,11 @@ const rows: [string, string, string][] = [
   ['X-Envoy-Peer-Metadata-Id', 'forged-sidecar~10.0.0.1~admin.prod', 'Istio metadata exchange (peer workload)'],
   ['X-Envoy-Upstream-Rq-Timeout-Ms', '999999forged', 'Envoy: per-request timeout override'],
   ['X-Envoy-Max-Retries', '99forged', 'Envoy: retry amplification'],
+  // httpoxy: CGI hands `Proxy` to the application as HTTP_PROXY, which HTTP clients read
+  // as their outbound proxy (CVE-2016-5385 PHP, -5386 Go net/http/cgi, -5387 Apache,
+  // CVE-2016-1000110 Python): the app's own requests, tokens included, go to the attacker.
+  ['Proxy', 'http://forged-proxy.test:3128', 'httpoxy (CGI HTTP_PROXY)'],
+  ['proxy', 'http://forged-proxy-lower.test:3128', 'httpoxy, lower case'],
 ];
 
 describe('identity-bearing headers outside ztproxy\'s list never reach the upstream', () => {
