@@ -232,6 +232,21 @@ describe('identity headers of other proxies never reach the upstream, in any spe
     expect((after[family] ?? 0) - (before[family] ?? 0)).toBe(names.length);
   });
 
+  // Spellings a lenient parser (or a lenient hop behind ztproxy) would trim into the
+  // family's name: llhttp's strict mode refuses them before sanitation, so the whole
+  // request is refused, not just the header.
+  it.each([
+    ['a space before the colon', 'X-Remote-User : forged\r\n'],
+    ['a tab before the colon', 'X-Remote-User\t: forged\r\n'],
+    ['leading whitespace (obs-fold onto the previous line)', 'X-Other: a\r\n X-Remote-User: forged\r\n'],
+    ['a bare LF before the name', 'X-Other: a\nX-Remote-User: forged\r\n'],
+    ['a non-ASCII letter in the name', 'X-Remote-\u00dcser: forged\r\n'],
+    ['a NUL in the name', 'X-Remote-User\u0000: forged\r\n'],
+  ])('a name with %s → 400, the upstream sees nothing', async (_why, lines) => {
+    expect(await send('app.test', lines)).toBe(400);
+    expect(upstream.seen).toEqual([]);
+  });
+
   it('headers that only resemble one of the families are forwarded and not counted', async () => {
     // OpenStack's X-Auth-Token is the client's own credential; Chrome sends X-Client-Data.
     const kept = ['X-Auth-Token', 'X-Client-Data', 'X-Remoteness', 'Remote', 'X-SSLX', 'X-Envoy', 'Impersonated-By', 'X-Request-Ids', 'X-Ms-Clients'];
