@@ -58,14 +58,21 @@ export function normalizeHeaderName(name: string): string {
   return NOT_NORMAL.test(lower) ? lower.replace(SEPARATOR, '-') : lower;
 }
 
-/** Header names listed in `Connection` values (lower-case, `_` as `-`). */
+/**
+ * Header names listed in `Connection` values, each lower-case as sent and normalized: the
+ * request side compares normalized names (sanitize.ts), the response side compares
+ * names as they came (forward.ts, websocket.ts), and a named `X_Hop` must go in both.
+ */
 export function connectionTokens(values: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;
   for (const value of values) {
     for (const token of value.split(',')) {
-      const t = token.trim();
+      const t = token.trim().toLowerCase();
       if (t === '') continue;
-      (out ??= new Set()).add(normalizeHeaderName(t));
+      out ??= new Set();
+      out.add(t);
+      const norm = normalizeHeaderName(t);
+      if (norm !== t) out.add(norm);
     }
   }
   return out;
