@@ -17,35 +17,18 @@
 //   overrides; an Envoy edge strips them all.
 //
 // Every row must reach the upstream without the forged value (or be refused outright).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } })],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } })],
+}));
 
 /** Upstream header (name, value) pairs whose value carries the forged marker. */
 function forgedAtUpstream(marker: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const seen of upstream.seen) {
+  for (const seen of stack.upstream.seen) {
     for (let i = 0; i < seen.rawHeaders.length; i += 2) {
       if (seen.rawHeaders[i + 1]!.includes(marker)) out.push([seen.rawHeaders[i]!, seen.rawHeaders[i + 1]!]);
     }
@@ -101,15 +84,15 @@ const rows: [string, string, string][] = [
 
 describe('identity-bearing headers outside ztproxy\'s list never reach the upstream', () => {
   it.each(rows)('%s: %s (%s)', async (name, value) => {
-    const res = await get(proxy.port, '/forge', { host: 'app.test', headers: { [name]: value } });
+    const res = await get(stack.proxy.port, '/forge', { host: 'app.test', headers: { [name]: value } });
     const marker = value.includes('forged') ? 'forged' : value;
     if (res.status === 200) {
-      expect(upstream.seen).toHaveLength(1);
+      expect(stack.upstream.seen).toHaveLength(1);
       expect(forgedAtUpstream(marker)).toEqual([]);
     } else {
       // Refusing the request outright is just as safe.
       expect(res.status).toBe(400);
-      expect(upstream.seen).toEqual([]);
+      expect(stack.upstream.seen).toEqual([]);
     }
   });
 });

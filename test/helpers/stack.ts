@@ -1,0 +1,77 @@
+// One proxy stack for a test file (or a describe): the shared test PKI, an upstream that
+// records what reaches it, and ztproxy in front of it on TLS — started before all tests,
+// its upstream's record cleared before each, everything closed after. The login-flow
+// equivalent (with an OpenID Provider) is useLoginStack in ./oidc.ts.
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { makeTestPki, type TestPki } from './pki.ts';
+import { startTestProxy, type TestProxy } from './proxy.ts';
+import { startUpstream, type TestUpstream } from './upstream.ts';
+
+/** What the stack needs of an upstream: the recording one (./upstream.ts) or a raw one. */
+export interface StackUpstream {
+  readonly url: string;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface ProxyStack<U extends StackUpstream = TestUpstream> {
+  readonly pki: TestPki;
+  readonly upstream: U;
+  readonly proxy: TestProxy;
+}
+
+export interface ProxyStackOptions<U extends StackUpstream> {
+  /** Starts the upstream (default: `startUpstream()`). */
+  upstream?: () => Promise<U>;
+  /** Options for startTestProxy (watch, env). */
+  proxy?: Parameters<typeof startTestProxy>[1];
+}
+
+/** `listen.tls` for the test PKI's server certificate (localhost, 127.0.0.1, ::1). */
+export function serverTls(pki: TestPki): { cert: string; key: string } {
+  return { cert: pki.server.certPath, key: pki.server.keyPath };
+}
+
+/**
+ * Registers the hooks of one proxy stack and returns it; its fields can be read once the
+ * beforeAll has run (in tests and later hooks). `config` builds the proxy's config from
+ * the PKI and the started upstream; `listen.tls` defaults to serverTls(pki) when the
+ * config's `listen` has no `tls`. The PKI is cleaned up after (a later
+ * makeTestPki() builds a fresh set).
+ */
+export function useProxyStack<U extends StackUpstream = TestUpstream>(
+  config: (s: { pki: TestPki; upstream: U }) => Record<string, unknown> | Promise<Record<string, unknown>>,
+  opts: ProxyStackOptions<U> = {},
+): ProxyStack<U> {
+  let pki: TestPki | undefined;
+  let upstream: U | undefined;
+  let proxy: TestProxy | undefined;
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    upstream = await (opts.upstream ?? (startUpstream as unknown as () => Promise<U>))();
+    const built = await config({ pki, upstream });
+    const listen = (built.listen ?? {}) as Record<string, unknown>;
+    proxy = await startTestProxy({ ...built, listen: { tls: serverTls(pki), ...listen } }, opts.proxy);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    await pki?.cleanup();
+  });
+  beforeEach(() => upstream?.reset());
+  const started = <T>(value: T | undefined, name: string): T => {
+    if (value === undefined) throw new Error(`useProxyStack: ${name} read before the stack's beforeAll started it`);
+    return value;
+  };
+  return {
+    get pki() {
+      return started(pki, 'pki');
+    },
+    get upstream() {
+      return started(upstream, 'upstream');
+    },
+    get proxy() {
+      return started(proxy, 'proxy');
+    },
+  };
+}
