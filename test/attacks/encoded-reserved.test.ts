@@ -8,39 +8,22 @@
 // Safe outcome, on a route with `paths: { rejectEncoded: [...] }`: 400 and nothing
 // forwarded for each listed character, in either hex case; other escapes still pass;
 // routes without the key are unchanged.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+import { describe, expect, it } from 'vitest';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const DENY_ADMIN = { allow: { accept: true }, deny: { path: { prefix: '/admin' } } };
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [
-      openRoute(upstream.url, { name: 'listed', match: { host: 'listed.test' }, paths: { rejectEncoded: ['?', '#', ';'] }, policy: DENY_ADMIN }),
-      openRoute(upstream.url, { name: 'reserved', match: { host: 'reserved.test' }, paths: { rejectEncoded: 'reserved' }, policy: DENY_ADMIN }),
-      openRoute(upstream.url, { name: 'plain', match: { host: 'plain.test' }, policy: DENY_ADMIN }),
-    ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [
+    openRoute(upstream.url, { name: 'listed', match: { host: 'listed.test' }, paths: { rejectEncoded: ['?', '#', ';'] }, policy: DENY_ADMIN }),
+    openRoute(upstream.url, { name: 'reserved', match: { host: 'reserved.test' }, paths: { rejectEncoded: 'reserved' }, policy: DENY_ADMIN }),
+    openRoute(upstream.url, { name: 'plain', match: { host: 'plain.test' }, policy: DENY_ADMIN }),
+  ],
+}));
 
 const send = (host: string, target: string) =>
-  rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
 
 describe('rejectEncoded: [?, #, ;]', () => {
   it.each([
@@ -52,13 +35,13 @@ describe('rejectEncoded: [?, #, ;]', () => {
   ])('GET %s (%s) → 400, nothing forwarded', async (target) => {
     const res = await send('listed.test', target);
     expect(res.status).toBe(400);
-    expect(upstream.seen.map((s) => s.url)).toEqual([]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([]);
   });
 
   it.each(['/a%2Cb', '/a%26b', '/a%20b', '/caf%C3%A9', '/x?q=%3F%23'])('GET %s is not listed: forwarded unchanged', async (target) => {
     const res = await send('listed.test', target);
     expect(res.status).toBe(200);
-    expect(upstream.seen.map((s) => s.url)).toEqual([target]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([target]);
   });
 });
 
@@ -86,13 +69,13 @@ describe('rejectEncoded: reserved', () => {
   ])('GET %s → 400, nothing forwarded', async (target) => {
     const res = await send('reserved.test', target);
     expect(res.status).toBe(400);
-    expect(upstream.seen.map((s) => s.url)).toEqual([]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([]);
   });
 
   it.each(['/a%20b', '/caf%C3%A9', '/a%22b', '/plain/path', "/a:b@c!$&'()*+,=", '/x?a=%3F'])('GET %s passes (not an encoded delimiter)', async (target) => {
     const res = await send('reserved.test', target);
     expect(res.status).toBe(200);
-    expect(upstream.seen.map((s) => s.url)).toEqual([target]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([target]);
   });
 });
 
@@ -100,6 +83,6 @@ describe('a route without rejectEncoded is unchanged', () => {
   it.each(['/admin%3Fx', '/admin%23x', '/admin%3Bx', '/%2561dmin'])('GET %s is forwarded as data', async (target) => {
     const res = await send('plain.test', target);
     expect(res.status).toBe(200);
-    expect(upstream.seen.map((s) => s.url)).toEqual([target]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([target]);
   });
 });

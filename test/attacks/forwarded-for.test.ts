@@ -15,36 +15,20 @@
 // error (503) instead of falling back to the trusted peer. (headers.test.ts's row
 // "a malformed last hop stops the walk at the peer" asserts the current fallback and
 // would change with that fix.)
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    // The test client (127.0.0.1) plays the load balancer.
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, trustedProxies: ['127.0.0.1/32'] },
-    routes: [
-      // "Intranet only": the internal network, where the balancer also lives.
-      openRoute(upstream.url, { name: 'intranet', match: { host: 'intranet.test' }, policy: { allow: { sourceIp: ['127.0.0.0/8'] } } }),
-      // Public, except for a hostile range.
-      openRoute(upstream.url, { name: 'blocklist', match: { host: 'public.test' }, policy: { allow: { accept: true }, deny: { sourceIp: ['203.0.113.0/24', '2001:db8::/32'] } } }),
-    ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
+const stack = useProxyStack(({ upstream }) => ({
+  // The test client (127.0.0.1) plays the load balancer.
+  listen: { trustedProxies: ['127.0.0.1/32'] },
+  routes: [
+    // "Intranet only": the internal network, where the balancer also lives.
+    openRoute(upstream.url, { name: 'intranet', match: { host: 'intranet.test' }, policy: { allow: { sourceIp: ['127.0.0.0/8'] } } }),
+    // Public, except for a hostile range.
+    openRoute(upstream.url, { name: 'blocklist', match: { host: 'public.test' }, policy: { allow: { accept: true }, deny: { sourceIp: ['203.0.113.0/24', '2001:db8::/32'] } } }),
+  ],
+}));
 
 describe('the client behind a trusted balancer is never the balancer itself', () => {
   // [X-Forwarded-For as the balancer wrote it, the external client]
@@ -56,21 +40,21 @@ describe('the client behind a trusted balancer is never the balancer itself', ()
   ];
 
   it('control: a plain external address is denied by the intranet route', async () => {
-    const res = await get(proxy.port, '/', { host: 'intranet.test', headers: { 'X-Forwarded-For': '203.0.113.7' } });
+    const res = await get(stack.proxy.port, '/', { host: 'intranet.test', headers: { 'X-Forwarded-For': '203.0.113.7' } });
     expect(res.status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it.each(hops)('intranet route (allow sourceIp 127.0.0.0/8), X-Forwarded-For %s (%s) → not admitted', async (xff) => {
-    const res = await get(proxy.port, '/', { host: 'intranet.test', headers: { 'X-Forwarded-For': xff } });
+    const res = await get(stack.proxy.port, '/', { host: 'intranet.test', headers: { 'X-Forwarded-For': xff } });
     expect(res.status).not.toBe(200);
     expect([400, 403, 503]).toContain(res.status);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it.each(hops.slice(0, 3))('blocklist route (deny 203.0.113.0/24, 2001:db8::/32), X-Forwarded-For %s (%s) → denied', async (xff) => {
-    const res = await get(proxy.port, '/', { host: 'public.test', headers: { 'X-Forwarded-For': xff } });
+    const res = await get(stack.proxy.port, '/', { host: 'public.test', headers: { 'X-Forwarded-For': xff } });
     expect([400, 403, 503]).toContain(res.status);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });

@@ -14,38 +14,21 @@
 // `new URL('http://[' + h + ']').hostname` (or an RFC 5952 formatter) and treat a host
 // whose last label is numeric as IPv4 (WHATWG "ends in a number"): parse it to dotted
 // decimal or refuse it.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+import { describe, expect, it } from 'vitest';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const needsWorkload = { allow: { spiffe: { id: 'spiffe://example.org/ns/ops/sa/admin' } } };
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [
-      // The management interface is addressed by IP; only a workload may use it.
-      openRoute(upstream.url, { name: 'mgmt-v6', match: { host: '::1' }, policy: needsWorkload }),
-      openRoute(upstream.url, { name: 'mgmt-v4', match: { host: '127.0.0.1' }, policy: needsWorkload }),
-      // Everything else: public, except the literal addresses.
-      openRoute(upstream.url, { name: 'site', policy: { allow: { accept: true }, deny: { host: ['::1', '127.0.0.1'] } } }),
-    ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [
+    // The management interface is addressed by IP; only a workload may use it.
+    openRoute(upstream.url, { name: 'mgmt-v6', match: { host: '::1' }, policy: needsWorkload }),
+    openRoute(upstream.url, { name: 'mgmt-v4', match: { host: '127.0.0.1' }, policy: needsWorkload }),
+    // Everything else: public, except the literal addresses.
+    openRoute(upstream.url, { name: 'site', policy: { allow: { accept: true }, deny: { host: ['::1', '127.0.0.1'] } } }),
+  ],
+}));
 
 describe('another spelling of a protected IP literal reaches neither the catch-all nor the upstream', () => {
   it.each([
@@ -60,8 +43,8 @@ describe('another spelling of a protected IP literal reaches neither the catch-a
     ['0x7f.0.0.1', 'IPv4 with a hex part'],
     ['127.000.000.001', 'IPv4 with zero padding (octal to some parsers)'],
   ])('Host %s (%s) → 400 or 403, never forwarded', async (host) => {
-    const { status } = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    const { status } = await rawRequest(stack.proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     expect([400, 403]).toContain(status);
-    expect(upstream.seen.map((s) => s.headers.host)).toEqual([]);
+    expect(stack.upstream.seen.map((s) => s.headers.host)).toEqual([]);
   });
 });

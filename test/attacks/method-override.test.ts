@@ -12,34 +12,17 @@
 // IDENTITY_HEADERS in src/pipeline/headers.ts (or refuse a request carrying one whose
 // value differs from the request method). A `_method` query/body parameter cannot be
 // seen by a proxy; the README should tell operators to turn method override off upstream.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [openRoute(upstream.url, { name: 'readonly', match: { host: 'ro.test' }, policy: { allow: { method: ['GET', 'HEAD'] } } })],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [openRoute(upstream.url, { name: 'readonly', match: { host: 'ro.test' }, policy: { allow: { method: ['GET', 'HEAD'] } } })],
+}));
 
 /** Every header value the upstream saw that names the overriding method. */
 function overridesSeen(method: string): string[] {
-  return upstream.seen.flatMap((s) => {
+  return stack.upstream.seen.flatMap((s) => {
     const out: string[] = [];
     for (let i = 0; i < s.rawHeaders.length; i += 2) if (s.rawHeaders[i + 1]!.toUpperCase() === method) out.push(`${s.rawHeaders[i]}: ${s.rawHeaders[i + 1]}`);
     return out;
@@ -48,9 +31,9 @@ function overridesSeen(method: string): string[] {
 
 describe('read-only route (allow method GET, HEAD)', () => {
   it('control: a real DELETE is denied and not forwarded', async () => {
-    const res = await get(proxy.port, '/items/1', { host: 'ro.test', method: 'DELETE' });
+    const res = await get(stack.proxy.port, '/items/1', { host: 'ro.test', method: 'DELETE' });
     expect(res.status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it.each([
@@ -60,11 +43,11 @@ describe('read-only route (allow method GET, HEAD)', () => {
     ['X-HTTP-Method-Override', 'PUT'],
     ['X_HTTP_Method_Override', 'DELETE'],
   ])('GET with %s: %s never reaches the upstream as an override', async (name, method) => {
-    const res = await get(proxy.port, '/items/1', { host: 'ro.test', headers: { [name]: method } });
+    const res = await get(stack.proxy.port, '/items/1', { host: 'ro.test', headers: { [name]: method } });
     if (res.status === 200) expect(overridesSeen(method)).toEqual([]);
     else {
       expect([400, 403]).toContain(res.status);
-      expect(upstream.seen).toEqual([]);
+      expect(stack.upstream.seen).toEqual([]);
     }
   });
 });

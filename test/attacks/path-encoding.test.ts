@@ -18,32 +18,15 @@
 // canonicalizePath, decode the run of non-unreserved escapes of each segment and refuse
 // it unless it is well-formed UTF-8 (no overlong forms, no surrogates, nothing above
 // U+10FFFF) and free of C0 controls and DEL. Valid escapes (`%C3%A9`) stay as they are.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } } })],
+}));
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } } })],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
-
-const send = (target: string) => rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+const send = (target: string) => rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
 
 describe('ambiguous escapes are refused, not forwarded for the upstream to interpret', () => {
   it.each([
@@ -65,6 +48,6 @@ describe('ambiguous escapes are refused, not forwarded for the upstream to inter
   ])('GET %s (%s) → 400, nothing forwarded', async (target) => {
     const { status } = await send(target);
     expect(status).toBe(400);
-    expect(upstream.seen.map((s) => s.url)).toEqual([]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([]);
   });
 });

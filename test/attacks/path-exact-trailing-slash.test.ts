@@ -5,38 +5,21 @@
 //
 // Safe outcome: every spelling that canonicalises to `/admin` or `/admin/` is denied
 // and never forwarded; `/admin/x` is another path (exact is not prefix).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [
+    openRoute(upstream.url, {
+      name: 'app',
+      match: { host: 'app.test' },
+      policy: { allow: { accept: true }, deny: { or: [{ path: { exact: '/admin' } }, { path: { glob: '/private/*.pdf' } }] } },
+    }),
+  ],
+}));
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [
-      openRoute(upstream.url, {
-        name: 'app',
-        match: { host: 'app.test' },
-        policy: { allow: { accept: true }, deny: { or: [{ path: { exact: '/admin' } }, { path: { glob: '/private/*.pdf' } }] } },
-      }),
-    ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
-
-const send = (target: string) => rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+const send = (target: string) => rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
 
 describe('exact: /admin covers /admin with or without one trailing slash', () => {
   it.each(['/admin', '/admin/', '/admin//', '/admin/.', '/admin/x/..', '/admin?x=1', '/private/a.pdf', '/private/a.pdf/'])(
@@ -44,13 +27,13 @@ describe('exact: /admin covers /admin with or without one trailing slash', () =>
     async (target) => {
       const res = await send(target);
       expect(res.status).toBe(403);
-      expect(upstream.seen.map((s) => s.url)).toEqual([]);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual([]);
     },
   );
 
   it.each(['/admin/x', '/administrator', '/Admin', '/private/a.pdf/x'])('GET %s is another path: forwarded', async (target) => {
     const res = await send(target);
     expect(res.status).toBe(200);
-    expect(upstream.seen.map((s) => s.url)).toEqual([target]);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual([target]);
   });
 });
