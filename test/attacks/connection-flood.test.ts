@@ -5,39 +5,21 @@
 // loopback (`localAddress`), so "another client" is a real other IP here.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addressKey } from '../../src/proxy/connection-guard.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { get, openRoute, startTestProxy } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const PER_IP = 4;
 const HANDSHAKES = 3;
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: {
-      tls: { cert: pki.server.certPath, key: pki.server.keyPath },
-      limits: { maxConnectionsPerIp: PER_IP, maxHandshakes: HANDSHAKES, handshakeTimeout: '1s' },
-    },
-    routes: [openRoute(upstream.url)],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
+const stack = useProxyStack(({ upstream }) => ({
+  listen: { limits: { maxConnectionsPerIp: PER_IP, maxHandshakes: HANDSHAKES, handshakeTimeout: '1s' } },
+  routes: [openRoute(upstream.url)],
+}));
 
 async function metric(name: string, labels = ''): Promise<number> {
-  const text = await proxy.proxy.metrics.registry.getSingleMetricAsString(name);
+  const text = await stack.proxy.proxy.metrics.registry.getSingleMetricAsString(name);
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
@@ -58,7 +40,7 @@ function from(address: string): ConnectionOptions {
 /** A TLS connection from `from`: resolves once the handshake is done, or with the error. */
 function tlsFrom(from: string): Promise<TLSSocket | Error> {
   return new Promise((resolve) => {
-    const tcp = tcpConnect({ host: '127.0.0.1', port: proxy.port, localAddress: from });
+    const tcp = tcpConnect({ host: '127.0.0.1', port: stack.proxy.port, localAddress: from });
     tcp.on('error', () => {});
     const socket = connect({ socket: tcp, servername: 'localhost', rejectUnauthorized: false }, () => resolve(socket));
     socket.once('error', (err) => resolve(err));
@@ -68,15 +50,15 @@ function tlsFrom(from: string): Promise<TLSSocket | Error> {
 /** A TCP connection that never says anything (a handshake that never starts). */
 function silentTcp(from: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: '127.0.0.1', port: proxy.port, localAddress: from }, () => resolve(socket));
+    const socket = tcpConnect({ host: '127.0.0.1', port: stack.proxy.port, localAddress: from }, () => resolve(socket));
     socket.once('error', reject);
   });
 }
 
 describe('connections per client address', () => {
   it(`the ${PER_IP + 1}th connection from one address is reset before TLS; another address is still served`, async () => {
-    upstream.reset();
-    const logsBefore = proxy.logs.length;
+    stack.upstream.reset();
+    const logsBefore = stack.proxy.logs.length;
     const refusedBefore = await metric('ztproxy_connections_refused_total', '{reason="per_ip"}');
     // One after the other: at most HANDSHAKES may be in progress at once.
     const held: (TLSSocket | Error)[] = [];
@@ -88,11 +70,11 @@ describe('connections per client address', () => {
       expect(await metric('ztproxy_connections_refused_total', '{reason="per_ip"}')).toBe(refusedBefore + 1);
 
       // Another client address is served as usual.
-      const other = await get(proxy.port, '/other', { tls: from('127.0.0.2') });
+      const other = await get(stack.proxy.port, '/other', { tls: from('127.0.0.2') });
       expect(other.status).toBe(200);
       // The refused connection is no request: no access-log line, no 400.
-      expect(proxy.logs.slice(logsBefore).filter((l) => l.msg === 'request').map((l) => l.path)).toEqual(['/other']);
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/other']);
+      expect(stack.proxy.logs.slice(logsBefore).filter((l) => l.msg === 'request').map((l) => l.path)).toEqual(['/other']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/other']);
 
       // A slot freed is a slot usable again.
       (held[0] as TLSSocket).destroy();
@@ -128,7 +110,7 @@ describe('TLS handshakes in progress', () => {
       await eventually('the silent connections are cut', () => closedAt.every((t) => t !== undefined), 4000);
       for (const t of closedAt) expect(t!).toBeGreaterThanOrEqual(900);
       await eventually('no handshake pending', async () => (await metric('ztproxy_tls_handshakes_in_progress')) === 0);
-      const res = await get(proxy.port, '/after', { tls: from('127.0.0.14') });
+      const res = await get(stack.proxy.port, '/after', { tls: from('127.0.0.14') });
       expect(res.status).toBe(200);
     } finally {
       for (const s of pending) s.destroy();
@@ -154,8 +136,8 @@ describe('the per-address key', () => {
 describe('listen.limits.maxConnections', () => {
   it('a connection past it is dropped by Node and counted as max_connections', async () => {
     const own = await startTestProxy({
-      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, limits: { maxConnections: 1 } },
-      routes: [openRoute(upstream.url)],
+      listen: { tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath }, limits: { maxConnections: 1 } },
+      routes: [openRoute(stack.upstream.url)],
     });
     const counted = async (): Promise<number> => {
       const text = await own.proxy.metrics.registry.getSingleMetricAsString('ztproxy_connections_refused_total');

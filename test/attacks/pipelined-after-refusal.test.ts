@@ -6,47 +6,35 @@
 // client sent. The queued requests must never be processed, never reach the upstream,
 // and leave no listener growth behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+const stack = useProxyStack(({ upstream }) => ({ routes: [openRoute(upstream.url)] }));
 const warnings: Error[] = [];
 const onWarning = (w: Error): void => {
   warnings.push(w);
 };
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [openRoute(upstream.url)],
-  });
+// Registered after the stack: on before its proxy serves a test, off before it closes.
+beforeAll(() => {
   process.on('warning', onWarning);
 });
-
-afterAll(async () => {
+afterAll(() => {
   process.off('warning', onWarning);
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
 });
 
 describe('requests pipelined behind a refused one', () => {
   it.each([11, 40])('%i queued requests behind a 400: one answer, nothing forwarded, no MaxListeners warning', async (queued) => {
-    upstream.reset();
+    stack.upstream.reset();
     warnings.length = 0;
     // Two Host headers: refused by the sanitize stage with a 400 (framing in doubt).
     const bad = 'GET /bad HTTP/1.1\r\nHost: localhost\r\nHost: other\r\n\r\n';
     const good = 'GET /queued HTTP/1.1\r\nHost: localhost\r\n\r\n';
-    const { text } = await rawRequest(proxy.port, bad + good.repeat(queued), { timeoutMs: 3000 });
+    const { text } = await rawRequest(stack.proxy.port, bad + good.repeat(queued), { timeoutMs: 3000 });
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
     expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
     await new Promise((r) => setTimeout(r, 200));
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
     expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
   });
 });

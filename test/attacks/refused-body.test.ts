@@ -12,42 +12,26 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('../helpers/upload-client.ts', import.meta.url));
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
 const LIMIT = 1024 * 1024;
 const UPLOAD = 100 * 1024 * 1024;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [
-      openRoute(upstream.url, { name: 'private', match: { pathPrefix: '/private' }, policy: { allow: { authenticated: true } } }),
-      openRoute(upstream.url, { maxRequestBody: LIMIT }),
-    ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [
+    openRoute(upstream.url, { name: 'private', match: { pathPrefix: '/private' }, policy: { allow: { authenticated: true } } }),
+    openRoute(upstream.url, { maxRequestBody: LIMIT }),
+  ],
+}));
 
 /** Runs `count` 100 MB uploads (3 at a time) from a client process of its own. */
 async function uploads(path: string, chunked: boolean, count: number): Promise<string[]> {
-  const { stdout } = await run(process.execPath, [CLIENT, String(proxy.port), path, String(UPLOAD), chunked ? 'chunked' : 'length', String(count), '3'], { timeout: 50_000 });
+  const { stdout } = await run(process.execPath, [CLIENT, String(stack.proxy.port), path, String(UPLOAD), chunked ? 'chunked' : 'length', String(count), '3'], { timeout: 50_000 });
   return JSON.parse(stdout) as string[];
 }
 
@@ -56,18 +40,18 @@ describe('a refused upload still reads its refusal', () => {
     ['Content-Length past the limit', false],
     ['chunked body counted past the limit', true],
   ])('%s: 30 clients uploading 100 MB all get the 413', { timeout: 60_000 }, async (_name, chunked) => {
-    upstream.reset();
+    stack.upstream.reset();
     const outcomes = await uploads('/upload', chunked, 30);
     expect(outcomes).toEqual(Array(30).fill('413'));
     // Nothing past the limit reached the upstream (a chunked upload may have started).
-    for (const seen of upstream.seen) expect(seen.bodyBytes).toBeLessThanOrEqual(LIMIT);
+    for (const seen of stack.upstream.seen) expect(seen.bodyBytes).toBeLessThanOrEqual(LIMIT);
   });
 
   it('an upload refused by policy (401) reads its answer too', { timeout: 30_000 }, async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const outcomes = await uploads('/private/upload', false, 6);
     expect(outcomes).toEqual(Array(6).fill('401'));
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -76,7 +60,7 @@ function expectContinue(head: string, body: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let sentBody = false;
-    const socket = connect({ host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, servername: 'localhost' }, () => socket.write(head));
+    const socket = connect({ host: '127.0.0.1', port: stack.proxy.port, rejectUnauthorized: false, servername: 'localhost' }, () => socket.write(head));
     const timer = setTimeout(() => socket.end(), 3000);
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
@@ -97,25 +81,25 @@ function expectContinue(head: string, body: Buffer): Promise<string> {
 
 describe('Expect: 100-continue', () => {
   it('a declared length past the limit gets 413 and never a 100', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const text = await expectContinue(`POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${UPLOAD}\r\nExpect: 100-continue\r\n\r\n`, Buffer.alloc(0));
     expect(text).toMatch(/^HTTP\/1\.1 413 /);
     expect(text).not.toContain('100 Continue');
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a request the policy refuses gets 401 and never a 100', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const text = await expectContinue('POST /private/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n', Buffer.alloc(0));
     expect(text).toMatch(/^HTTP\/1\.1 401 /);
     expect(text).not.toContain('100 Continue');
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a length within the limit gets 100, then the body is forwarded', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const text = await expectContinue('POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n', Buffer.alloc(1000, 0x62));
     expect(text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
-    expect(upstream.seen.map((s) => [s.url, s.bodyBytes, s.headers.expect])).toEqual([['/upload', 1000, undefined]]);
+    expect(stack.upstream.seen.map((s) => [s.url, s.bodyBytes, s.headers.expect])).toEqual([['/upload', 1000, undefined]]);
   });
 });

@@ -2,14 +2,9 @@
 // the X-Request-Id the client got, with route, method, host, the path without its query,
 // status, client IP, decision, reason (and the deciding rule) and stage durations — and
 // never a token, cookie or secret, whichever way the request ended.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, rawRequest, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+import { describe, expect, it } from 'vitest';
+import { get, openRoute, rawRequest, type LogLine } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 /** Credentials in every form a client sends them; none may reach a log line. */
 const SECRET_HEADERS = {
@@ -19,32 +14,21 @@ const SECRET_HEADERS = {
   'proxy-authorization': 'Basic c2VjcmV0OnNlY3JldA==secret',
 };
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [
-      openRoute(upstream.url, { name: 'app', match: { host: 'localhost' } }),
-      {
-        name: 'guarded',
-        match: { host: 'guarded.test' },
-        upstream: upstream.url,
-        policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } },
-      },
-      { name: 'closed', match: { host: 'closed.test' }, upstream: upstream.url, policy: { allow: { method: ['POST'] } } },
-      openRoute('http://127.0.0.1:1', { name: 'down', match: { host: 'down.test' } }),
-    ],
-  });
-});
+const stack = useProxyStack(({ upstream }) => ({
+  routes: [
+    openRoute(upstream.url, { name: 'app', match: { host: 'localhost' } }),
+    {
+      name: 'guarded',
+      match: { host: 'guarded.test' },
+      upstream: upstream.url,
+      policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } },
+    },
+    { name: 'closed', match: { host: 'closed.test' }, upstream: upstream.url, policy: { allow: { method: ['POST'] } } },
+    openRoute('http://127.0.0.1:1', { name: 'down', match: { host: 'down.test' } }),
+  ],
+}));
 
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
-
-const requestLines = (): LogLine[] => proxy.logs.filter((l) => l.msg === 'request');
+const requestLines = (): LogLine[] => stack.proxy.logs.filter((l) => l.msg === 'request');
 
 /** The single access-log line for a request id (waits for it; fails on two). */
 async function lineFor(requestId: string): Promise<LogLine> {
@@ -72,7 +56,7 @@ function requestId(headers: Record<string, string | string[] | undefined>): stri
 
 describe('access log', () => {
   it('logs a forwarded request once, with the request id the client saw and the path without its query', async () => {
-    const res = await get(proxy.port, '/items/42?token=secret-query-token&q=1', { headers: SECRET_HEADERS });
+    const res = await get(stack.proxy.port, '/items/42?token=secret-query-token&q=1', { headers: SECRET_HEADERS });
     expect(res.status).toBe(200);
     const line = await lineFor(requestId(res.headers));
     expect(line).toMatchObject({
@@ -95,53 +79,53 @@ describe('access log', () => {
     expect(d.total as number).toBeGreaterThanOrEqual(d.upstream as number);
     expect(typeof line.time).toBe('number');
     // The upstream did get the query: only the log leaves it out.
-    expect(upstream.last('/items')!.url).toBe('/items/42?token=secret-query-token&q=1');
+    expect(stack.upstream.last('/items')!.url).toBe('/items/42?token=secret-query-token&q=1');
   });
 
   it('logs the canonical path (what policy saw), not the raw one', async () => {
-    const res = await get(proxy.port, '/a/./b/../c//d?x=secret-x');
+    const res = await get(stack.proxy.port, '/a/./b/../c//d?x=secret-x');
     expect(res.status).toBe(200);
     expect(await lineFor(requestId(res.headers))).toMatchObject({ path: '/a/c/d', status: 200 });
   });
 
   it('no route: 404 with reason no-route, no decision, no upstream time', async () => {
-    upstream.reset();
-    const res = await get(proxy.port, '/x?token=secret-404', { host: 'nowhere.test', headers: SECRET_HEADERS });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/x?token=secret-404', { host: 'nowhere.test', headers: SECRET_HEADERS });
     expect(res.status).toBe(404);
     const line = await lineFor(requestId(res.headers));
     expect(line).toMatchObject({ method: 'GET', host: 'nowhere.test', path: '/x', status: 404, decision: 'none', reason: 'no-route', clientIp: '127.0.0.1' });
     expect(line.route).toBeUndefined();
     expect((line.durations as Record<string, unknown>).upstream).toBeUndefined();
     expect(typeof (line.durations as Record<string, unknown>).total).toBe('number');
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('policy deny: 403 with reason policy-deny and the deciding rule; policy timed, upstream not', async () => {
-    upstream.reset();
-    const res = await get(proxy.port, '/admin/users?token=secret-403', { host: 'guarded.test', headers: SECRET_HEADERS });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/admin/users?token=secret-403', { host: 'guarded.test', headers: SECRET_HEADERS });
     expect(res.status).toBe(403);
     const line = await lineFor(requestId(res.headers));
     expect(line).toMatchObject({ route: 'guarded', host: 'guarded.test', path: '/admin/users', status: 403, decision: 'deny', reason: 'policy-deny', rule: 'deny.path' });
     const d = line.durations as Record<string, unknown>;
     expect(typeof d.policy).toBe('number');
     expect(d.upstream).toBeUndefined();
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('no allow rule matched: 403 with reason no-allow-matched', async () => {
-    const res = await get(proxy.port, '/x', { host: 'closed.test', method: 'DELETE' });
+    const res = await get(stack.proxy.port, '/x', { host: 'closed.test', method: 'DELETE' });
     expect(res.status).toBe(403);
     expect(await lineFor(requestId(res.headers))).toMatchObject({ route: 'closed', method: 'DELETE', status: 403, decision: 'deny', reason: 'no-allow-matched' });
   });
 
   it('upstream down: 502 with an upstream reason and the decision that let it through', async () => {
-    const res = await get(proxy.port, '/x?token=secret-502', { host: 'down.test', headers: SECRET_HEADERS });
+    const res = await get(stack.proxy.port, '/x?token=secret-502', { host: 'down.test', headers: SECRET_HEADERS });
     expect(res.status).toBe(502);
     expect(await lineFor(requestId(res.headers))).toMatchObject({ route: 'down', status: 502, decision: 'allow', reason: 'upstream-connect-refused', path: '/x' });
   });
 
   it('a request refused by sanitation (400) is logged once with its reason', async () => {
-    const res = await rawRequest(proxy.port, 'GET /a%2Fb?token=secret-400 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer secret-400-bearer\r\n\r\n');
+    const res = await rawRequest(stack.proxy.port, 'GET /a%2Fb?token=secret-400 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer secret-400-bearer\r\n\r\n');
     expect(res.status).toBe(400);
     const id = /\r\nx-request-id: ([0-9a-f-]{36})\r\n/i.exec(res.text)?.[1];
     expect(id).toBeDefined();
@@ -152,7 +136,7 @@ describe('access log', () => {
   });
 
   it('a request the HTTP parser refuses is logged once too, without its bytes', async () => {
-    const res = await rawRequest(proxy.port, 'GET /x?token=secret-parser HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer secret-parser\r\nBad Header: secret\r\n\r\n');
+    const res = await rawRequest(stack.proxy.port, 'GET /x?token=secret-parser HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer secret-parser\r\nBad Header: secret\r\n\r\n');
     expect(res.status).toBe(400);
     const id = /\r\nx-request-id: ([0-9a-f-]{36})\r\n/i.exec(res.text)?.[1];
     expect(id).toBeDefined();
@@ -162,7 +146,7 @@ describe('access log', () => {
   });
 
   it('a POST with a body logs method and status; the body is not logged', async () => {
-    const res = await get(proxy.port, '/form?token=secret-post', { method: 'POST', body: 'password=secret-password', headers: { ...SECRET_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
+    const res = await get(stack.proxy.port, '/form?token=secret-post', { method: 'POST', body: 'password=secret-password', headers: { ...SECRET_HEADERS, 'content-type': 'application/x-www-form-urlencoded' } });
     expect(res.status).toBe(200);
     expect(await lineFor(requestId(res.headers))).toMatchObject({ method: 'POST', path: '/form', status: 200 });
   });
@@ -170,7 +154,7 @@ describe('access log', () => {
   it('keep-alive: several requests on one connection give one line each', async () => {
     const before = requestLines().length;
     const req = (p: string) => `GET ${p} HTTP/1.1\r\nHost: localhost\r\nCookie: s=secret-ka\r\n\r\n`;
-    const res = await rawRequest(proxy.port, req('/ka/1') + req('/ka/2?token=secret-ka') + req('/ka/3').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    const res = await rawRequest(stack.proxy.port, req('/ka/1') + req('/ka/2?token=secret-ka') + req('/ka/3').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
     const ids = [...res.text.matchAll(/\r\nx-request-id: ([0-9a-f-]{36})\r\n/gi)].map((m) => m[1]!);
     expect(ids).toHaveLength(3);
     expect(new Set(ids).size).toBe(3);
@@ -188,7 +172,7 @@ describe('access log', () => {
 
   it('no token, cookie, posture assertion, password or query secret appears in any log line', () => {
     expect(requestLines().length).toBeGreaterThanOrEqual(12);
-    const all = JSON.stringify(proxy.logs);
+    const all = JSON.stringify(stack.proxy.logs);
     expect(all).not.toContain('secret');
     expect(all).not.toContain('c2VjcmV0');
     expect(all).not.toContain('token=');

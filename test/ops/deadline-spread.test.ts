@@ -5,33 +5,18 @@
 // Each connection's cut now comes after its own random extra (up to 25 % of the timeout)
 // and a few per tick. Measured here as what a client sees: when its connection ends.
 import { connect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const CONNECTIONS = 200;
 const HEADERS_TIMEOUT_MS = 4000;
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, limits: { headersTimeout: '4s' } },
-    log: { level: 'warn' },
-    routes: [openRoute(upstream.url)],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
+const stack = useProxyStack(({ upstream }) => ({
+  listen: { limits: { headersTimeout: '4s' } },
+  log: { level: 'warn' },
+  routes: [openRoute(upstream.url)],
+}));
 
 interface Loris {
   readonly socket: TLSSocket;
@@ -43,7 +28,7 @@ interface Loris {
 /** A connection that sends the start of a request head and never finishes it. */
 function loris(): Promise<Loris> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => {
+    const socket = connect({ host: '127.0.0.1', port: stack.proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => {
       const l: Loris = { socket, openedAt: performance.now(), cutAt: undefined, text: '' };
       const cut = (): void => {
         l.cutAt ??= performance.now();
@@ -81,7 +66,7 @@ describe('slow connections expiring together', () => {
       }
       expect(densest).toBeLessThan(CONNECTIONS / 4);
       expect(times.at(-1)! - times[0]!).toBeGreaterThan(400);
-      expect(upstream.seen).toEqual([]);
+      expect(stack.upstream.seen).toEqual([]);
     } finally {
       for (const c of clients) c.socket.destroy();
     }
@@ -96,7 +81,7 @@ describe('idle keep-alive connections', () => {
     for (let i = 0; i < 20; i++) {
       sockets.push(
         await new Promise((resolve, reject) => {
-          const socket = connect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => {
+          const socket = connect({ host: '127.0.0.1', port: stack.proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => {
             socket.write('GET /idle HTTP/1.1\r\nHost: localhost\r\n\r\n');
           });
           const entry = { socket, answeredAt: 0, closedAt: undefined as number | undefined };

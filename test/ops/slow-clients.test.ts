@@ -4,41 +4,25 @@
 // never reach the upstream (the slowloris) or hold it forever (the slow body).
 import { connect as tcpConnect } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const HEADERS_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;
 /** Generous bound for "cut after the timeout": the timeout plus scheduling slack. */
 const CUT_WITHIN_MS = 5000;
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  proxy = await startTestProxy({
-    listen: {
-      tls: { cert: pki.server.certPath, key: pki.server.keyPath },
-      limits: { headersTimeout: '1s', requestTimeout: '2s' },
-      redirectHttp: { address: '127.0.0.1:0' },
-    },
-    routes: [openRoute(upstream.url)],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
+const stack = useProxyStack(({ upstream }) => ({
+  listen: {
+    limits: { headersTimeout: '1s', requestTimeout: '2s' },
+    redirectHttp: { address: '127.0.0.1:0' },
+  },
+  routes: [openRoute(upstream.url)],
+}));
 
 async function metricValue(name: string): Promise<number> {
-  const text = await proxy.proxy.metrics.registry.getSingleMetricAsString(name);
+  const text = await stack.proxy.proxy.metrics.registry.getSingleMetricAsString(name);
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? Number.NaN : Number(line.slice(name.length + 1));
 }
@@ -53,7 +37,7 @@ async function eventually(what: string, probe: () => boolean | Promise<boolean>,
 
 /** ztproxy_requests_total by label set (`route=..,status=..,decision=..`). */
 async function requestCounts(): Promise<Map<string, number>> {
-  const text = await proxy.proxy.metrics.registry.getSingleMetricAsString('ztproxy_requests_total');
+  const text = await stack.proxy.proxy.metrics.registry.getSingleMetricAsString('ztproxy_requests_total');
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = /^ztproxy_requests_total\{(.*)\} (\S+)$/.exec(line);
@@ -95,7 +79,7 @@ interface SlowClient {
 function slowClient(head: string, trickle: string, everyMs: number): Promise<SlowClient> {
   return new Promise((resolve, reject) => {
     // The TLS socket takes allowHalfOpen from the TCP socket it wraps.
-    const tcp = tcpConnect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true });
+    const tcp = tcpConnect({ host: '127.0.0.1', port: stack.proxy.port, allowHalfOpen: true });
     const socket = connect({ socket: tcp, servername: 'localhost', rejectUnauthorized: false });
     let timer: NodeJS.Timeout | undefined;
     let started = 0;
@@ -135,7 +119,7 @@ function slowClient(head: string, trickle: string, everyMs: number): Promise<Slo
 
 describe('slowloris (headers trickled a byte at a time)', () => {
   it('cuts 20 slow-header connections after headersTimeout, serves others promptly, forwards nothing', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const baseline = await metricValue('ztproxy_open_connections');
     const clients = await Promise.all(
       Array.from({ length: 20 }, () => slowClient('GET / HTTP/1.1\r\nHost: localhost\r\n', 'X-Slow-Header-abcdefghijklmnopqrstuvwxyz: 1\r\n', 300)),
@@ -146,7 +130,7 @@ describe('slowloris (headers trickled a byte at a time)', () => {
       // Meanwhile a normal client is served at once.
       await new Promise((r) => setTimeout(r, 300));
       const t0 = performance.now();
-      const res = await get(proxy.port, '/normal');
+      const res = await get(stack.proxy.port, '/normal');
       expect(res.status).toBe(200);
       expect(performance.now() - t0).toBeLessThan(1000);
 
@@ -163,7 +147,7 @@ describe('slowloris (headers trickled a byte at a time)', () => {
         if (text !== '') expect(text).toMatch(/^HTTP\/1\.1 408 /);
       }
       await eventually('the proxy released every slowloris connection', async () => (await metricValue('ztproxy_open_connections')) === baseline, CUT_WITHIN_MS);
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/normal']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/normal']);
     } finally {
       await stopAll(clients, baseline);
     }
@@ -172,7 +156,7 @@ describe('slowloris (headers trickled a byte at a time)', () => {
 
 describe('slowloris on the plain-HTTP redirect listener', () => {
   it('is cut after headersTimeout as well', async () => {
-    const port = proxy.proxy.addresses.redirect!.port;
+    const port = stack.proxy.proxy.addresses.redirect!.port;
     const socket = tcpConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
     socket.on('error', () => {});
     await new Promise((r) => socket.once('connect', r));
@@ -200,9 +184,9 @@ describe('one timed-out request, one record', () => {
   // checks is that the timeout is recorded once — not once more as a 400 parser error
   // when the client finally goes away.
   it('logs a slowloris connection as exactly one 408 access-log line and one count', { timeout: 60_000 }, async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const baseline = await metricValue('ztproxy_open_connections');
-    const from = proxy.logs.length;
+    const from = stack.proxy.logs.length;
     const before = await requestCounts();
     const client = await slowClient('GET /loris HTTP/1.1\r\nHost: localhost\r\n', 'X-Slow: 1\r\n', 300);
     try {
@@ -212,11 +196,11 @@ describe('one timed-out request, one record', () => {
       client.socket.end();
       await eventually('the slowloris connection closed', () => client.closedAfter !== undefined, CUT_WITHIN_MS);
       await new Promise((r) => setTimeout(r, 300));
-      const lines = proxy.logs.slice(from).filter((l) => l.msg === 'request');
+      const lines = stack.proxy.logs.slice(from).filter((l) => l.msg === 'request');
       expect(lines.map((l) => [l.status, l.reason])).toEqual([[408, 'parser-err_http_request_timeout']]);
       const after = await requestCounts();
       expect(diffCounts(before, after)).toEqual({ 'route=,status=408,decision=none': 1 });
-      expect(upstream.seen).toEqual([]);
+      expect(stack.upstream.seen).toEqual([]);
     } finally {
       await stopAll([client], baseline);
     }
@@ -225,9 +209,9 @@ describe('one timed-out request, one record', () => {
 
 describe('slow request body', () => {
   it('cuts a body trickled slower than requestTimeout and frees the connection', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const baseline = await metricValue('ztproxy_open_connections');
-    const from = proxy.logs.length;
+    const from = stack.proxy.logs.length;
     const head = 'POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n';
     const client = await slowClient(head, 'abcdefghij', 300);
     try {
@@ -241,12 +225,12 @@ describe('slow request body', () => {
       if (text !== '') expect(text).toMatch(/^HTTP\/1\.1 (408|502|504) /);
       await eventually('the proxy released the slow-body connection', async () => (await metricValue('ztproxy_open_connections')) === baseline, CUT_WITHIN_MS);
       // The upstream saw the request start but never a whole 10000-byte body.
-      const seen = upstream.last('/upload');
+      const seen = stack.upstream.last('/upload');
       if (seen) expect(seen.bodyBytes).toBeLessThan(10000);
       // One request, one access-log line (the timeout is not logged as a second request).
-      await eventually('the upload is logged', () => proxy.logs.slice(from).some((l) => l.msg === 'request' && l.path === '/upload'), 2000);
+      await eventually('the upload is logged', () => stack.proxy.logs.slice(from).some((l) => l.msg === 'request' && l.path === '/upload'), 2000);
       await new Promise((r) => setTimeout(r, 200));
-      const lines = proxy.logs.slice(from).filter((l) => l.msg === 'request');
+      const lines = stack.proxy.logs.slice(from).filter((l) => l.msg === 'request');
       expect(lines.map((l) => [l.path, l.route])).toEqual([['/upload', 'app']]);
       expect(lines[0]!.status).not.toBe(200);
     } finally {

@@ -4,39 +4,27 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createCrl } from '../../src/tls/pki.ts';
-import { makeTestPki, type TestCert, type TestPki } from '../helpers/pki.ts';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import type { TestCert } from '../helpers/pki.ts';
+import { useProxyStack, serverTls } from '../helpers/stack.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
 let crlPath: string;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(({ pki, upstream }) => {
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-revoke-'));
   crlPath = join(dir, 'ca.crl');
   copyFileSync(pki.crl.path, crlPath);
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath, crl: crlPath } },
+  return {
+    listen: { tls: serverTls(pki), clientAuth: { mode: 'optional', ca: pki.ca.certPath, crl: crlPath } },
     routes: [{ name: 'app', upstream: upstream.url, policy: { allow: { spiffe: { id: pki.spiffeId } } } }],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
+  };
 });
 
 function openConnection(cert: TestCert | undefined): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const s = connect(
-      { host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) },
+      { host: '127.0.0.1', port: stack.proxy.port, rejectUnauthorized: false, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) },
       () => resolve(s),
     );
     s.once('error', reject);
@@ -63,18 +51,18 @@ function ask(socket: TLSSocket, path: string): Promise<number | 'closed'> {
 }
 
 it('closes a live connection whose certificate a new CRL revokes; others keep working', async () => {
-  const victim = await openConnection(pki.clients.valid);
+  const victim = await openConnection(stack.pki.clients.valid);
   const anonymous = await openConnection(undefined);
   expect(await ask(victim, '/before')).toBe(200);
   expect(await ask(anonymous, '/anon-before')).toBe(403);
 
-  writeFileSync(crlPath, await createCrl(pki.ca, [pki.clients.revoked.serialHex, pki.clients.valid.serialHex]));
-  expect(proxy.proxy.reloadTls()).toBe(true);
+  writeFileSync(crlPath, await createCrl(stack.pki.ca, [stack.pki.clients.revoked.serialHex, stack.pki.clients.valid.serialHex]));
+  expect(stack.proxy.proxy.reloadTls()).toBe(true);
 
-  upstream.reset();
+  stack.upstream.reset();
   expect(await ask(victim, '/after')).toBe('closed');
   expect(await ask(anonymous, '/anon-after')).toBe(403);
-  expect(upstream.seen).toEqual([]);
+  expect(stack.upstream.seen).toEqual([]);
   victim.destroy();
   anonymous.destroy();
 });
@@ -82,7 +70,7 @@ it('closes a live connection whose certificate a new CRL revokes; others keep wo
 it('refuses TLS 1.2 renegotiation (the client certificate cannot change under a connection)', async () => {
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
     const s = connect(
-      { host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: pki.clients.twoSpiffe.certPem, key: pki.clients.twoSpiffe.keyPem },
+      { host: '127.0.0.1', port: stack.proxy.port, rejectUnauthorized: false, maxVersion: 'TLSv1.2', cert: stack.pki.clients.twoSpiffe.certPem, key: stack.pki.clients.twoSpiffe.keyPem },
       () => resolve(s),
     );
     s.once('error', reject);
