@@ -5,16 +5,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+
 let idpKey: CryptoKey;
 
 async function token(claims: Record<string, unknown> = {}): Promise<string> {
@@ -30,16 +27,14 @@ async function token(claims: Record<string, unknown> = {}): Promise<string> {
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ pki, upstream }) => {
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-assert-attack-'));
   const idp = await generateKeyPair('ES256', { extractable: true });
   idpKey = idp.privateKey;
   const jwksFile = join(dir, 'idp.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'idp', alg: 'ES256' }] }));
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
+  return {
+    listen: { clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
     routes: [
       { name: 'legacy', match: { host: 'app.test', pathPrefix: '/legacy' }, upstream: upstream.url, identityHeaders: true, policy: { allow: { authenticated: true } } },
@@ -47,22 +42,14 @@ beforeAll(async () => {
       { name: 'a', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { accept: true } } },
       { name: 'other-host', match: { host: 'other.test' }, upstream: upstream.url, policy: { allow: { accept: true } } },
     ],
-  });
+  };
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 async function assertionFor(path: string, t?: string): Promise<JWTPayload> {
-  upstream.reset();
-  const res = await get(proxy.port, path, { host: 'app.test', headers: t ? bearer(t) : {} });
+  stack.upstream.reset();
+  const res = await get(stack.proxy.port, path, { host: 'app.test', headers: t ? bearer(t) : {} });
   expect(res.status).toBe(200);
-  const a = upstream.last()!.headers['x-zt-assertion'];
+  const a = stack.upstream.last()!.headers['x-zt-assertion'];
   expect(typeof a).toBe('string');
   return decodeJwt(a as string);
 }
@@ -128,10 +115,10 @@ describe('assertion replay across routes', () => {
   it('a client-supplied X-ZT-Assertion never reaches the upstream', async () => {
     const t = await token({ sub: 'gina' });
     const a = await assertionFor('/x', t);
-    upstream.reset();
+    stack.upstream.reset();
     const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.';
-    await get(proxy.port, '/b/x', { host: 'app.test', headers: { ...bearer(t), 'x-zt-assertion': forged } });
-    const seen = upstream.last()!;
+    await get(stack.proxy.port, '/b/x', { host: 'app.test', headers: { ...bearer(t), 'x-zt-assertion': forged } });
+    const seen = stack.upstream.last()!;
     expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-zt-assertion')).toHaveLength(1);
     expect(decodeJwt(seen.headers['x-zt-assertion'] as string).aud).toBe('b');
     expect(a.aud).toBe('a');
@@ -142,23 +129,23 @@ describe('JWKS path shadowing', () => {
   it('the canonical path and its encoded / query forms are answered by ztproxy, never the upstream', async () => {
     for (const path of ['/.well-known/ztproxy/jwks.json', '/.well-known/ztproxy/jwks%2ejson', '/%2ewell-known/ztproxy/jwks.json', '/.well-known/ztproxy/jwks.json?x=1']) {
       for (const host of ['app.test', 'other.test']) {
-        upstream.reset();
-        const res = await get(proxy.port, path, { host });
+        stack.upstream.reset();
+        const res = await get(stack.proxy.port, path, { host });
         expect(res.status, `${host}${path}`).toBe(200);
         expect(JSON.parse(res.body).keys.length, path).toBeGreaterThan(0);
-        expect(upstream.seen, `${host}${path}`).toEqual([]);
+        expect(stack.upstream.seen, `${host}${path}`).toEqual([]);
       }
     }
   });
 
   it('dot-segment and double-slash variants do not let the upstream answer for the JWKS path', async () => {
     for (const path of ['/.well-known/ztproxy/./jwks.json', '/.well-known/x/../ztproxy/jwks.json', '//.well-known/ztproxy/jwks.json', '/.well-known//ztproxy/jwks.json', '/.well-known/ztproxy/jwks.json;x']) {
-      upstream.reset();
-      const res = await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+      stack.upstream.reset();
+      const res = await rawRequest(stack.proxy.port, `GET ${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
       // Either ztproxy serves its own keys, or the request is refused; if it is forwarded,
       // the upstream must not have been asked for the JWKS path itself.
-      if (upstream.seen.length > 0) {
-        expect(upstream.seen[0]!.url.split('?')[0], path).not.toBe('/.well-known/ztproxy/jwks.json');
+      if (stack.upstream.seen.length > 0) {
+        expect(stack.upstream.seen[0]!.url.split('?')[0], path).not.toBe('/.well-known/ztproxy/jwks.json');
       } else {
         expect([200, 400, 404], path).toContain(res.status);
       }
@@ -166,9 +153,9 @@ describe('JWKS path shadowing', () => {
   });
 
   it('POST to the JWKS path → 405, nothing forwarded', async () => {
-    const res = await get(proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'app.test', method: 'POST', body: '{}' });
+    const res = await get(stack.proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'app.test', method: 'POST', body: '{}' });
     expect(res.status).toBe(405);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -187,10 +174,10 @@ describe('identity headers', () => {
       { groups: ['eng', 'ad,mins'] },
     ];
     for (const claims of cases) {
-      upstream.reset();
-      const res = await get(proxy.port, '/legacy/x', { host: 'app.test', headers: bearer(await token(claims)) });
+      stack.upstream.reset();
+      const res = await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: bearer(await token(claims)) });
       expect(res.status, JSON.stringify(claims)).toBe(403);
-      expect(upstream.seen, JSON.stringify(claims)).toEqual([]);
+      expect(stack.upstream.seen, JSON.stringify(claims)).toEqual([]);
     }
   });
 
@@ -202,18 +189,18 @@ describe('identity headers', () => {
       ['/x', { ...forged, ...bearer(t) }],
       ['/b/x', { ...forged, ...bearer(t) }],
     ] as const) {
-      upstream.reset();
-      const res = await get(proxy.port, path, { host: 'app.test', headers });
+      stack.upstream.reset();
+      const res = await get(stack.proxy.port, path, { host: 'app.test', headers });
       expect(res.status).toBe(200);
-      const h = upstream.last()!.headers;
+      const h = stack.upstream.last()!.headers;
       expect(h['x-forwarded-user'], path).toBeUndefined();
       expect(h['x-forwarded-email'], path).toBeUndefined();
       expect(h['x-forwarded-groups'], path).toBeUndefined();
     }
     // identityHeaders on: only ztproxy's values
-    upstream.reset();
-    await get(proxy.port, '/legacy/x', { host: 'app.test', headers: { ...forged, ...bearer(t) } });
-    const seen = upstream.last()!;
+    stack.upstream.reset();
+    await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: { ...forged, ...bearer(t) } });
+    const seen = stack.upstream.last()!;
     expect(seen.rawHeaders.filter((x) => x.toLowerCase() === 'x-forwarded-user')).toHaveLength(1);
     expect(seen.headers['x-forwarded-user']).toBe('henry');
     expect(seen.headers['x-forwarded-groups']).toBe('eng');

@@ -5,17 +5,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, rawRequest } from '../helpers/proxy.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 
 const ISS_A = 'https://idp-a.test';
 const ISS_B = 'https://idp-b.test';
 const AUD = 'https://api.test';
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+
 let keyA: CryptoKey;
 let keyB: CryptoKey;
 let sharedA: CryptoKey;
@@ -40,9 +37,7 @@ async function jwk(pub: CryptoKey, kid: string) {
   return { ...(await exportJWK(pub)), kid, alg: 'ES256', use: 'sig' };
 }
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ pki, upstream }) => {
   const a = await generateKeyPair('ES256', { extractable: true });
   const b = await generateKeyPair('ES256', { extractable: true });
   const sa = await generateKeyPair('ES256', { extractable: true });
@@ -58,7 +53,7 @@ beforeAll(async () => {
   writeFileSync(fileA, JSON.stringify({ keys: [await jwk(a.publicKey, 'a1'), await jwk(sa.publicKey, 'shared')] }));
   writeFileSync(fileB, JSON.stringify({ keys: [await jwk(b.publicKey, 'b1'), await jwk(sb.publicKey, 'shared')] }));
   config = {
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
+    listen: { tls: serverTls(pki), clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
     identity: {
       jwt: [
         { issuer: ISS_A, audience: AUD, jwksFile: fileA, algorithms: ['ES256'] },
@@ -72,32 +67,24 @@ beforeAll(async () => {
       { name: 'api', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { authenticated: true } } },
     ],
   };
-  proxy = await startTestProxy(config);
+  return config;
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 async function call(path: string, headers: Record<string, string> = {}) {
-  return get(proxy.port, path, { host: 'app.test', headers });
+  return get(stack.proxy.port, path, { host: 'app.test', headers });
 }
 
 describe('issuer and key confusion', () => {
   it('iss of A signed with B\'s key under B\'s kid → 401, nothing forwarded', async () => {
     const res = await call('/api/x', bearer(await token({}, { key: keyB, kid: 'b1', iss: ISS_A })));
     expect(res.status).toBe(401);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('the same kid in both issuers: iss A signed with B\'s "shared" key → 401', async () => {
     const res = await call('/api/x', bearer(await token({}, { key: sharedB, kid: 'shared', iss: ISS_A })));
     expect(res.status).toBe(401);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
     // and each issuer's own "shared" key still works for its own iss
     expect((await call('/api/x', bearer(await token({}, { key: sharedA, kid: 'shared', iss: ISS_A })))).status).toBe(200);
     expect((await call('/api/x', bearer(await token({}, { key: sharedB, kid: 'shared', iss: ISS_B })))).status).toBe(200);
@@ -108,7 +95,7 @@ describe('issuer and key confusion', () => {
       const res = await call('/api/x', bearer(await token({}, { iss })));
       expect(res.status, iss).toBe(401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -122,7 +109,7 @@ describe('audience tricks', () => {
       const res = await call('/api/x', bearer(await token({}, { aud })));
       expect(res.status, JSON.stringify(aud)).toBe(401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -132,7 +119,7 @@ describe('claim type confusion', () => {
       const res = await call('/api/x', bearer(await token({ sub })));
       expect(res.status, JSON.stringify(sub)).toBe(401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('groups as object, nested array, number, or "admins " grant no admins group → 403', async () => {
@@ -140,7 +127,7 @@ describe('claim type confusion', () => {
       const res = await call('/admins/x', bearer(await token({ groups })));
       expect(res.status, JSON.stringify(groups)).toBe(403);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('email_verified as "true", 1, ["true"] does not make the e-mail verified → 403', async () => {
@@ -148,7 +135,7 @@ describe('claim type confusion', () => {
       const res = await call('/mail/x', bearer(await token({ email_verified: v })));
       expect(res.status, JSON.stringify(v)).toBe(403);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
     expect((await call('/mail/x', bearer(await token()))).status).toBe(200);
   });
 
@@ -164,10 +151,10 @@ describe('Authorization header variants', () => {
   it('lowercase scheme and extra spaces are the same token → 200, token removed', async () => {
     const t = await token();
     for (const value of [`bearer ${t}`, `BEARER ${t}`, `Bearer   ${t}`, `Bearer ${t}   `]) {
-      upstream.reset();
+      stack.upstream.reset();
       const res = await call('/api/x', { authorization: value });
       expect(res.status, value.slice(0, 12)).toBe(200);
-      expect(upstream.last()!.headers.authorization).toBeUndefined();
+      expect(stack.upstream.last()!.headers.authorization).toBeUndefined();
     }
   });
 
@@ -177,17 +164,17 @@ describe('Authorization header variants', () => {
       const res = await call('/public/x', { authorization: value });
       expect(res.status, value.slice(-20)).toBe(401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('two Authorization headers → 400', async () => {
     const t = await token();
     const res = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       `GET /api/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer ${t}\r\nAuthorization: Basic Zm9vOmJhcg==\r\nConnection: close\r\n\r\n`,
     );
     expect(res.status).toBe(400);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   // FINDING: authenticate() only looks at values starting with exactly "bearer " (a space).
@@ -197,26 +184,26 @@ describe('Authorization header variants', () => {
   it('"Bearer<TAB>forged" on a public route → 401, the upstream never sees the forged token', async () => {
     const forged = (await token({ sub: 'admin' }, { key: keyB, kid: 'a1' }));
     const res = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       `GET /public/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer\t${forged}\r\nConnection: close\r\n\r\n`,
     );
     expect(res.status).toBe(401);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   // FINDING (low): a bare "Bearer" (no token) is also passed through as "another scheme";
   // RFC 6750 makes it an invalid_request, and it should not reach the upstream.
   it('"Bearer" with no token → 401 (or 400), not forwarded', async () => {
-    const res = await rawRequest(proxy.port, `GET /public/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer\r\nConnection: close\r\n\r\n`);
+    const res = await rawRequest(stack.proxy.port, `GET /public/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer\r\nConnection: close\r\n\r\n`);
     expect([400, 401]).toContain(res.status);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a valid token only in ?access_token= is not an identity → 401, nothing forwarded', async () => {
     const t = await token();
     const res = await call(`/api/x?access_token=${t}`);
     expect(res.status).toBe(401);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a token in Proxy-Authorization or X-Access-Token is not an identity → 401', async () => {
@@ -225,7 +212,7 @@ describe('Authorization header variants', () => {
       const res = await call('/api/x', h);
       expect(res.status, Object.keys(h)[0]).toBe(401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -234,13 +221,13 @@ describe('config reload', () => {
     const t = await token({}, { key: keyB, kid: 'b1', iss: ISS_B });
     expect((await call('/api/x', bearer(t))).status).toBe(200);
     const identity = config.identity as { jwt: unknown[] };
-    proxy.writeConfig({ ...config, identity: { jwt: [identity.jwt[0]] } });
-    const r = await proxy.proxy.reload();
+    stack.proxy.writeConfig({ ...config, identity: { jwt: [identity.jwt[0]] } });
+    const r = await stack.proxy.proxy.reload();
     expect(r.ok).toBe(true);
-    upstream.reset();
+    stack.upstream.reset();
     expect((await call('/api/x', bearer(t))).status).toBe(401);
-    expect(upstream.seen).toEqual([]);
-    proxy.writeConfig(config);
-    expect((await proxy.proxy.reload()).ok).toBe(true);
+    expect(stack.upstream.seen).toEqual([]);
+    stack.proxy.writeConfig(config);
+    expect((await stack.proxy.proxy.reload()).ok).toBe(true);
   });
 });

@@ -5,32 +5,25 @@
 // below is signed by the trusted key (a mis-configured IdP, or whoever holds a leaked
 // key): every one → 401 `invalid_token`, its reason in the access log, upstream untouched.
 // The boundary (exactly the issuer's maxLifetime) passes.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIENCE, jwksOf, makeKey, mint, mintRawPayload, without, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, startTestProxy, type LogLine, type SimpleResponse, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { AUDIENCE, jwksOf, makeKey, mint, mintRawPayload, without, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
+import { get, type LogLine, type SimpleResponse } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 /** The same keys, configured with `maxLifetime: 1h`. */
 const ISS_SHORT = 'https://short.idp.test';
 const DAY = 86_400;
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
 let key: TestKey;
-let jwks: TempJwksFile;
 
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ upstream, onClose }) => {
   key = await makeKey('ES256', 'k1');
-  jwks = await writeJwksFile(jwksOf(key));
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+  const jwks = await writeJwksFile(jwksOf(key));
+  onClose(() => jwks.cleanup());
+  return {
     identity: {
       jwt: [
         { issuer: ISS, audience: AUDIENCE, jwksFile: jwks.path, algorithms: ['ES256'] },
@@ -41,23 +34,15 @@ beforeAll(async () => {
       { name: 'public', match: { host: 'app.test', pathPrefix: '/public' }, upstream: upstream.url, policy: { allow: { accept: true } } },
       { name: 'api', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { authenticated: true } } },
     ],
-  });
+  };
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await jwks?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 async function call(path: string, token: string): Promise<SimpleResponse> {
-  return get(proxy.port, path, { host: 'app.test', headers: { authorization: `Bearer ${token}` } });
+  return get(stack.proxy.port, path, { host: 'app.test', headers: { authorization: `Bearer ${token}` } });
 }
 
 function logOf(res: SimpleResponse): LogLine | undefined {
-  return proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
+  return stack.proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
 }
 
 /** The claims of a good token at `now`, for issuer `iss`, with `over` applied (undefined deletes). */
@@ -81,7 +66,7 @@ async function expectRefused(token: string, reason: string): Promise<void> {
     expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
     expect(logOf(res)).toMatchObject({ status: 401, reason });
   }
-  expect(upstream.seen).toEqual([]);
+  expect(stack.upstream.seen).toEqual([]);
 }
 
 describe('lifetime above the issuer\'s maximum (default 24 h)', () => {
@@ -89,8 +74,8 @@ describe('lifetime above the issuer\'s maximum (default 24 h)', () => {
     const now = nowS();
     const ok = await call('/api/x', await mint(key, claims(now, { exp: now + DAY })));
     expect(ok.status).toBe(200);
-    expect(upstream.seen).toHaveLength(1);
-    upstream.reset();
+    expect(stack.upstream.seen).toHaveLength(1);
+    stack.upstream.reset();
     await expectRefused(await mint(key, claims(now, { exp: now + DAY + 1 })), 'token-lifetime-too-long');
   });
 
@@ -108,7 +93,7 @@ describe('lifetime above the issuer\'s maximum (default 24 h)', () => {
   it('without iat the lifetime is exp − now: 23 h ahead → allowed, 25 h ahead → 401', async () => {
     const now = nowS();
     expect((await call('/api/x', await mint(key, claims(now, { iat: undefined, exp: now + 23 * 3600 })))).status).toBe(200);
-    upstream.reset();
+    stack.upstream.reset();
     await expectRefused(await mint(key, claims(now, { iat: undefined, exp: now + 25 * 3600 })), 'token-lifetime-too-long');
   });
 
@@ -116,7 +101,7 @@ describe('lifetime above the issuer\'s maximum (default 24 h)', () => {
     const now = nowS();
     expect((await call('/api/x', await mint(key, claims(now, { exp: now + 3600 }, ISS_SHORT)))).status).toBe(200);
     expect((await call('/api/x', await mint(key, claims(now, { exp: now + 7200 }, ISS)))).status).toBe(200);
-    upstream.reset();
+    stack.upstream.reset();
     await expectRefused(await mint(key, claims(now, { exp: now + 7200 }, ISS_SHORT)), 'token-lifetime-too-long');
   });
 });

@@ -32,30 +32,41 @@ export function serverTls(pki: TestPki): { cert: string; key: string } {
   return { cert: pki.server.certPath, key: pki.server.keyPath };
 }
 
+/** What `config` receives: the PKI, the started upstream, and a way to tear down what it made. */
+export interface StackParts<U extends StackUpstream> {
+  readonly pki: TestPki;
+  readonly upstream: U;
+  /** Runs `close` after the proxy and the upstream are closed (extra upstreams, JWKS files). */
+  readonly onClose: (close: () => unknown) => void;
+}
+
 /**
  * Registers the hooks of one proxy stack and returns it; its fields can be read once the
  * beforeAll has run (in tests and later hooks). `config` builds the proxy's config from
  * the PKI and the started upstream; `listen.tls` defaults to serverTls(pki) when the
- * config's `listen` has no `tls`. The PKI is cleaned up after (a later
- * makeTestPki() builds a fresh set).
+ * config's `listen` has no `tls`. After all tests: the proxy, then the upstream, then what
+ * `onClose` registered, then the PKI (a later makeTestPki() builds a fresh set) — also
+ * when the start failed half-way.
  */
 export function useProxyStack<U extends StackUpstream = TestUpstream>(
-  config: (s: { pki: TestPki; upstream: U }) => Record<string, unknown> | Promise<Record<string, unknown>>,
+  config: (s: StackParts<U>) => Record<string, unknown> | Promise<Record<string, unknown>>,
   opts: ProxyStackOptions<U> = {},
 ): ProxyStack<U> {
   let pki: TestPki | undefined;
   let upstream: U | undefined;
   let proxy: TestProxy | undefined;
+  const closers: (() => unknown)[] = [];
   beforeAll(async () => {
     pki = await makeTestPki();
     upstream = await (opts.upstream ?? (startUpstream as unknown as () => Promise<U>))();
-    const built = await config({ pki, upstream });
+    const built = await config({ pki, upstream, onClose: (close) => closers.push(close) });
     const listen = (built.listen ?? {}) as Record<string, unknown>;
     proxy = await startTestProxy({ ...built, listen: { tls: serverTls(pki), ...listen } }, opts.proxy);
   });
   afterAll(async () => {
     await proxy?.close();
     await upstream?.close();
+    for (const close of closers.splice(0)) await close();
     await pki?.cleanup();
   });
   beforeEach(() => upstream?.reset());

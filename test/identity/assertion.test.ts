@@ -4,16 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+
 let idpKey: CryptoKey;
 let signingKid: string;
 
@@ -35,9 +32,7 @@ async function privateJwkFile(dir: string, name: string, kid: string): Promise<s
   return file;
 }
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ pki, upstream }) => {
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-assert-'));
   const idp = await generateKeyPair('ES256', { extractable: true });
   idpKey = idp.privateKey;
@@ -46,26 +41,18 @@ beforeAll(async () => {
   // Rotation: the new key signs, the old one is still published.
   signingKid = 'assert-new';
   const keys = [await privateJwkFile(dir, 'new.key', 'assert-new'), await privateJwkFile(dir, 'old.key', 'assert-old')];
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
+  return {
+    listen: { clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }], assertion: { keys, issuer: 'https://ztproxy.test', ttl: '30s' } },
     routes: [
       { name: 'legacy', match: { host: 'app.test', pathPrefix: '/legacy' }, upstream: upstream.url, identityHeaders: true, policy: { allow: { authenticated: true } } },
       { name: 'public', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { accept: true } } },
     ],
-  });
+  };
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 async function jwks() {
-  const res = await get(proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'any.host.test' });
+  const res = await get(stack.proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'any.host.test' });
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toBe('application/jwk-set+json');
   return JSON.parse(res.body) as { keys: { kid: string; d?: string }[] };
@@ -76,14 +63,14 @@ describe('X-ZT-Assertion', () => {
     const set = await jwks();
     expect(set.keys.map((k) => k.kid)).toEqual(['assert-new', 'assert-old']);
     expect(set.keys.every((k) => k.d === undefined)).toBe(true);
-    expect((await get(proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'app.test', method: 'POST' })).status).toBe(405);
-    expect(upstream.seen).toEqual([]);
+    expect((await get(stack.proxy.port, '/.well-known/ztproxy/jwks.json', { host: 'app.test', method: 'POST' })).status).toBe(405);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('carries the authenticated subject, verifiable with the JWKS; the client cannot forge it', async () => {
-    const res = await get(proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token()}`, 'x-zt-assertion': 'forged' } });
+    const res = await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token()}`, 'x-zt-assertion': 'forged' } });
     expect(res.status).toBe(200);
-    const values = upstream.last()!.rawHeaders.filter((_, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'x-zt-assertion');
+    const values = stack.upstream.last()!.rawHeaders.filter((_, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'x-zt-assertion');
     expect(values).toHaveLength(1);
     const assertion = values[0]!;
     expect(decodeProtectedHeader(assertion).kid).toBe(signingKid);
@@ -94,27 +81,27 @@ describe('X-ZT-Assertion', () => {
   });
 
   it('anonymous and workload requests get one too (aud = route, sub = SPIFFE ID)', async () => {
-    await get(proxy.port, '/p', { host: 'app.test' });
-    const anon = await jwtVerify(upstream.last()!.headers['x-zt-assertion'] as string, createLocalJWKSet((await jwks()) as never), { audience: 'public' });
+    await get(stack.proxy.port, '/p', { host: 'app.test' });
+    const anon = await jwtVerify(stack.upstream.last()!.headers['x-zt-assertion'] as string, createLocalJWKSet((await jwks()) as never), { audience: 'public' });
     expect(anon.payload.sub).toBeUndefined();
-    await get(proxy.port, '/p', { host: 'app.test', tls: { cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem } });
-    const workload = await jwtVerify(upstream.last()!.headers['x-zt-assertion'] as string, createLocalJWKSet((await jwks()) as never), { audience: 'public' });
-    expect(workload.payload).toMatchObject({ sub: pki.spiffeId, spiffe_id: pki.spiffeId });
+    await get(stack.proxy.port, '/p', { host: 'app.test', tls: { cert: stack.pki.clients.valid.certPem, key: stack.pki.clients.valid.keyPem } });
+    const workload = await jwtVerify(stack.upstream.last()!.headers['x-zt-assertion'] as string, createLocalJWKSet((await jwks()) as never), { audience: 'public' });
+    expect(workload.payload).toMatchObject({ sub: stack.pki.spiffeId, spiffe_id: stack.pki.spiffeId });
   });
 });
 
 describe('identityHeaders: plain headers for legacy apps', () => {
   it('sets X-Forwarded-User / -Email / -Groups from the verified token, replacing forged ones', async () => {
-    const res = await get(proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token()}`, 'X-Forwarded-User': 'admin', X_Forwarded_Groups: 'admins' } });
+    const res = await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token()}`, 'X-Forwarded-User': 'admin', X_Forwarded_Groups: 'admins' } });
     expect(res.status).toBe(200);
-    const h = upstream.last()!.headers;
+    const h = stack.upstream.last()!.headers;
     expect([h['x-forwarded-user'], h['x-forwarded-email'], h['x-forwarded-groups']]).toEqual(['alice', 'alice@example.com', 'eng,ops']);
-    expect(upstream.last()!.rawHeaders.filter((n) => /^x.forwarded.(user|groups)$/i.test(n))).toHaveLength(2);
+    expect(stack.upstream.last()!.rawHeaders.filter((n) => /^x.forwarded.(user|groups)$/i.test(n))).toHaveLength(2);
   });
 
   it('an unverified email is not passed on', async () => {
-    await get(proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token({ email_verified: false })}` } });
-    expect(upstream.last()!.headers['x-forwarded-email']).toBeUndefined();
+    await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token({ email_verified: false })}` } });
+    expect(stack.upstream.last()!.headers['x-forwarded-email']).toBeUndefined();
   });
 
   it.each([
@@ -124,8 +111,8 @@ describe('identityHeaders: plain headers for legacy apps', () => {
     ['a comma in a group name', { groups: ['eng,admins'] }],
     ['LF in a group', { groups: ['eng\nadmins'] }],
   ])('%s → 403, nothing forwarded', async (_why, claims) => {
-    const res = await get(proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token(claims)}` } });
+    const res = await get(stack.proxy.port, '/legacy/x', { host: 'app.test', headers: { authorization: `Bearer ${await token(claims)}` } });
     expect(res.status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });

@@ -4,16 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, startTestProxy } from '../helpers/proxy.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+
 let key: CryptoKey;
 let otherKey: CryptoKey;
 
@@ -28,17 +25,15 @@ async function token(claims: JWTPayload = {}, opts: { key?: CryptoKey; exp?: num
     .sign(opts.key ?? key);
 }
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ pki, upstream }) => {
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
   otherKey = (await generateKeyPair('ES256')).privateKey;
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-bearer-'));
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
+  return {
+    listen: { clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
     routes: [
       { name: 'public', match: { host: 'app.test', pathPrefix: '/public' }, upstream: upstream.url, policy: { allow: { accept: true } } },
@@ -50,45 +45,37 @@ beforeAll(async () => {
         policy: { allow: { and: [{ authenticated: true }, { groups: { has: 'eng' } }] }, deny: { path: { prefix: '/api/admin' } } },
       },
     ],
-  });
+  };
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('bearer tokens', () => {
   it('no token on a route that needs one → 401 with a bare Bearer challenge, nothing forwarded', async () => {
-    const res = await get(proxy.port, '/api/x', { host: 'app.test' });
+    const res = await get(stack.proxy.port, '/api/x', { host: 'app.test' });
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer');
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a valid token → forwarded, the token itself removed, the subject logged', async () => {
-    const res = await get(proxy.port, '/api/x', { host: 'app.test', headers: bearer(await token()) });
+    const res = await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: bearer(await token()) });
     expect(res.status).toBe(200);
-    expect(upstream.last()!.headers.authorization).toBeUndefined();
-    const line = proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
+    expect(stack.upstream.last()!.headers.authorization).toBeUndefined();
+    const line = stack.proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
     expect(line).toMatchObject({ subject: 'alice', issuer: ISS, decision: 'allow' });
   });
 
   it('a route with passAccessToken gets the token', async () => {
     const t = await token();
-    expect((await get(proxy.port, '/pass', { host: 'app.test', headers: bearer(t) })).status).toBe(200);
-    expect(upstream.last()!.headers.authorization).toBe(`Bearer ${t}`);
+    expect((await get(stack.proxy.port, '/pass', { host: 'app.test', headers: bearer(t) })).status).toBe(200);
+    expect(stack.upstream.last()!.headers.authorization).toBe(`Bearer ${t}`);
   });
 
   it('authenticated but not allowed → 403; deny overrides → 403', async () => {
-    expect((await get(proxy.port, '/api/x', { host: 'app.test', headers: bearer(await token({ groups: ['sales'] })) })).status).toBe(403);
-    expect((await get(proxy.port, '/api/admin', { host: 'app.test', headers: bearer(await token()) })).status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect((await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: bearer(await token({ groups: ['sales'] })) })).status).toBe(403);
+    expect((await get(stack.proxy.port, '/api/admin', { host: 'app.test', headers: bearer(await token()) })).status).toBe(403);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it.each([
@@ -100,38 +87,38 @@ describe('bearer tokens', () => {
   ])('%s → 401 invalid_token, even on a public route; nothing forwarded', async (_why, make) => {
     const t = await make();
     for (const path of ['/api/x', '/public/x']) {
-      const res = await get(proxy.port, path, { host: 'app.test', headers: bearer(t) });
+      const res = await get(stack.proxy.port, path, { host: 'app.test', headers: bearer(t) });
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
       expect(JSON.parse(res.body)).toEqual({ error: 'unauthorized', requestId: res.headers['x-request-id'] });
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('another Authorization scheme is the upstream\'s business (forwarded, no subject)', async () => {
-    const res = await get(proxy.port, '/public/basic', { host: 'app.test', headers: { authorization: 'Basic YTpi' } });
+    const res = await get(stack.proxy.port, '/public/basic', { host: 'app.test', headers: { authorization: 'Basic YTpi' } });
     expect(res.status).toBe(200);
-    expect(upstream.last()!.headers.authorization).toBe('Basic YTpi');
-    expect((await get(proxy.port, '/api/x', { host: 'app.test', headers: { authorization: 'Basic YTpi' } })).status).toBe(401);
+    expect(stack.upstream.last()!.headers.authorization).toBe('Basic YTpi');
+    expect((await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: { authorization: 'Basic YTpi' } })).status).toBe(401);
   });
 
   it('two Authorization headers → 400', async () => {
     const t = await token();
-    const res = await get(proxy.port, '/api/x', { host: 'app.test', headers: { authorization: [`Bearer ${t}`, 'Bearer other'] } });
+    const res = await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: { authorization: [`Bearer ${t}`, 'Bearer other'] } });
     expect(res.status).toBe(400);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a certificate-bound token only over its certificate (RFC 8705)', async () => {
     const { createHash, X509Certificate } = await import('node:crypto');
-    const thumb = createHash('sha256').update(new X509Certificate(pki.clients.valid.certPem).raw).digest('base64url');
+    const thumb = createHash('sha256').update(new X509Certificate(stack.pki.clients.valid.certPem).raw).digest('base64url');
     const t = await token({ cnf: { 'x5t#S256': thumb } });
-    const withCert = { cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem };
-    const wrongCert = { cert: pki.clients.twoSpiffe.certPem, key: pki.clients.twoSpiffe.keyPem };
-    expect((await get(proxy.port, '/api/x', { host: 'app.test', headers: bearer(t), tls: withCert })).status).toBe(200);
-    expect((await get(proxy.port, '/api/x', { host: 'app.test', headers: bearer(t), tls: wrongCert })).status).toBe(401);
-    expect((await get(proxy.port, '/api/x', { host: 'app.test', headers: bearer(t) })).status).toBe(401);
-    expect(upstream.seen).toHaveLength(1);
+    const withCert = { cert: stack.pki.clients.valid.certPem, key: stack.pki.clients.valid.keyPem };
+    const wrongCert = { cert: stack.pki.clients.twoSpiffe.certPem, key: stack.pki.clients.twoSpiffe.keyPem };
+    expect((await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: bearer(t), tls: withCert })).status).toBe(200);
+    expect((await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: bearer(t), tls: wrongCert })).status).toBe(401);
+    expect((await get(stack.proxy.port, '/api/x', { host: 'app.test', headers: bearer(t) })).status).toBe(401);
+    expect(stack.upstream.seen).toHaveLength(1);
   });
 });
 
@@ -146,9 +133,9 @@ describe('key rotation by file', () => {
     await publish(oldPair.publicKey, 'old');
     const own = await startTestProxy(
       {
-        listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+        listen: { tls: serverTls(stack.pki) },
         identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
-        routes: [{ name: 'api', upstream: upstream.url, policy: { allow: { authenticated: true } } }],
+        routes: [{ name: 'api', upstream: stack.upstream.url, policy: { allow: { authenticated: true } } }],
       },
       { watch: true, watchIntervalMs: 100 },
     );

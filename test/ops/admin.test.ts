@@ -4,10 +4,9 @@
 // decision, time per stage, TLS handshakes, open connections, config reloads.
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
+import { describe, expect, it } from 'vitest';
 import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 
 interface AdminResponse {
   status: number;
@@ -68,16 +67,11 @@ async function eventually(what: string, probe: () => boolean | Promise<boolean>,
   }
 }
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
 let config: Record<string, unknown>;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(({ pki, upstream }) => {
   config = {
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+    listen: { tls: serverTls(pki) },
     routes: [
       openRoute(upstream.url, { name: 'app', match: { host: 'localhost' } }),
       {
@@ -88,38 +82,32 @@ beforeAll(async () => {
       },
     ],
   };
-  proxy = await startTestProxy(config);
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
+  return config;
 });
 
 describe('admin listener', () => {
   it('listens on loopback, apart from the data-plane port', () => {
-    const { admin: a, https } = proxy.proxy.addresses;
+    const { admin: a, https } = stack.proxy.proxy.addresses;
     expect(a.address).toBe('127.0.0.1');
     expect(a.port).not.toBe(https.port);
   });
 
   it('GET /healthz → 200 JSON', async () => {
-    const res = await admin(proxy.proxy.addresses.admin.port, '/healthz');
+    const res = await admin(stack.proxy.proxy.addresses.admin.port, '/healthz');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
   });
 
   it('GET /readyz → 200 JSON while running', async () => {
-    const res = await admin(proxy.proxy.addresses.admin.port, '/readyz');
+    const res = await admin(stack.proxy.proxy.addresses.admin.port, '/readyz');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(res.body)).toEqual({ status: 'ready' });
   });
 
   it('POST /metrics → 405 with Allow; other methods on health paths too', async () => {
-    const port = proxy.proxy.addresses.admin.port;
+    const port = stack.proxy.proxy.addresses.admin.port;
     for (const [method, path] of [['POST', '/metrics'], ['PUT', '/healthz'], ['DELETE', '/readyz']] as const) {
       const res = await admin(port, path, method);
       expect([method, path, res.status]).toEqual([method, path, 405]);
@@ -128,7 +116,7 @@ describe('admin listener', () => {
   });
 
   it('unknown paths → 404 (including data-plane paths and look-alikes)', async () => {
-    const port = proxy.proxy.addresses.admin.port;
+    const port = stack.proxy.proxy.addresses.admin.port;
     for (const path of ['/', '/nope', '/metrics/x', '/healthz/', '/.ztproxy/login']) {
       const res = await admin(port, path);
       expect([path, res.status]).toEqual([path, 404]);
@@ -136,14 +124,14 @@ describe('admin listener', () => {
   });
 
   it('a query string does not change the answer', async () => {
-    const res = await admin(proxy.proxy.addresses.admin.port, '/healthz?verbose=1');
+    const res = await admin(stack.proxy.proxy.addresses.admin.port, '/healthz?verbose=1');
     expect(res.status).toBe(200);
   });
 });
 
 describe('/metrics', () => {
   it('is Prometheus text', async () => {
-    const res = await admin(proxy.proxy.addresses.admin.port, '/metrics');
+    const res = await admin(stack.proxy.proxy.addresses.admin.port, '/metrics');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(res.body).toContain('# TYPE ztproxy_requests_total counter');
@@ -152,22 +140,22 @@ describe('/metrics', () => {
   });
 
   it('counts requests by route, status and decision: a forward, a 404 and a policy deny', async () => {
-    const before = await scrape(proxy);
+    const before = await scrape(stack.proxy);
     const at = (s: Sample[], labels: Record<string, string>) => sample(s, 'ztproxy_requests_total', labels) ?? 0;
-    expect((await get(proxy.port, '/forwarded')).status).toBe(200);
-    expect((await get(proxy.port, '/x', { host: 'nowhere.test' })).status).toBe(404);
-    expect((await get(proxy.port, '/admin/x', { host: 'guarded.test' })).status).toBe(403);
-    const after = await scrape(proxy);
+    expect((await get(stack.proxy.port, '/forwarded')).status).toBe(200);
+    expect((await get(stack.proxy.port, '/x', { host: 'nowhere.test' })).status).toBe(404);
+    expect((await get(stack.proxy.port, '/admin/x', { host: 'guarded.test' })).status).toBe(403);
+    const after = await scrape(stack.proxy);
     expect(at(after, { route: 'app', status: '200', decision: 'allow' }) - at(before, { route: 'app', status: '200', decision: 'allow' })).toBe(1);
     expect(at(after, { route: '', status: '404', decision: 'none' }) - at(before, { route: '', status: '404', decision: 'none' })).toBe(1);
     expect(at(after, { route: 'guarded', status: '403', decision: 'deny' }) - at(before, { route: 'guarded', status: '403', decision: 'deny' })).toBe(1);
   });
 
   it('times every stage of the chain, only the stages a request reached', async () => {
-    const before = await scrape(proxy);
+    const before = await scrape(stack.proxy);
     const count = (s: Sample[], stage: string) => sample(s, 'ztproxy_stage_duration_seconds_count', { stage }) ?? 0;
-    expect((await get(proxy.port, '/timed')).status).toBe(200);
-    let after = await scrape(proxy);
+    expect((await get(stack.proxy.port, '/timed')).status).toBe(200);
+    let after = await scrape(stack.proxy);
     for (const stage of ['connection-identity', 'sanitize', 'route-match', 'authorize', 'forward']) {
       expect([stage, count(after, stage) - count(before, stage)]).toEqual([stage, 1]);
       // A histogram: buckets up to +Inf, and a sum.
@@ -176,40 +164,40 @@ describe('/metrics', () => {
     }
     // A request that ends at route match never reaches authorize or forward.
     const mid = after;
-    expect((await get(proxy.port, '/x', { host: 'nowhere.test' })).status).toBe(404);
-    after = await scrape(proxy);
+    expect((await get(stack.proxy.port, '/x', { host: 'nowhere.test' })).status).toBe(404);
+    after = await scrape(stack.proxy);
     expect(count(after, 'route-match') - count(mid, 'route-match')).toBe(1);
     expect(count(after, 'authorize') - count(mid, 'authorize')).toBe(0);
     expect(count(after, 'forward') - count(mid, 'forward')).toBe(0);
   });
 
   it('counts TLS handshakes by result: ok, and error for a failed handshake', async () => {
-    const before = await scrape(proxy);
+    const before = await scrape(stack.proxy);
     const at = (s: Sample[], result: string) => sample(s, 'ztproxy_tls_handshakes_total', { result }) ?? 0;
-    await get(proxy.port, '/a');
-    await get(proxy.port, '/b');
+    await get(stack.proxy.port, '/a');
+    await get(stack.proxy.port, '/b');
     // A client that offers only TLS 1.1 cannot complete a handshake with minVersion TLSv1.2.
     await new Promise<void>((resolve) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
+      const s = tlsConnect({ host: '127.0.0.1', port: stack.proxy.port, servername: 'localhost', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
       s.on('error', () => resolve());
       s.on('secureConnect', () => {
         s.destroy();
         resolve();
       });
     });
-    await eventually('the failed handshake is counted', async () => at(await scrape(proxy), 'error') - at(before, 'error') === 1);
-    const after = await scrape(proxy);
+    await eventually('the failed handshake is counted', async () => at(await scrape(stack.proxy), 'error') - at(before, 'error') === 1);
+    const after = await scrape(stack.proxy);
     expect(at(after, 'ok') - at(before, 'ok')).toBe(2);
   });
 
   it('ztproxy_open_connections follows connections opened and closed', async () => {
-    const open = async () => sample(await scrape(proxy), 'ztproxy_open_connections');
+    const open = async () => sample(await scrape(stack.proxy), 'ztproxy_open_connections');
     await eventually('no connection left open', async () => (await open()) === 0);
     const sockets: TLSSocket[] = await Promise.all(
       [1, 2, 3].map(
         () =>
           new Promise<TLSSocket>((resolve, reject) => {
-            const s = tlsConnect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => resolve(s));
+            const s = tlsConnect({ host: '127.0.0.1', port: stack.proxy.port, servername: 'localhost', rejectUnauthorized: false }, () => resolve(s));
             s.on('error', reject);
           }),
       ),
@@ -223,23 +211,23 @@ describe('/metrics', () => {
 
   it('ztproxy_config_reloads_total counts an accepted and a rejected reload', async () => {
     const at = (s: Sample[], result: string) => sample(s, 'ztproxy_config_reloads_total', { kind: 'config', result }) ?? 0;
-    const before = await scrape(proxy);
-    proxy.writeConfig({ ...config, routes: [...(config.routes as unknown[]), openRoute(upstream.url, { name: 'added', match: { host: 'added.test' } })] });
-    expect((await proxy.proxy.reload()).ok).toBe(true);
-    let after = await scrape(proxy);
+    const before = await scrape(stack.proxy);
+    stack.proxy.writeConfig({ ...config, routes: [...(config.routes as unknown[]), openRoute(stack.upstream.url, { name: 'added', match: { host: 'added.test' } })] });
+    expect((await stack.proxy.proxy.reload()).ok).toBe(true);
+    let after = await scrape(stack.proxy);
     expect(at(after, 'ok') - at(before, 'ok')).toBe(1);
     expect(at(after, 'error') - at(before, 'error')).toBe(0);
-    expect((await get(proxy.port, '/', { host: 'added.test' })).status).toBe(200);
+    expect((await get(stack.proxy.port, '/', { host: 'added.test' })).status).toBe(200);
 
-    proxy.writeConfig({ ...config, routes: [{ name: 'broken', upstream: 'ftp://nowhere' }] });
-    expect((await proxy.proxy.reload()).ok).toBe(false);
-    after = await scrape(proxy);
+    stack.proxy.writeConfig({ ...config, routes: [{ name: 'broken', upstream: 'ftp://nowhere' }] });
+    expect((await stack.proxy.proxy.reload()).ok).toBe(false);
+    after = await scrape(stack.proxy);
     expect(at(after, 'ok') - at(before, 'ok')).toBe(1);
     expect(at(after, 'error') - at(before, 'error')).toBe(1);
     // The rejected file changed nothing.
-    expect((await get(proxy.port, '/', { host: 'added.test' })).status).toBe(200);
-    proxy.writeConfig(config);
-    expect((await proxy.proxy.reload()).ok).toBe(true);
+    expect((await get(stack.proxy.port, '/', { host: 'added.test' })).status).toBe(200);
+    stack.proxy.writeConfig(config);
+    expect((await stack.proxy.proxy.reload()).ok).toBe(true);
   });
 });
 
@@ -250,9 +238,9 @@ describe('readiness during shutdown', () => {
     let stopped = false;
     try {
       expect((await admin(adminPort, '/readyz')).status).toBe(200);
-      upstream.reset();
+      stack.upstream.reset();
       const slow = get(own.port, '/slow?ms=800');
-      await eventually('the slow request reached the upstream', () => upstream.last('/slow') !== undefined);
+      await eventually('the slow request reached the upstream', () => stack.upstream.last('/slow') !== undefined);
       const startedAt = performance.now();
       const shutdown = own.close().then(() => {
         stopped = true;

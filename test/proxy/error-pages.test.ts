@@ -5,20 +5,17 @@
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_REASON_SAMPLES, NAVIGATION, expectJsonError, expectPage } from '../helpers/error-pages.ts';
 import { accessClaims, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { get, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'https://api.test';
 const HOST = 'app.test';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let proxy: TestProxy;
+
 let key: TestKey;
 let jwks: TempJwksFile;
 /** An issuer whose JWKS URL answers nothing: its tokens get 503 (fail closed). */
@@ -55,9 +52,10 @@ function routes(upstreamUrl: string, deadUrl: string): Record<string, unknown>[]
   ];
 }
 
-async function startProxy(errorPages: Record<string, unknown> = {}): Promise<TestProxy> {
-  return startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+/** The proxy's config; read once the stack has its PKI and upstream. */
+function proxyConfig(errorPages: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listen: { tls: serverTls(stack.pki) },
     identity: {
       jwt: [
         { issuer: ISSUER, audience: AUDIENCE, jwksFile: jwks.path, algorithms: ['ES256'] },
@@ -65,28 +63,18 @@ async function startProxy(errorPages: Record<string, unknown> = {}): Promise<Tes
       ],
     },
     errorPages,
-    routes: routes(upstream.url, `http://127.0.0.1:${deadPort}`),
-  });
+    routes: routes(stack.upstream.url, `http://127.0.0.1:${deadPort}`),
+  };
 }
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ onClose }) => {
   key = await makeKey('ES256');
   jwks = await writeJwksFile({ keys: [key.publicJwk] });
+  onClose(() => jwks.cleanup());
   deadPort = await closedPort();
   deadIssuer = `http://127.0.0.1:${deadPort}`;
-  proxy = await startProxy();
+  return proxyConfig();
 });
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await jwks?.cleanup();
-  await pki?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
 
 interface Case {
   readonly name: string;
@@ -136,21 +124,21 @@ const CASES: readonly Case[] = [
 describe('a browser navigation gets a page', () => {
   it.each(CASES)('$status $name', async (c) => {
     const extra = c.headers ? await c.headers() : {};
-    const res = await get(proxy.port, c.path, { host: HOST, headers: { ...NAVIGATION, ...extra } });
+    const res = await get(stack.proxy.port, c.path, { host: HOST, headers: { ...NAVIGATION, ...extra } });
     const page = expectPage(res, c.status);
     expect(page).toMatch(c.says);
     // What the access log says stays there.
-    const line = proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
+    const line = stack.proxy.logs.find((l) => l.msg === 'request' && l.requestId === res.headers['x-request-id']);
     expect(line?.['reason']).toBe(c.reason);
     expect(page).not.toContain(c.reason);
     for (const internal of ACCESS_LOG_REASON_SAMPLES) expect(page).not.toContain(internal);
-    if (c.forwarded !== true && c.status !== 502) expect(upstream.seen).toEqual([]);
+    if (c.forwarded !== true && c.status !== 502) expect(stack.upstream.seen).toEqual([]);
   });
 
   it('the same refusals keep the JSON body for an API client (Accept: application/json)', async () => {
     for (const c of CASES) {
       const extra = c.headers ? await c.headers() : {};
-      const res = await get(proxy.port, c.path, { host: HOST, headers: { accept: 'application/json', ...extra } });
+      const res = await get(stack.proxy.port, c.path, { host: HOST, headers: { accept: 'application/json', ...extra } });
       expectJsonError(res, c.status);
     }
   });
@@ -168,17 +156,17 @@ describe('a browser navigation gets a page', () => {
     ['a q value that is not a number', { accept: 'text/html;q=abc' }],
     ['two Sec-Fetch-Mode values', { ...NAVIGATION, 'sec-fetch-mode': ['navigate', 'cors'] }],
   ])('%s keeps JSON', async (_name, headers) => {
-    const res = await get(proxy.port, '/nothing-here', { host: HOST, headers });
+    const res = await get(stack.proxy.port, '/nothing-here', { host: HOST, headers });
     expectJsonError(res, 404);
   });
 
   it('a browser without Fetch Metadata (older Safari, a test client) still gets the page', async () => {
-    const res = await get(proxy.port, '/nothing-here', { host: HOST, headers: { accept: 'text/html' } });
+    const res = await get(stack.proxy.port, '/nothing-here', { host: HOST, headers: { accept: 'text/html' } });
     expectPage(res, 404);
   });
 
   it('a form POST navigation gets the page; PUT/DELETE (never a navigation) keep JSON', async () => {
-    const post = await get(proxy.port, '/staff/x', {
+    const post = await get(stack.proxy.port, '/staff/x', {
       host: HOST,
       method: 'POST',
       headers: { ...NAVIGATION, 'content-type': 'application/x-www-form-urlencoded' },
@@ -186,14 +174,14 @@ describe('a browser navigation gets a page', () => {
     });
     expectPage(post, 401);
     for (const method of ['PUT', 'DELETE', 'PATCH']) {
-      expectJsonError(await get(proxy.port, '/staff/x', { host: HOST, method, headers: NAVIGATION }), 401);
+      expectJsonError(await get(stack.proxy.port, '/staff/x', { host: HOST, method, headers: NAVIGATION }), 401);
     }
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('HEAD gets the page\'s headers only', async () => {
-    const head = await get(proxy.port, '/nothing-here', { host: HOST, method: 'HEAD', headers: NAVIGATION });
-    const full = await get(proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION });
+    const head = await get(stack.proxy.port, '/nothing-here', { host: HOST, method: 'HEAD', headers: NAVIGATION });
+    const full = await get(stack.proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION });
     expect(head.status).toBe(404);
     expect(head.body).toBe('');
     expect(head.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -203,7 +191,7 @@ describe('a browser navigation gets a page', () => {
   });
 
   it('the CSP style hash is the hash of the page\'s one inline style', async () => {
-    const res = await get(proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION });
+    const res = await get(stack.proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION });
     const style = /<style>([^<]*)<\/style>/.exec(res.body)?.[1];
     expect(style).toBeDefined();
     const hash = createHash('sha256').update(style!).digest('base64');
@@ -213,24 +201,24 @@ describe('a browser navigation gets a page', () => {
   });
 
   it('an anonymous page offers no sign-out and no sign-in when no login is configured', async () => {
-    const res = await get(proxy.port, '/staff/x', { host: HOST, headers: NAVIGATION });
+    const res = await get(stack.proxy.port, '/staff/x', { host: HOST, headers: NAVIGATION });
     const page = expectPage(res, 401);
     expect(page).not.toMatch(/Sign out|Sign in|<form/);
   });
 
   it('a bearer subject is named, escaped, without a sign-out form (a token cannot be signed out)', async () => {
     const evil = `"><script>alert(1)</script><img src=x onerror=alert(2)>'`;
-    const res = await get(proxy.port, '/staff/x', { host: HOST, headers: { ...NAVIGATION, authorization: `Bearer ${await token({ sub: evil, email: undefined, name: evil })}` } });
+    const res = await get(stack.proxy.port, '/staff/x', { host: HOST, headers: { ...NAVIGATION, authorization: `Bearer ${await token({ sub: evil, email: undefined, name: evil })}` } });
     const page = expectPage(res, 403);
     expect(page).not.toContain('<script>');
     expect(page).not.toContain('<img');
     expect(page).toContain('&#34;&#62;&#60;script&#62;alert(1)&#60;/script&#62;');
     expect(page).not.toMatch(/<form/);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('a name with bidi overrides or control characters is neutralised, a long one is cut', async () => {
-    const res = await get(proxy.port, '/staff/x', {
+    const res = await get(stack.proxy.port, '/staff/x', {
       host: HOST,
       headers: { ...NAVIGATION, authorization: `Bearer ${await token({ email: undefined, name: `admin\u202Egnp.exe\u0007${'x'.repeat(5000)}` })}` },
     });
@@ -243,7 +231,7 @@ describe('a browser navigation gets a page', () => {
 
   it('an upgrade (WebSocket) refused keeps its JSON answer on the socket', async () => {
     const res = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       `GET /nothing-here HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/html\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: document\r\n` +
         'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
@@ -253,7 +241,7 @@ describe('a browser navigation gets a page', () => {
   });
 
   it('a parser-level refusal (bad header bytes) stays JSON: it happens before any header is read', async () => {
-    const res = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/html\r\nX-Bad: a\x01b\r\n\r\n`);
+    const res = await rawRequest(stack.proxy.port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/html\r\nX-Bad: a\x01b\r\n\r\n`);
     expect(res.status).toBe(400);
     expect(res.text).toMatch(/Content-Type: application\/json/i);
   });
@@ -262,7 +250,7 @@ describe('a browser navigation gets a page', () => {
 describe('errorPages.showReasons', () => {
   let debugProxy: TestProxy;
   beforeAll(async () => {
-    debugProxy = await startProxy({ showReasons: true });
+    debugProxy = await startTestProxy(proxyConfig({ showReasons: true }));
   });
   afterAll(() => debugProxy?.close());
 
@@ -274,7 +262,7 @@ describe('errorPages.showReasons', () => {
   });
 
   it('is off by default', async () => {
-    const page = expectPage(await get(proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION }), 404);
+    const page = expectPage(await get(stack.proxy.port, '/nothing-here', { host: HOST, headers: NAVIGATION }), 404);
     expect(page).not.toContain('Reason');
   });
 });
