@@ -8,24 +8,22 @@
 // Safe outcome: each spelling is denied (403) or refused (400) and the upstream sees
 // nothing; allowed requests reach the upstream with the path as the client wrote it
 // (canonical, never case-folded).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
-let pki: TestPki;
 let iis: TestUpstream;
 let modern: TestUpstream;
-let proxy: TestProxy;
 
 const ADMIN_ONLY = { allow: { spiffe: { id: 'spiffe://example.org/ns/ops/sa/admin' } } };
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  iis = await startUpstream();
+// The stack's upstream is the IIS site (reset before each test by the stack).
+const stack = useProxyStack(async ({ upstream, onClose }) => {
+  iis = upstream;
   modern = await startUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+  onClose(() => modern.close());
+  return {
     routes: [
       // One IIS site: everything open except /admin.
       openRoute(iis.url, {
@@ -40,21 +38,13 @@ beforeAll(async () => {
       openRoute(iis.url, { name: 'legacy-admin', match: { host: 'mixed.test', pathPrefix: '/Admin' }, paths: { case: 'insensitive' }, policy: ADMIN_ONLY }),
       openRoute(modern.url, { name: 'site', match: { host: 'mixed.test' } }),
     ],
-  });
+  };
 });
 
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([iis?.close(), modern?.close()]);
-});
-
-beforeEach(() => {
-  iis.reset();
-  modern.reset();
-});
+beforeEach(() => modern.reset());
 
 const send = (host: string, target: string) =>
-  rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
 
 const nothingForwarded = () => {
   expect(iis.seen.map((s) => s.url)).toEqual([]);

@@ -3,14 +3,10 @@
 // side compares names the CGI way (`X_Hop` = `X.Hop` = `X-Hop`, basics/headers.ts), the
 // response side compares them as sent, and the Connection tokens must serve both.
 import { request } from 'node:https';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startRawUpstream, type RawUpstream } from './raw-upstream.ts';
-
-let pki: TestPki;
-let upstream: RawUpstream;
-let proxy: TestProxy;
+import { expect, it } from 'vitest';
+import { openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
+import { startRawUpstream } from './raw-upstream.ts';
 
 const RESPONSE =
   'HTTP/1.1 200 OK\r\n' +
@@ -21,28 +17,18 @@ const RESPONSE =
   'X-Kept: yes\r\n' +
   'Content-Length: 2\r\n\r\nok';
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startRawUpstream((conn) => {
-    if (conn.state !== 0 || !conn.data.includes('\r\n\r\n')) return;
-    conn.state = 1;
-    conn.socket.end(RESPONSE);
-  });
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
-    routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } })],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-  await pki?.cleanup();
+const stack = useProxyStack(({ upstream }) => ({ routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } })] }), {
+  upstream: () =>
+    startRawUpstream((conn) => {
+      if (conn.state !== 0 || !conn.data.includes('\r\n\r\n')) return;
+      conn.state = 1;
+      conn.socket.end(RESPONSE);
+    }),
 });
 
 it("an upstream's Connection-named response headers never reach the client, in any spelling", async () => {
   const { status, raw } = await new Promise<{ status: number; raw: string[] }>((resolve, reject) => {
-    request({ host: '127.0.0.1', port: proxy.port, path: '/', rejectUnauthorized: false, headers: { host: 'app.test' } }, (res) => {
+    request({ host: '127.0.0.1', port: stack.proxy.port, path: '/', rejectUnauthorized: false, headers: { host: 'app.test' } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: res.rawHeaders }));
     })

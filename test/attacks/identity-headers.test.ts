@@ -8,22 +8,18 @@
 // must count every copy. The operator's `stripHeaders` (top level and per route) extends
 // the list and never removes a header ztproxy itself sets.
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openRoute, rawRequest, startTestProxy } from '../helpers/proxy.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { startRawUpstream, type RawUpstream } from './raw-upstream.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
 let wsUpstream: TestUpstream;
 let trailerUpstream: RawUpstream;
-let proxy: TestProxy;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ upstream, onClose }) => {
   wsUpstream = await startUpstream({ websocket: true });
+  onClose(() => wsUpstream.close());
   // Records every byte ztproxy sends (the body goes with Content-Length or chunked, as
   // undici chooses; trailers would follow it), then answers.
   trailerUpstream = await startRawUpstream((conn) => {
@@ -31,8 +27,8 @@ beforeAll(async () => {
     conn.state = 1;
     setTimeout(() => conn.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'), 200);
   });
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+  onClose(() => trailerUpstream.close());
+  return {
     stripHeaders: { names: ['X-Tenant', 'x_employee_id'], prefixes: ['X-Acme-'] },
     routes: [
       openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } }),
@@ -46,24 +42,17 @@ beforeAll(async () => {
       openRoute(wsUpstream.url, { name: 'ws', match: { host: 'ws.test' }, websocket: true, stripHeaders: { names: ['x-ws-user'] } }),
       openRoute(trailerUpstream.url, { name: 'trailers', match: { host: 'trailers.test' } }),
     ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([upstream?.close(), wsUpstream?.close(), trailerUpstream?.close()]);
+  };
 });
 
 beforeEach(() => {
-  upstream.reset();
   wsUpstream.reset();
   trailerUpstream.reset();
 });
-
 /** ztproxy_stripped_headers_total by family, read from the admin listener's /metrics. */
 async function strippedCounts(): Promise<Record<string, number>> {
   const text = await new Promise<string>((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port: proxy.proxy.addresses.admin.port, path: '/metrics' }, (res) => {
+    httpRequest({ host: '127.0.0.1', port: stack.proxy.proxy.addresses.admin.port, path: '/metrics' }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -117,7 +106,7 @@ function forgedAtUpstream(seen: TestUpstream['seen']): string[] {
 }
 
 async function send(host: string, lines: string): Promise<number> {
-  const res = await rawRequest(proxy.port, `GET /whoami HTTP/1.1\r\nHost: ${host}\r\n${lines}Connection: close\r\n\r\n`);
+  const res = await rawRequest(stack.proxy.port, `GET /whoami HTTP/1.1\r\nHost: ${host}\r\n${lines}Connection: close\r\n\r\n`);
   return res.status;
 }
 
@@ -226,8 +215,8 @@ describe('identity headers of other proxies never reach the upstream, in any spe
     const names = spellings(name);
     const before = await strippedCounts();
     expect(await send('app.test', forgedLines(names))).toBe(200);
-    expect(upstream.seen).toHaveLength(1);
-    expect(forgedAtUpstream(upstream.seen)).toEqual([]);
+    expect(stack.upstream.seen).toHaveLength(1);
+    expect(forgedAtUpstream(stack.upstream.seen)).toEqual([]);
     const after = await strippedCounts();
     expect((after[family] ?? 0) - (before[family] ?? 0)).toBe(names.length);
   });
@@ -244,7 +233,7 @@ describe('identity headers of other proxies never reach the upstream, in any spe
     ['a NUL in the name', 'X-Remote-User\u0000: forged\r\n'],
   ])('a name with %s → 400, the upstream sees nothing', async (_why, lines) => {
     expect(await send('app.test', lines)).toBe(400);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('headers that only resemble one of the families are forwarded and not counted', async () => {
@@ -252,16 +241,16 @@ describe('identity headers of other proxies never reach the upstream, in any spe
     const kept = ['X-Auth-Token', 'X-Client-Data', 'X-Remoteness', 'Remote', 'X-SSLX', 'X-Envoy', 'Impersonated-By', 'X-Request-Ids', 'X-Ms-Clients'];
     const before = await strippedCounts();
     expect(await send('app.test', kept.map((n) => `${n}: kept\r\n`).join(''))).toBe(200);
-    const seen = upstream.seen[0]!.rawHeaders;
+    const seen = stack.upstream.seen[0]!.rawHeaders;
     for (const n of kept) expect([n, seen.includes(n)]).toEqual([n, true]);
     expect(await strippedCounts()).toEqual(before);
   });
 
   it('the access-log line names the families (each once), never the forged names or values', async () => {
     expect(await send('app.test', 'X-Forwarded-Access-Token: forged-secret-token\r\nSSL_CLIENT_S_DN: forged-dn\r\nX-SSL-Client-Verify: forged-ok\r\n')).toBe(200);
-    const id = upstream.seen[0]!.headers['x-request-id'];
+    const id = stack.upstream.seen[0]!.headers['x-request-id'];
     // The line is written once the exchange has ended, which may be just after the client saw it.
-    const logged = () => proxy.logs.find((l) => l.msg === 'request' && l.requestId === id);
+    const logged = () => stack.proxy.logs.find((l) => l.msg === 'request' && l.requestId === id);
     for (let i = 0; i < 100 && !logged(); i++) await new Promise((r) => setTimeout(r, 20));
     const line = logged();
     expect(line?.strippedHeaders).toEqual(['oauth2-proxy', 'client-cert']);
@@ -283,26 +272,26 @@ describe('stripHeaders extends the list, globally and per route', () => {
     const before = await strippedCounts();
     expect(await send('app.test', forgedLines(GLOBAL))).toBe(200);
     expect(await send('legacy.test', forgedLines(GLOBAL))).toBe(200);
-    expect(upstream.seen).toHaveLength(2);
-    expect(forgedAtUpstream(upstream.seen)).toEqual([]);
+    expect(stack.upstream.seen).toHaveLength(2);
+    expect(forgedAtUpstream(stack.upstream.seen)).toEqual([]);
     expect((await strippedCounts()).configured! - before.configured!).toBe(2 * GLOBAL.length);
   });
 
   it("a route's own list applies to that route only", async () => {
     const before = await strippedCounts();
     expect(await send('legacy.test', forgedLines(ROUTE))).toBe(200);
-    expect(forgedAtUpstream(upstream.seen)).toEqual([]);
+    expect(forgedAtUpstream(stack.upstream.seen)).toEqual([]);
     expect((await strippedCounts()).configured! - before.configured!).toBe(ROUTE.length);
-    upstream.reset();
+    stack.upstream.reset();
     expect(await send('app.test', 'X-Legacy-User: other-route\r\nX-Corp-Dept: other-route\r\n')).toBe(200);
-    const seen = upstream.seen[0]!.headers;
+    const seen = stack.upstream.seen[0]!.headers;
     expect([seen['x-legacy-user'], seen['x-corp-dept']]).toEqual(['other-route', 'other-route']);
   });
 
   it('a prefix over headers ztproxy sets removes only the client\'s copies', async () => {
     expect(await send('greedy.test', 'X-Forwarded-For: 10.6.6.6\r\nX-Forwarded-Prefix: /forged\r\nX-Real-IP: 10.6.6.6\r\nX-Request-Id: forged-id\r\nX-Forwarded-Whatever: forged\r\n')).toBe(200);
-    const seen = upstream.seen[0]!;
-    expect(forgedAtUpstream(upstream.seen)).toEqual([]);
+    const seen = stack.upstream.seen[0]!;
+    expect(forgedAtUpstream(stack.upstream.seen)).toEqual([]);
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
     expect(seen.headers['x-forwarded-proto']).toBe('https');
@@ -325,7 +314,7 @@ describe('a WebSocket handshake is stripped the same way', () => {
     ];
     const before = await strippedCounts();
     const res = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       'GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
         `${forgedLines(names)}\r\n`,
@@ -352,7 +341,7 @@ describe('request trailers never reach the upstream', () => {
   // ztproxy forwards the body, never the client's trailers (Trailer is hop-by-hop).
   it('identity headers sent as trailers', async () => {
     const res = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       'POST /upload HTTP/1.1\r\nHost: trailers.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-Forwarded-User, Remote-User\r\nConnection: close\r\n\r\n' +
         '5\r\nhello\r\n0\r\nX-Forwarded-User: forged-trailer\r\nREMOTE_USER: forged-trailer\r\nX-Amzn-Oidc-Identity: forged-trailer\r\n\r\n',
     );
@@ -366,17 +355,17 @@ describe('request trailers never reach the upstream', () => {
 describe('stripHeaders follows a config reload; a refused one keeps the running list', () => {
   it('adds, keeps on a bad reload, and removes', async () => {
     const config = (stripHeaders?: unknown): Record<string, unknown> => ({
-      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+      listen: { tls: serverTls(stack.pki) },
       ...(stripHeaders === undefined ? {} : { stripHeaders }),
-      routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' } })],
+      routes: [openRoute(stack.upstream.url, { name: 'app', match: { host: 'app.test' } })],
     });
     const own = await startTestProxy(config());
     try {
       const tenant = async (): Promise<string | undefined> => {
-        upstream.reset();
+        stack.upstream.reset();
         const res = await rawRequest(own.port, 'GET / HTTP/1.1\r\nHost: app.test\r\nX_Tenant: forged-tenant\r\nConnection: close\r\n\r\n');
         expect(res.status).toBe(200);
-        return forgedAtUpstream(upstream.seen)[0];
+        return forgedAtUpstream(stack.upstream.seen)[0];
       };
       expect(await tenant()).toBe('X_Tenant: forged-tenant');
       own.writeConfig(config({ names: ['x-tenant'] }));

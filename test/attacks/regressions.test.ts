@@ -5,44 +5,32 @@
 // split or folded response headers), HTTP/2 prior knowledge, IPv4-mapped listeners, and
 // the admin paths on the data plane.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { get, openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { requestHeads, startRawUpstream, type RawUpstream } from './raw-upstream.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
 let raw: RawUpstream;
-let proxy: TestProxy;
 
 const denyAdmin = { allow: { accept: true }, deny: { path: { prefix: '/admin' } } };
 const SMUGGLED = 'GET /admin HTTP/1.1\r\nHost: app.test\r\n\r\n';
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ upstream, onClose }) => {
   raw = await startRawUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+  onClose(() => raw.close());
+  return {
     routes: [
       openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: denyAdmin }),
       openRoute(raw.url, { name: 'raw', match: { host: 'raw.test' }, policy: denyAdmin, timeouts: { headers: '1s' } }),
     ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([upstream?.close(), raw?.close()]);
+  };
 });
 
 beforeEach(() => {
-  upstream.reset();
   raw.reset();
   raw.respond = () => {};
 });
 
-const seenUrls = (): string[] => upstream.seen.map((s) => `${s.method} ${s.url}`);
+const seenUrls = (): string[] => stack.upstream.seen.map((s) => `${s.method} ${s.url}`);
 const statuses = (text: string): number[] => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 describe('encodings that are not decoded twice, or at all', () => {
@@ -64,7 +52,7 @@ describe('encodings that are not decoded twice, or at all', () => {
     ['/admin%2f..', 400, null],
   ];
   it.each(cases)('GET %s → %i', async (target, status, forwarded) => {
-    const { text } = await rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
     expect(statuses(text)[0]).toBe(status);
     expect(seenUrls()).toEqual(forwarded === null ? [] : [`GET ${forwarded}`]);
   });
@@ -72,9 +60,9 @@ describe('encodings that are not decoded twice, or at all', () => {
 
 describe('a very long path is judged whole', () => {
   it('GET /admin/ + 3 000 segments → 403', async () => {
-    const { text } = await rawRequest(proxy.port, `GET /admin/${'a/'.repeat(3000)}x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawRequest(stack.proxy.port, `GET /admin/${'a/'.repeat(3000)}x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
     expect(statuses(text)[0]).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -87,7 +75,7 @@ describe('request bodies never become requests or identity', () => {
       }
     };
     const { text } = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       'POST /t HTTP/1.1\r\nHost: raw.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-Forwarded-User\r\nConnection: close\r\n\r\n' +
         '5\r\nhello\r\n0\r\nX-Forwarded-User: forged-admin\r\nX-ZT-Assertion: forged\r\nHost: evil.test\r\n\r\n',
     );
@@ -101,25 +89,25 @@ describe('request bodies never become requests or identity', () => {
     ['a denied POST whose body is a request', `POST /admin HTTP/1.1\r\nHost: app.test\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`],
     ['a denied POST with Expect: 100-continue', `POST /admin HTTP/1.1\r\nHost: app.test\r\nExpect: 100-continue\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`],
   ])('%s: /admin never reaches the upstream', async (_why, bytes) => {
-    await rawRequest(proxy.port, bytes, { timeoutMs: 1000 });
+    await rawRequest(stack.proxy.port, bytes, { timeoutMs: 1000 });
     await new Promise((r) => setTimeout(r, 100));
     expect(seenUrls().filter((u) => u.includes('/admin'))).toEqual([]);
   });
 
   it('2 100 headers (past Node\'s maxHeadersCount) with a forged identity and a second Host at the end: neither reaches the upstream', async () => {
     const filler = Array.from({ length: 2100 }, (_, i) => `a${i % 10}:b\r\n`).join('');
-    const { text } = await rawRequest(proxy.port, `GET /many HTTP/1.1\r\nHost: app.test\r\n${filler}X-Forwarded-User: forged-admin\r\nHost: evil.test\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawRequest(stack.proxy.port, `GET /many HTTP/1.1\r\nHost: app.test\r\n${filler}X-Forwarded-User: forged-admin\r\nHost: evil.test\r\nConnection: close\r\n\r\n`);
     expect([200, 400, 431]).toContain(statuses(text)[0]);
-    for (const seen of upstream.seen) {
+    for (const seen of stack.upstream.seen) {
       expect(seen.rawHeaders.filter((v) => /forged|evil\.test/.test(v))).toEqual([]);
       expect(seen.headers.host).toBe('app.test');
     }
   });
 
   it('HTTP/2 prior knowledge (the h2 preface) → 400, nothing forwarded', async () => {
-    const { status } = await rawRequest(proxy.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    const { status } = await rawRequest(stack.proxy.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
     expect(status).toBe(400);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -131,7 +119,7 @@ describe('a misbehaving upstream cannot desynchronise the client connection', ()
         conn.socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
       }
     };
-    const { text } = await rawRequest(proxy.port, `GET /x HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /admin HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n`, { timeoutMs: 1500 });
+    const { text } = await rawRequest(stack.proxy.port, `GET /x HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /admin HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n`, { timeoutMs: 1500 });
     expect(statuses(text)[0]).toBe(502);
     expect(text).not.toMatch(/HTTP\/1\.1 101/);
     expect(raw.allBytes()).not.toContain('GET /admin');
@@ -148,8 +136,8 @@ describe('a misbehaving upstream cannot desynchronise the client connection', ()
         );
       }
     };
-    const first = await rawRequest(proxy.port, 'GET /a HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
-    const second = await rawRequest(proxy.port, 'GET /b HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
+    const first = await rawRequest(stack.proxy.port, 'GET /a HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
+    const second = await rawRequest(stack.proxy.port, 'GET /b HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
     expect(first.text.endsWith('first')).toBe(true);
     expect(second.text).not.toMatch(/poisoned/i);
   });
@@ -167,7 +155,7 @@ describe('a misbehaving upstream cannot desynchronise the client connection', ()
         conn.socket.end(`HTTP/1.1 200 OK\r\n${header}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`);
       }
     };
-    const { text } = await rawRequest(proxy.port, 'GET /split HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
+    const { text } = await rawRequest(stack.proxy.port, 'GET /split HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n');
     expect(statuses(text)[0]).toBe(502);
     expect(text).not.toMatch(/injected/);
   });
@@ -177,10 +165,10 @@ describe('IPv4-mapped listener ([::ffff:127.0.0.1])', () => {
   let mapped: TestProxy;
   beforeAll(async () => {
     mapped = await startTestProxy({
-      listen: { address: '[::ffff:127.0.0.1]:0', tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+      listen: { address: '[::ffff:127.0.0.1]:0', tls: serverTls(stack.pki) },
       routes: [
-        openRoute(upstream.url, { name: 'lan', match: { host: 'lan.test' }, policy: { allow: { sourceIp: ['127.0.0.0/8'] } } }),
-        openRoute(upstream.url, { name: 'blocked', match: { host: 'blocked.test' }, policy: { allow: { accept: true }, deny: { sourceIp: ['127.0.0.1'] } } }),
+        openRoute(stack.upstream.url, { name: 'lan', match: { host: 'lan.test' }, policy: { allow: { sourceIp: ['127.0.0.0/8'] } } }),
+        openRoute(stack.upstream.url, { name: 'blocked', match: { host: 'blocked.test' }, policy: { allow: { accept: true }, deny: { sourceIp: ['127.0.0.1'] } } }),
       ],
     });
   });
@@ -192,24 +180,24 @@ describe('IPv4-mapped listener ([::ffff:127.0.0.1])', () => {
     expect(mapped.proxy.addresses.https.family).toBe('IPv6');
     const res = await get(mapped.port, '/', { host: 'lan.test' });
     expect(res.status).toBe(200);
-    expect(upstream.seen[0]!.headers['x-real-ip']).toBe('127.0.0.1');
-    expect(upstream.seen[0]!.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(stack.upstream.seen[0]!.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(stack.upstream.seen[0]!.headers['x-forwarded-for']).toBe('127.0.0.1');
   });
 
   it('an IPv4 deny cannot be sidestepped by the mapped address family', async () => {
     const res = await get(mapped.port, '/', { host: 'blocked.test', headers: { 'X-Forwarded-For': '203.0.113.9' } });
     expect(res.status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
 describe('the admin endpoints are not on the data plane', () => {
   it.each(['/metrics', '/healthz', '/readyz'])('%s on the HTTPS port is an ordinary path: forwarded on a route, never answered by ztproxy', async (path) => {
-    const routed = await get(proxy.port, path, { host: 'app.test' });
+    const routed = await get(stack.proxy.port, path, { host: 'app.test' });
     expect(routed.status).toBe(200);
     expect(routed.body).not.toMatch(/# HELP|# TYPE|"status"/);
     expect(seenUrls()).toEqual([`GET ${path}`]);
-    const unrouted = await get(proxy.port, path, { host: 'nowhere.test' });
+    const unrouted = await get(stack.proxy.port, path, { host: 'nowhere.test' });
     expect(unrouted.status).toBe(404);
   });
 });

@@ -2,12 +2,12 @@
 // memory, limits, upstream failures mapped to 502/504, WebSocket, no route → 404.
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { mapUpstreamError } from '../../src/proxy/forward.ts';
 import { REPLIES } from '../../src/basics/errors.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { get, openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 async function waitFor<T>(probe: () => T | undefined, ms = 2000): Promise<T> {
@@ -20,19 +20,15 @@ async function waitFor<T>(probe: () => T | undefined, ms = 2000): Promise<T> {
   }
 }
 
-let pki: TestPki;
-let upstream: TestUpstream;
 let wsUpstream: TestUpstream;
 let rejectingWs: TestUpstream;
-let proxy: TestProxy;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ upstream, onClose }) => {
   wsUpstream = await startUpstream({ websocket: true });
+  onClose(() => wsUpstream.close());
   rejectingWs = await startUpstream({ websocket: true, rejectUpgrade: true });
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
+  onClose(() => rejectingWs.close());
+  return {
     routes: [
       openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, maxRequestBody: '1MiB' }),
       openRoute(upstream.url, { name: 'uploads', match: { host: 'app.test', pathPrefix: '/upload' }, maxRequestBody: '200MiB' }),
@@ -42,21 +38,15 @@ beforeAll(async () => {
       openRoute(wsUpstream.url, { name: 'nows', match: { host: 'nows.test' } }),
       openRoute(rejectingWs.url, { name: 'wsreject', match: { host: 'wsreject.test' }, websocket: true }),
     ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([upstream?.close(), wsUpstream?.close(), rejectingWs?.close()]);
-  await pki?.cleanup();
+  };
 });
 
 describe('forwarding', () => {
   it('forwards the canonical request with ztproxy-set X-Forwarded-* and X-Request-Id', async () => {
-    upstream.reset();
-    const res = await get(proxy.port, '/a/./b//c?q=1&x=%2F', { host: 'App.Test.' });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/a/./b//c?q=1&x=%2F', { host: 'App.Test.' });
     expect(res.status).toBe(200);
-    const seen = upstream.last()!;
+    const seen = stack.upstream.last()!;
     expect(seen.url).toBe('/a/b/c?q=1&x=%2F');
     expect(seen.headers.host).toBe('app.test');
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
@@ -71,32 +61,32 @@ describe('forwarding', () => {
 
   // TRACK is not even a method to Node's parser (400 there); TRACE gets 405 from the chain.
   it.each([['TRACE', 405], ['TRACK', 400]])('refuses %s (%i): it would echo ztproxy-added headers back', async (method, status) => {
-    upstream.reset();
-    const res = await get(proxy.port, '/', { host: 'app.test', method });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/', { host: 'app.test', method });
     expect(res.status).toBe(status);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('answers 404 and forwards nothing when no route matches', async () => {
-    upstream.reset();
-    const res = await get(proxy.port, '/', { host: 'unknown.test' });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/', { host: 'unknown.test' });
     expect(res.status).toBe(404);
     expect(JSON.parse(res.body)).toEqual({ error: 'not found', requestId: res.headers['x-request-id'] });
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('refuses a declared body over the route limit with 413 before forwarding', async () => {
-    upstream.reset();
-    const res = await get(proxy.port, '/x', { host: 'app.test', method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
+    stack.upstream.reset();
+    const res = await get(stack.proxy.port, '/x', { host: 'app.test', method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
     expect(res.status).toBe(413);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('cuts a chunked body at the route limit', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const status = await new Promise<number>((resolve) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: proxy.port, path: '/x', method: 'POST', rejectUnauthorized: false, headers: { host: 'app.test', 'transfer-encoding': 'chunked' } },
+        { host: '127.0.0.1', port: stack.proxy.port, path: '/x', method: 'POST', rejectUnauthorized: false, headers: { host: 'app.test', 'transfer-encoding': 'chunked' } },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
@@ -110,18 +100,18 @@ describe('forwarding', () => {
     // Either a 413 (if the proxy answers before the upstream does) or a cut connection;
     // in no case does the upstream receive more than the limit.
     expect([413, -1, 502]).toContain(status);
-    for (const s of upstream.seen) expect(s.bodyBytes).toBeLessThanOrEqual(1024 * 1024);
+    for (const s of stack.upstream.seen) expect(s.bodyBytes).toBeLessThanOrEqual(1024 * 1024);
   });
 
   // Memory is measured on a proxy in its own process in streaming.test.ts; here the
   // timing shows the bytes flow through rather than being stored and forwarded.
   it('streams a 100 MB upload and download: never buffered whole', async () => {
-    upstream.reset();
+    stack.upstream.reset();
     const size = 100 * 1024 * 1024;
     let sentAllAt = 0;
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: proxy.port, path: '/upload', method: 'PUT', rejectUnauthorized: false, agent: false, headers: { host: 'app.test', 'content-length': size } },
+        { host: '127.0.0.1', port: stack.proxy.port, path: '/upload', method: 'PUT', rejectUnauthorized: false, agent: false, headers: { host: 'app.test', 'content-length': size } },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
@@ -139,7 +129,7 @@ describe('forwarding', () => {
       })()).pipe(req);
     });
     expect(status).toBe(200);
-    const seen = upstream.last('/upload')!;
+    const seen = stack.upstream.last('/upload')!;
     expect(seen.bodyBytes).toBe(size);
     // Streaming, not store-and-forward: the upstream had the first bytes long before the
     // client had sent the last.
@@ -147,7 +137,7 @@ describe('forwarding', () => {
     let received = 0;
     let firstByteAt = 0;
     const download = await new Promise<number>((resolve, reject) => {
-      httpsRequest({ host: '127.0.0.1', port: proxy.port, path: `/upload/../bytes?n=${size}`, rejectUnauthorized: false, agent: false, headers: { host: 'app.test' } }, (res) => {
+      httpsRequest({ host: '127.0.0.1', port: stack.proxy.port, path: `/upload/../bytes?n=${size}`, rejectUnauthorized: false, agent: false, headers: { host: 'app.test' } }, (res) => {
         res.on('data', (c: Buffer) => {
           firstByteAt ||= performance.now();
           received += c.length;
@@ -166,20 +156,20 @@ describe('forwarding', () => {
   // where a closed port refuses at once, so the connect-timeout mapping (504) is covered
   // by the unit test of mapUpstreamError instead.
   it('maps a refused upstream to 502', async () => {
-    const refused = await get(proxy.port, '/', { host: 'refused.test' });
+    const refused = await get(stack.proxy.port, '/', { host: 'refused.test' });
     expect(refused.status).toBe(502);
     expect(JSON.parse(refused.body).error).toBe('bad gateway');
   });
 
   it('maps a slow upstream to 504 (headers timeout) and cuts a stalled body', async () => {
-    const slow = await get(proxy.port, '/slow?ms=2000', { host: 'fast.test' });
+    const slow = await get(stack.proxy.port, '/slow?ms=2000', { host: 'fast.test' });
     expect(slow.status).toBe(504);
-    const stalled = await get(proxy.port, '/stall-body', { host: 'fast.test' }).then(
+    const stalled = await get(stack.proxy.port, '/stall-body', { host: 'fast.test' }).then(
       (r) => r.status,
       (err: NodeJS.ErrnoException) => err.code,
     );
     expect(stalled).toBe('ECONNRESET');
-    const line = await waitFor(() => proxy.logs.find((l) => l.msg === 'request' && l.path === '/stall-body'));
+    const line = await waitFor(() => stack.proxy.logs.find((l) => l.msg === 'request' && l.path === '/stall-body'));
     expect(line.reason).toBe('upstream-body-timeout');
   });
 });
@@ -187,7 +177,7 @@ describe('forwarding', () => {
 describe('websocket', () => {
   const open = (host: string): Promise<WebSocket> =>
     new Promise((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${proxy.port}/socket`, { headers: { host }, rejectUnauthorized: false });
+      const ws = new WebSocket(`wss://127.0.0.1:${stack.proxy.port}/socket`, { headers: { host }, rejectUnauthorized: false });
       ws.once('open', () => resolve(ws));
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
