@@ -20,10 +20,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNginx, startNginx, type TestNginx } from '../helpers/nginx.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { openRoute } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 // ---------------------------------------------------------------------------------------
 // The upstream: records every request (and WebSocket handshake) with its body, whole.
@@ -39,7 +39,9 @@ interface Seen {
 
 interface RecordingUpstream {
   readonly port: number;
+  readonly url: string;
   readonly seen: Seen[];
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -70,9 +72,14 @@ async function startRecordingUpstream(): Promise<RecordingUpstream> {
     socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
+    url: `http://127.0.0.1:${port}`,
     seen,
+    reset: () => {
+      seen.length = 0;
+    },
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -440,31 +447,17 @@ const START_LINES: readonly StartLineRow[] = [
 
 // ---------------------------------------------------------------------------------------
 
-let pki: TestPki;
-let upstream: RecordingUpstream;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startRecordingUpstream();
-  proxy = await startTestProxy({
-    listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, redirectHttp: { address: '127.0.0.1:0' } },
+const stack = useProxyStack(
+  ({ upstream }) => ({
+    listen: { redirectHttp: { address: '127.0.0.1:0' } },
     routes: [
-      openRoute(`http://127.0.0.1:${upstream.port}`, { name: 'app', match: { host: 'app.test' }, websocket: true }),
+      openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, websocket: true }),
       // Used once, by the late-parser-error test: its first request signs a fresh assertion.
-      openRoute(`http://127.0.0.1:${upstream.port}`, { name: 'late', match: { host: 'late.test' } }),
+      openRoute(upstream.url, { name: 'late', match: { host: 'late.test' } }),
     ],
-  });
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
-
-beforeEach(() => {
-  upstream.seen.length = 0;
-});
+  }),
+  { upstream: startRecordingUpstream },
+);
 
 /** A refusal: one 400 with ztproxy's JSON body, the connection closed, nothing upstream. */
 async function expectRefused(port: number, bytes: string, opts: { tls?: boolean } = {}): Promise<void> {
@@ -475,20 +468,20 @@ async function expectRefused(port: number, bytes: string, opts: { tls?: boolean 
   else expect(res.text).toMatch(/\r\n\r\n\{"error":"bad request","requestId":"[0-9a-f-]{36}"\}$/);
   expect(res.closed).toBe(true);
   await settle();
-  expect(upstream.seen).toEqual([]);
+  expect(stack.upstream.seen).toEqual([]);
 }
 
 describe('ztproxy: RFC 9112 §6 framing rules × HTTP/1.0 and HTTP/1.1', () => {
   for (const c of CASES) {
     it(`${c.title} → ${c.ours}`, async () => {
       if (c.ours === 400) {
-        await expectRefused(proxy.port, c.bytes);
+        await expectRefused(stack.proxy.port, c.bytes);
         return;
       }
-      const res = await exchange(proxy.port, c.bytes, { untilClose: false });
+      const res = await exchange(stack.proxy.port, c.bytes, { untilClose: false });
       expect(res.statuses).toEqual([200]);
-      expect(upstream.seen).toHaveLength(1);
-      const seen = upstream.seen[0]!;
+      expect(stack.upstream.seen).toHaveLength(1);
+      const seen = stack.upstream.seen[0]!;
       expect([seen.method, seen.url, seen.upgrade]).toEqual([c.method, '/framing', false]);
       expect(seen.body).toBe(c.forwarded);
     });
@@ -496,7 +489,7 @@ describe('ztproxy: RFC 9112 §6 framing rules × HTTP/1.0 and HTTP/1.1', () => {
 
   for (const row of START_LINES) {
     it(`start line: ${row.name} → 400`, async () => {
-      await expectRefused(proxy.port, row.bytes);
+      await expectRefused(stack.proxy.port, row.bytes);
     });
   }
 });
@@ -565,12 +558,12 @@ describe('ztproxy: the upgrade and CONNECT paths', () => {
   for (const c of TUNNEL_CASES) {
     it(`${c.title} → ${c.ours}`, async () => {
       if (c.ours === 400) {
-        await expectRefused(proxy.port, c.bytes + PIPELINED);
+        await expectRefused(stack.proxy.port, c.bytes + PIPELINED);
         return;
       }
-      const res = await exchange(proxy.port, c.bytes, { untilClose: false });
+      const res = await exchange(stack.proxy.port, c.bytes, { untilClose: false });
       expect(res.statuses).toEqual([101]);
-      expect(upstream.seen.map((s) => [s.method, s.url, s.upgrade])).toEqual([['GET', '/framing', true]]);
+      expect(stack.upstream.seen.map((s) => [s.method, s.url, s.upgrade])).toEqual([['GET', '/framing', true]]);
     });
   }
 });
@@ -593,7 +586,7 @@ describe('ztproxy: nothing pipelined behind a faulty request is processed', () =
   for (const [faulty, bytes] of FAULTY) {
     for (const [behind, next] of BEHIND) {
       it(`${faulty}, then ${behind}`, async () => {
-        await expectRefused(proxy.port, bytes + next);
+        await expectRefused(stack.proxy.port, bytes + next);
       });
     }
   }
@@ -601,20 +594,20 @@ describe('ztproxy: nothing pipelined behind a faulty request is processed', () =
   // RFC 9112 §6.3 ¶6 and §9.3: an HTTP/1.0 request without Content-Length has no body,
   // and without keep-alive nothing follows it on the connection — least of all a request.
   it('HTTP/1.0 POST without Content-Length, then bytes that look like a request: only the POST is forwarded, with no body', async () => {
-    const res = await exchange(proxy.port, `POST /framing HTTP/1.0\r\nHost: app.test\r\n\r\n${PIPELINED}`, { untilClose: true });
+    const res = await exchange(stack.proxy.port, `POST /framing HTTP/1.0\r\nHost: app.test\r\n\r\n${PIPELINED}`, { untilClose: true });
     expect(res.statuses).toEqual([200]);
     expect(res.closed).toBe(true);
     await settle();
-    expect(upstream.seen.map((s) => [s.method, s.url, s.body])).toEqual([['POST', '/framing', '']]);
+    expect(stack.upstream.seen.map((s) => [s.method, s.url, s.body])).toEqual([['POST', '/framing', '']]);
   });
 
   it('a valid request first: it is answered, the faulty one behind it is refused, nothing after that is processed', async () => {
     const bytes = `POST /framing HTTP/1.1\r\nHost: app.test\r\n${CL5}\r\n\r\nhello` + `POST /framing HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: identity\r\n\r\nhello` + upgrade('HTTP/1.1', []);
-    const res = await exchange(proxy.port, bytes, { untilClose: true });
+    const res = await exchange(stack.proxy.port, bytes, { untilClose: true });
     expect(res.statuses).toEqual([200, 400]);
     expect(res.closed).toBe(true);
     await settle();
-    expect(upstream.seen.map((s) => [s.method, s.body, s.upgrade])).toEqual([['POST', 'hello', false]]);
+    expect(stack.upstream.seen.map((s) => [s.method, s.body, s.upgrade])).toEqual([['POST', 'hello', false]]);
   });
 });
 
@@ -625,12 +618,12 @@ describe('ztproxy: nothing pipelined behind a faulty request is processed', () =
 // forward must not start on a request that is already refused (nor wait for its body).
 describe('ztproxy: a framing error the parser reports after the chain started', () => {
   it('is answered 400, never forwarded, and the request ends (one access-log line)', async () => {
-    const lines = (): number => proxy.logs.filter((l) => l.msg === 'request' && l['host'] === 'late.test').length;
-    await expectRefused(proxy.port, `POST /framing HTTP/1.1\r\nHost: late.test\r\nTransfer-Encoding: chunked\t\r\n\r\n${HELLO}`);
+    const lines = (): number => stack.proxy.logs.filter((l) => l.msg === 'request' && l['host'] === 'late.test').length;
+    await expectRefused(stack.proxy.port, `POST /framing HTTP/1.1\r\nHost: late.test\r\nTransfer-Encoding: chunked\t\r\n\r\n${HELLO}`);
     const end = Date.now() + 3000;
     while (lines() === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     expect(lines()).toBe(1);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -640,8 +633,8 @@ describe('ztproxy: the access log tells a refused body from a client that left',
   // upstream request is aborted unwritten, the client gets its 400, and the access-log
   // line says why instead of "client-closed".
   it('a chunked head, then a bad chunk size: 400, nothing upstream, logged as refused', async () => {
-    const before = proxy.logs.length;
-    const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, servername: 'localhost' });
+    const before = stack.proxy.logs.length;
+    const socket = tlsConnect({ host: '127.0.0.1', port: stack.proxy.port, rejectUnauthorized: false, servername: 'localhost' });
     let text = '';
     socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -653,14 +646,14 @@ describe('ztproxy: the access log tells a refused body from a client that left',
     await closed;
     expect(statusesOf(text)).toEqual([400]);
     await settle();
-    expect(upstream.seen).toEqual([]);
-    const line = proxy.logs.slice(before).find((l) => l.msg === 'request' && l['host'] === 'app.test');
+    expect(stack.upstream.seen).toEqual([]);
+    const line = stack.proxy.logs.slice(before).find((l) => l.msg === 'request' && l['host'] === 'app.test');
     expect([line?.['status'], line?.['reason']]).toEqual([400, 'request-refused-by-parser']);
   });
 });
 
 describe('ztproxy: the plain-HTTP redirect listener applies the same rules', () => {
-  const redirectPort = (): number => proxy.proxy.addresses.redirect!.port;
+  const redirectPort = (): number => stack.proxy.proxy.addresses.redirect!.port;
 
   it.each([
     ['HTTP/1.0 with Transfer-Encoding', `POST /framing HTTP/1.0\r\nHost: app.test\r\n${TE}\r\n\r\n${HELLO}`],
@@ -690,7 +683,7 @@ describe('ztproxy: responses to HTTP/1.0 are never chunked', () => {
     ['HTTP/1.0', 'GET /chunked-response HTTP/1.0\r\nHost: app.test\r\n\r\n'],
     ['HTTP/1.0 asking for chunked with TE', 'GET /chunked-response HTTP/1.0\r\nHost: app.test\r\nTE: chunked\r\nConnection: TE\r\n\r\n'],
   ])('%s: the body is delimited by the close, without Transfer-Encoding', async (_name, bytes) => {
-    const res = await exchange(proxy.port, bytes, { untilClose: true });
+    const res = await exchange(stack.proxy.port, bytes, { untilClose: true });
     expect(res.statuses).toEqual([200]);
     expect(res.closed).toBe(true);
     const end = res.text.indexOf('\r\n\r\n');
@@ -699,7 +692,7 @@ describe('ztproxy: responses to HTTP/1.0 are never chunked', () => {
   });
 
   it('HTTP/1.1 (control): chunked', async () => {
-    const res = await exchange(proxy.port, 'GET /chunked-response HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n', { untilClose: true });
+    const res = await exchange(stack.proxy.port, 'GET /chunked-response HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n', { untilClose: true });
     expect(res.statuses).toEqual([200]);
     expect(res.text).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
   });
@@ -718,7 +711,7 @@ describe('nginx 1.22 (the reference) answers what the table says', () => {
     const bin = findNginx();
     if (!bin) throw new Error('nginx not found on PATH or at /usr/sbin/nginx: install it (`apt-get install -y nginx-light`, as .ci/run does)');
     nginxUpstream = await startRecordingUpstream();
-    nginx = await startNginx(bin, { upstreamPort: nginxUpstream.port, cert: pki.server.certPath, key: pki.server.keyPath });
+    nginx = await startNginx(bin, { upstreamPort: nginxUpstream.port, cert: stack.pki.server.certPath, key: stack.pki.server.keyPath });
   });
 
   afterAll(async () => {
