@@ -9,14 +9,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request as httpsRequest } from 'node:https';
-import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
 import { x509 } from '../../src/tls/pki-x509.ts';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
+import { openRoute, openTls, startTestProxy, statusOn, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 let pki: TestPki;
@@ -296,26 +295,6 @@ describe('a WebSocket tunnel opened with the certificate', () => {
 });
 
 describe('a TLS session resumed after the certificate expired', () => {
-  function open(proxy: TestProxy, opts: Record<string, unknown>): Promise<TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false, ...opts }, () => resolve(s));
-      s.once('error', reject);
-    });
-  }
-
-  function get(socket: TLSSocket, path: string): Promise<number> {
-    return new Promise((resolve) => {
-      let text = '';
-      socket.on('data', (c: Buffer) => {
-        text += c.toString('latin1');
-        const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-        if (m && text.includes('\r\n\r\n')) resolve(Number(m[1]));
-      });
-      socket.once('close', () => resolve(0));
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
-    });
-  }
-
   // OpenSSL re-checks nothing on resumption: without the per-request check the expired
   // certificate's identity came back with the ticket, under `require` as well.
   it.each([
@@ -323,21 +302,21 @@ describe('a TLS session resumed after the certificate expired', () => {
     ['require', 401, () => required],
   ] as const)('clientAuth %s: resumes no identity (%i); the ticket carries the certificate, not a licence to outlive it', async (_mode, expected, proxy) => {
     const { cert, expiresAt } = await shortLived();
-    const first = await open(proxy(), { cert: cert.certPem, key: cert.keyPem });
+    const first = await openTls(proxy().port, { cert: cert.certPem, key: cert.keyPem });
     let ticket: Buffer | undefined;
     first.on('session', (s: Buffer) => {
       ticket = s;
     });
-    expect(await get(first, '/before')).toBe(200);
+    expect(await statusOn(first, '/before', 'app.test')).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     ticket ??= first.getSession();
     first.destroy();
     expect(ticket).toBeDefined();
     await waitPast(expiresAt);
 
-    const resumed = await open(proxy(), { session: ticket });
+    const resumed = await openTls(proxy().port, { session: ticket });
     expect(resumed.isSessionReused()).toBe(true);
-    const status = await get(resumed, '/resumed');
+    const status = await statusOn(resumed, '/resumed', 'app.test');
     resumed.destroy();
     expect(status).toBe(expected);
     const line = proxy().logs.filter((l) => l.msg === 'request').at(-1);

@@ -23,12 +23,11 @@ import { createPrivateKey, webcrypto } from 'node:crypto';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCrl, issueCertificate, type Issued } from '../../src/tls/pki.ts';
 import { x509 } from '../../src/tls/pki-x509.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
+import { get, openRoute, openTls, startTestProxy, statusOn, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
@@ -178,51 +177,31 @@ describe('regressions: session resumption after a CRL reload', () => {
     await proxy?.close();
   });
 
-  function open(opts: Record<string, unknown>): Promise<TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', rejectUnauthorized: false, ...opts }, () => resolve(s));
-      s.once('error', reject);
-    });
-  }
-
-  function ask(socket: TLSSocket, path: string): Promise<number> {
-    return new Promise((resolve) => {
-      let text = '';
-      socket.on('data', (c: Buffer) => {
-        text += c.toString('latin1');
-        const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-        if (m && text.includes('\r\n\r\n')) resolve(Number(m[1]));
-      });
-      socket.once('close', () => resolve(0));
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-    });
-  }
-
   it.each(['TLSv1.3', 'TLSv1.2'] as const)('%s: a ticket issued to a certificate revoked since resumes no identity', async (version) => {
     const pin = { minVersion: version, maxVersion: version };
-    const first = await open({ ...pin, cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem });
+    const first = await openTls(proxy.port, { ...pin, cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem });
     let ticket: Buffer | undefined;
     first.on('session', (s: Buffer) => {
       ticket = s;
     });
-    expect(await ask(first, '/before')).toBe(200);
+    expect(await statusOn(first, '/before')).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     ticket ??= first.getSession();
     first.destroy();
     expect(ticket).toBeDefined();
 
     // Control: before the reload the ticket resumes, identity included.
-    const again = await open({ ...pin, session: ticket });
+    const again = await openTls(proxy.port, { ...pin, session: ticket });
     expect(again.isSessionReused()).toBe(true);
-    expect(await ask(again, '/resumed-before')).toBe(200);
+    expect(await statusOn(again, '/resumed-before')).toBe(200);
     again.destroy();
 
     writeFileSync(crlPath, await createCrl(pki.ca, [pki.clients.revoked.serialHex, pki.clients.valid.serialHex]));
     try {
       expect(proxy.proxy.reloadTls()).toBe(true);
       // The ticket, without presenting the certificate again.
-      const resumed = await open({ ...pin, session: ticket });
-      const status = await ask(resumed, '/resumed-after');
+      const resumed = await openTls(proxy.port, { ...pin, session: ticket });
+      const status = await statusOn(resumed, '/resumed-after');
       resumed.destroy();
       expect(status).toBe(403);
       expect(upstream.seen.map((s) => s.url)).toEqual(['/before', '/resumed-before']);

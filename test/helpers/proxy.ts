@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connect, type ConnectionOptions } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { stringify } from 'yaml';
 import { startProxy, type ZtProxy } from '../../src/main.ts';
@@ -132,6 +132,35 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { tls?: C
         reject(err as Error);
       }
     });
+  });
+}
+
+/**
+ * A TLS connection to the proxy, kept open for statusOn(); `opts` adds what a test varies
+ * (a client certificate, a session ticket to resume, version pins).
+ */
+export function openTls(port: number, opts: ConnectionOptions = {}): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ...opts }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/**
+ * One `GET path` on a connection from openTls (kept alive, so the next request reuses the
+ * same TLS session and peer identity); resolves with the status, or 0 if the server
+ * closed the connection first.
+ */
+export function statusOn(socket: TLSSocket, path: string, host = 'localhost'): Promise<number> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (m && text.includes('\r\n\r\n')) resolve(Number(m[1]));
+    });
+    socket.once('close', () => resolve(0));
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
   });
 }
 
