@@ -38,13 +38,18 @@ export interface StackParts<U extends StackUpstream> {
   readonly upstream: U;
   /** Runs `close` after the proxy and the upstream are closed (extra upstreams, JWKS files). */
   readonly onClose: (close: () => unknown) => void;
+  /**
+   * Starts another ztproxy beside the stack's (same `listen.tls` default), for tests that
+   * compare two configs on one upstream; it is closed together with the stack's proxy.
+   */
+  readonly startProxy: (config: Record<string, unknown>) => Promise<TestProxy>;
 }
 
 /**
  * Registers the hooks of one proxy stack and returns it; its fields can be read once the
  * beforeAll has run (in tests and later hooks). `config` builds the proxy's config from
  * the PKI and the started upstream; `listen.tls` defaults to serverTls(pki) when the
- * config's `listen` has no `tls`. After all tests: the proxy, then the upstream, then what
+ * config's `listen` has no `tls`. After all tests: the proxies, then the upstream, then what
  * `onClose` registered, then the PKI (a later makeTestPki() builds a fresh set) — also
  * when the start failed half-way.
  */
@@ -56,15 +61,22 @@ export function useProxyStack<U extends StackUpstream = TestUpstream>(
   let upstream: U | undefined;
   let proxy: TestProxy | undefined;
   const closers: (() => unknown)[] = [];
+  const others: TestProxy[] = [];
+  const start = (c: Record<string, unknown>, tls: { cert: string; key: string }): Promise<TestProxy> =>
+    startTestProxy({ ...c, listen: { tls, ...(c.listen as Record<string, unknown> | undefined) } }, opts.proxy);
   beforeAll(async () => {
     pki = await makeTestPki();
+    const tls = serverTls(pki);
     upstream = await (opts.upstream ?? (startUpstream as unknown as () => Promise<U>))();
-    const built = await config({ pki, upstream, onClose: (close) => closers.push(close) });
-    const listen = (built.listen ?? {}) as Record<string, unknown>;
-    proxy = await startTestProxy({ ...built, listen: { tls: serverTls(pki), ...listen } }, opts.proxy);
+    const startProxy = async (c: Record<string, unknown>): Promise<TestProxy> => {
+      const other = await start(c, tls);
+      others.push(other);
+      return other;
+    };
+    proxy = await start(await config({ pki, upstream, onClose: (close) => closers.push(close), startProxy }), tls);
   });
   afterAll(async () => {
-    await proxy?.close();
+    await Promise.all([proxy?.close(), ...others.splice(0).map((o) => o.close())]);
     await upstream?.close();
     for (const close of closers.splice(0)) await close();
     await pki?.cleanup();

@@ -5,9 +5,9 @@
 // request smuggling through ambiguous framing (CL.TE, TE.CL, duplicate CL, obfuscated
 // TE, obs-fold), Host confusion (several Host headers, userinfo, lists, absolute-form)
 // and route-selection fallbacks.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openRoute, rawRequest, type TestProxy } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type SeenRequest, type TestUpstream } from '../helpers/upstream.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -68,11 +68,8 @@ function request(target: string, opts: { method?: string; host?: string | null; 
  */
 const SMUGGLED = 'GET /admin HTTP/1.1\r\nHost: app.test\r\n\r\n';
 
-let pki: TestPki;
-let upstream: TestUpstream;
 /** Behind the `ws.test` route (websocket: true); records upgrade requests too. */
 let wsUpstream: TestUpstream;
-let proxy: TestProxy;
 
 // Route selection: one recording upstream per route, so each row can say which route
 // (and only which route) saw the request.
@@ -81,24 +78,13 @@ type RouteName = (typeof ROUTES)[number];
 const routed = new Map<RouteName, TestUpstream>();
 let routing: TestProxy;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+const stack = useProxyStack(async ({ upstream, onClose, startProxy }) => {
   wsUpstream = await startUpstream({ websocket: true });
-  const tls = { cert: pki.server.certPath, key: pki.server.keyPath };
-  const denyAdmin = { allow: { accept: true }, deny: { path: { prefix: '/admin' } } };
-  proxy = await startTestProxy({
-    listen: { tls },
-    routes: [
-      openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: denyAdmin }),
-      openRoute(upstream.url, { name: 'files', match: { host: 'app.test', pathPrefix: '/files' }, allowEncodedSlashes: true, policy: denyAdmin }),
-      openRoute(wsUpstream.url, { name: 'ws', match: { host: 'ws.test' }, websocket: true, policy: denyAdmin }),
-    ],
-  });
+  onClose(() => wsUpstream.close());
+  onClose(() => Promise.all([...routed.values()].map((u) => u.close())));
   for (const name of ROUTES) routed.set(name, await startUpstream());
   const up = (name: RouteName): string => routed.get(name)!.url;
-  routing = await startTestProxy({
-    listen: { tls },
+  routing = await startProxy({
     routes: [
       openRoute(up('exact'), { name: 'exact', match: { host: 'app.example.com' } }),
       openRoute(up('exact-api'), { name: 'exact-api', match: { host: 'app.example.com', pathPrefix: '/api' } }),
@@ -114,27 +100,29 @@ beforeAll(async () => {
       openRoute(up('any'), { name: 'any' }),
     ],
   });
-});
-
-afterAll(async () => {
-  await Promise.all([proxy?.close(), routing?.close()]);
-  await Promise.all([upstream?.close(), wsUpstream?.close(), ...[...routed.values()].map((u) => u.close())]);
+  const denyAdmin = { allow: { accept: true }, deny: { path: { prefix: '/admin' } } };
+  return {
+    routes: [
+      openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: denyAdmin }),
+      openRoute(upstream.url, { name: 'files', match: { host: 'app.test', pathPrefix: '/files' }, allowEncodedSlashes: true, policy: denyAdmin }),
+      openRoute(wsUpstream.url, { name: 'ws', match: { host: 'ws.test' }, websocket: true, policy: denyAdmin }),
+    ],
+  };
 });
 
 beforeEach(() => {
-  upstream.reset();
   wsUpstream.reset();
   for (const u of routed.values()) u.reset();
 });
 
 /** What reached the upstream, as `METHOD url` lines. */
-function seenLines(u: TestUpstream = upstream): string[] {
+function seenLines(u: TestUpstream = stack.upstream): string[] {
   return u.seen.map((s: SeenRequest) => `${s.method} ${s.url}`);
 }
 
 /** Upgrade requests: neither upstream may have seen anything. */
 function seenAnywhere(): string[] {
-  return [...seenLines(upstream), ...seenLines(wsUpstream)];
+  return [...seenLines(stack.upstream), ...seenLines(wsUpstream)];
 }
 
 describe('path normalisation and traversal (route app.test denies /admin)', () => {
@@ -205,7 +193,7 @@ describe('path normalisation and traversal (route app.test denies /admin)', () =
     ['/files/..%2Fadmin', 200, '/files/..%2Fadmin'],
   ];
   it.each(cases)('GET %s → %i, upstream saw %s', async (target, status, forwarded) => {
-    const { text } = await rawRequest(proxy.port, request(target));
+    const { text } = await rawRequest(stack.proxy.port, request(target));
     if (status === 200) expect(parseResponse(text).status).toBe(200);
     else expectLocalError(text, status, status === 403 ? 'forbidden' : 'bad request');
     expect(seenLines()).toEqual(forwarded === null ? [] : [`GET ${forwarded}`]);
@@ -217,14 +205,14 @@ describe('path normalisation and traversal (route app.test denies /admin)', () =
     ['a raw space in the path', Buffer.from('GET /a b HTTP/1.1\r\nHost: app.test\r\n\r\n')],
     ['a CR in the path', Buffer.from('GET /a\rb HTTP/1.1\r\nHost: app.test\r\n\r\n')],
   ])('%s → 400 from the parser, nothing forwarded', async (_name, bytes) => {
-    const { text } = await rawRequest(proxy.port, bytes);
+    const { text } = await rawRequest(stack.proxy.port, bytes);
     expectLocalError(text, 400, 'bad request');
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('closes the connection after a 400: a request pipelined behind it is never served', async () => {
     const { text } = await rawRequest(
-      proxy.port,
+      stack.proxy.port,
       'GET /a%2Fb HTTP/1.1\r\nHost: app.test\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n',
     );
     const res = parseResponse(text);
@@ -235,7 +223,7 @@ describe('path normalisation and traversal (route app.test denies /admin)', () =
     // a forward that should not happen the time to land (RFC 9112 §9.6: after `close`
     // the server MUST NOT process further requests on the connection).
     await new Promise((r) => setTimeout(r, 300));
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -266,7 +254,7 @@ describe('ambiguous framing (request smuggling)', () => {
     ['a bare LF inside the header block', 'GET /x HTTP/1.1\r\nHost: app.test\nX-Forwarded-User: alice\r\n\r\n'],
   ];
   it.each(cases)('%s', async (_name, bytes) => {
-    const { text } = await rawRequest(proxy.port, bytes);
+    const { text } = await rawRequest(stack.proxy.port, bytes);
     expectLocalError(text, 400, 'bad request');
     expect(seenLines()).toEqual([]);
   });
@@ -280,7 +268,7 @@ describe('ambiguous framing (request smuggling)', () => {
     ['Transfer-Encoding: gzip', 'gzip'],
     ['Transfer-Encoding: chunked, gzip', 'chunked, gzip'],
   ])('%s → 400, nothing forwarded', async (_name, te) => {
-    const { text } = await rawRequest(proxy.port, post([`Transfer-Encoding: ${te}`], `0\r\n\r\n${SMUGGLED}`));
+    const { text } = await rawRequest(stack.proxy.port, post([`Transfer-Encoding: ${te}`], `0\r\n\r\n${SMUGGLED}`));
     // Give a forward that raced the parser error time to land.
     await new Promise((r) => setTimeout(r, 200));
     expectLocalError(text, 400, 'bad request');
@@ -289,11 +277,11 @@ describe('ambiguous framing (request smuggling)', () => {
 
   // What Node accepts is unambiguous, and reaches the upstream as exactly one request.
   it('a `:` in a header name ends the name: `X:Foo: a` is header X with value `Foo: a`, forwarded once', async () => {
-    const { text } = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: app.test\r\nX:Foo: a\r\nConnection: close\r\n\r\n');
+    const { text } = await rawRequest(stack.proxy.port, 'GET /x HTTP/1.1\r\nHost: app.test\r\nX:Foo: a\r\nConnection: close\r\n\r\n');
     expect(parseResponse(text).status).toBe(200);
     expect(seenLines()).toEqual(['GET /x']);
-    expect(upstream.seen[0]!.headers['x']).toBe('Foo: a');
-    expect(upstream.seen[0]!.headers['x:foo']).toBeUndefined();
+    expect(stack.upstream.seen[0]!.headers['x']).toBe('Foo: a');
+    expect(stack.upstream.seen[0]!.headers['x:foo']).toBeUndefined();
   });
 
   // One framing, agreed on by every hop: the bytes after the body are a second request
@@ -306,11 +294,11 @@ describe('ambiguous framing (request smuggling)', () => {
     ['Transfer-Encoding: CHUNKED (codings are case-insensitive)', 'Transfer-Encoding: CHUNKED', '5\r\nhello\r\n0\r\n\r\n'],
     ['Transfer-Encoding with a tab before the value', 'Transfer-Encoding:\tchunked', '5\r\nhello\r\n0\r\n\r\n'],
   ])('%s: forwarded once with its 5-byte body; the request behind it is judged on its own (403)', async (_name, framing, body) => {
-    const { text } = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: app.test\r\n${framing}\r\n\r\n${body}${pipelinedAdmin}`);
+    const { text } = await rawRequest(stack.proxy.port, `POST /x HTTP/1.1\r\nHost: app.test\r\n${framing}\r\n\r\n${body}${pipelinedAdmin}`);
     const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     expect(statuses).toEqual([200, 403]);
     expect(seenLines()).toEqual(['POST /x']);
-    expect(upstream.seen[0]!.bodyBytes).toBe(5);
+    expect(stack.upstream.seen[0]!.bodyBytes).toBe(5);
   });
 
   // After `Connection: close` whatever follows is not a request (RFC 9112 §9.6): llhttp
@@ -320,19 +308,19 @@ describe('ambiguous framing (request smuggling)', () => {
     ['Content-Length', 'Content-Length: 5', 'hello'],
     ['chunked', 'Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\n\r\n'],
   ])('bytes after a `Connection: close` %s request: its answer arrives, nothing else is forwarded', async (_name, framing, body) => {
-    const { text } = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: app.test\r\n${framing}\r\nConnection: close\r\n\r\n${body}${SMUGGLED}`);
+    const { text } = await rawRequest(stack.proxy.port, `POST /x HTTP/1.1\r\nHost: app.test\r\n${framing}\r\nConnection: close\r\n\r\n${body}${SMUGGLED}`);
     await new Promise((r) => setTimeout(r, 200));
     const res = parseResponse(text);
     expect(res.status).toBe(200);
     expect(res.responses).toBe(1);
     expect(seenLines()).toEqual(['POST /x']);
-    expect(upstream.seen[0]!.bodyBytes).toBe(5);
+    expect(stack.upstream.seen[0]!.bodyBytes).toBe(5);
   });
 
   // Node decodes it as chunked; RFC 9112 §6.1 calls it faulty framing even with a
   // Content-Length (the whole rule × version table is test/attacks/framing.test.ts).
   it('Transfer-Encoding on HTTP/1.0 (RFC 9112 §6.1: faulty framing) → 400, closed, nothing forwarded', async () => {
-    const { text } = await rawRequest(proxy.port, `POST /x HTTP/1.0\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+    const { text } = await rawRequest(stack.proxy.port, `POST /x HTTP/1.0\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
     expectLocalError(text, 400, 'bad request');
     expect(parseResponse(text).headers.get('connection')).toEqual(['close']);
     expect(seenLines()).toEqual([]);
@@ -361,7 +349,7 @@ describe('upgrade requests pass the same checks (h2c / WebSocket smuggling)', ()
     ['WebSocket upgrade to an unknown host', upgrade('nowhere.test', '/x', 'websocket', ws), 404],
   ];
   it.each(cases)('%s → %i, nothing forwarded', async (_why, bytes, status) => {
-    const { text } = await rawRequest(proxy.port, bytes);
+    const { text } = await rawRequest(stack.proxy.port, bytes);
     expectLocalError(text, status, status === 403 ? 'forbidden' : status === 404 ? 'not found' : 'bad request');
     expect(seenAnywhere()).toEqual([]);
   });
@@ -389,7 +377,7 @@ describe('Host header', () => {
     ['non-ASCII', request('/x', { host: 'app.tést' })],
   ];
   it.each(cases)('%s → 400, nothing forwarded', async (_name, bytes) => {
-    const { text } = await rawRequest(proxy.port, bytes);
+    const { text } = await rawRequest(stack.proxy.port, bytes);
     expectLocalError(text, 400, 'bad request');
     expect(seenLines()).toEqual([]);
   });
@@ -405,7 +393,7 @@ describe('request-target forms other than origin-form → 400', () => {
     ['asterisk-form OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'],
   ];
   it.each(cases)('%s', async (_name, bytes) => {
-    const { text } = await rawRequest(proxy.port, bytes);
+    const { text } = await rawRequest(stack.proxy.port, bytes);
     expectLocalError(text, 400, 'bad request');
     expect(seenLines()).toEqual([]);
   });
@@ -417,7 +405,7 @@ describe('no route → 404, nothing forwarded', () => {
     ['the route host as a wildcard parent', 'test', '/'],
     ['a sub-domain of the route host', 'x.app.test', '/'],
   ])('%s (%s)', async (_name, host, path) => {
-    const { text } = await rawRequest(proxy.port, request(path, { host }));
+    const { text } = await rawRequest(stack.proxy.port, request(path, { host }));
     expectLocalError(text, 404, 'not found');
     expect(seenLines()).toEqual([]);
   });
