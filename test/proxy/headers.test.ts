@@ -5,43 +5,29 @@
 // ztproxy's own unless the peer is a trusted proxy, and a forged one never moves a
 // sourceIp decision; every answer carries X-Request-Id and HSTS, and local errors are
 // exactly `{"error","requestId"}`.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { get, openRoute, rawRequest, startTestProxy, type SimpleResponse, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { describe, expect, it } from 'vitest';
+import { get, openRoute, rawRequest, type SimpleResponse, type TestProxy } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HSTS = 'max-age=31536000; includeSubDomains';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-/** Peer not trusted; maxHeaderSize 8 KiB; keep-alive 7 s (so Node's own Keep-Alive differs from the upstream's). */
-let plain: TestProxy;
 /** trustedProxies: 127.0.0.1 — the test client is a trusted proxy. */
 let trusting: TestProxy;
 /** HSTS disabled. */
 let noHsts: TestProxy;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
-  const tls = { cert: pki.server.certPath, key: pki.server.keyPath };
+/** stack.proxy: peer not trusted; maxHeaderSize 8 KiB; keep-alive 7 s (so Node's own Keep-Alive differs from the upstream's). */
+const stack = useProxyStack(async ({ upstream, startProxy }) => {
   const routes = [
     openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } } }),
     openRoute(upstream.url, { name: 'ipgate', match: { host: 'ip.test' }, policy: { allow: { sourceIp: ['10.0.0.0/8'] } } }),
     openRoute('http://127.0.0.1:1', { name: 'down', match: { host: 'down.test' } }),
   ];
-  plain = await startTestProxy({ listen: { tls, limits: { maxHeaderSize: '8KiB', keepAliveTimeout: '7s' } }, routes });
-  trusting = await startTestProxy({ listen: { tls, trustedProxies: ['127.0.0.1/32'] }, routes });
-  noHsts = await startTestProxy({ listen: { tls, hsts: { enabled: false }, limits: { maxHeaderSize: '8KiB' } }, routes });
+  trusting = await startProxy({ listen: { trustedProxies: ['127.0.0.1/32'] }, routes });
+  noHsts = await startProxy({ listen: { hsts: { enabled: false }, limits: { maxHeaderSize: '8KiB' } }, routes });
+  return { listen: { limits: { maxHeaderSize: '8KiB', keepAliveTimeout: '7s' } }, routes };
 });
-
-afterAll(async () => {
-  await Promise.all([plain?.close(), trusting?.close(), noHsts?.close()]);
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
 
 /** How an upstream that maps `_` to `-` and ignores case reads a header name. */
 function asUpstreamReadsIt(name: string): string {
@@ -56,8 +42,8 @@ function pairs(raw: readonly string[]): [string, string][] {
 
 /** Values of every upstream header that reads as `name`, whatever its spelling. */
 function upstreamValues(name: string): string[] {
-  expect(upstream.seen).toHaveLength(1);
-  return pairs(upstream.seen[0]!.rawHeaders)
+  expect(stack.upstream.seen).toHaveLength(1);
+  return pairs(stack.upstream.seen[0]!.rawHeaders)
     .filter(([n]) => asUpstreamReadsIt(n) === name)
     .map(([, v]) => v);
 }
@@ -151,11 +137,11 @@ describe('identity headers from the client never reach the upstream, in any spel
 
   it.each(rows)('%s (reads as %s)', async (spelling, name) => {
     const forged = `forged-${spelling}`;
-    const res = await get(plain.port, '/id', { host: 'app.test', headers: { [spelling]: forged } });
+    const res = await get(stack.proxy.port, '/id', { host: 'app.test', headers: { [spelling]: forged } });
     expect(res.status).toBe(200);
     const values = upstreamValues(name);
     // The forged value reaches the upstream under no name at all.
-    expect(pairs(upstream.seen[0]!.rawHeaders).filter(([, v]) => v.includes('forged'))).toEqual([]);
+    expect(pairs(stack.upstream.seen[0]!.rawHeaders).filter(([, v]) => v.includes('forged'))).toEqual([]);
     if (name === 'x-real-ip') expect(values).toEqual(['127.0.0.1']);
     else if (name === 'x-request-id') expect(values).toEqual([res.headers['x-request-id']]);
     // ztproxy may add its own assertion; never a second one, never the client's.
@@ -164,7 +150,7 @@ describe('identity headers from the client never reach the upstream, in any spel
   });
 
   it('a header that only resembles an identity header is forwarded (the filter is not a blanket prefix match)', async () => {
-    const res = await get(plain.port, '/id', { host: 'app.test', headers: { 'X-Forwarded-Users-Count': '3', 'X-Ztx': 'kept', 'X-Real-IPs': 'kept' } });
+    const res = await get(stack.proxy.port, '/id', { host: 'app.test', headers: { 'X-Forwarded-Users-Count': '3', 'X-Ztx': 'kept', 'X-Real-IPs': 'kept' } });
     expect(res.status).toBe(200);
     expect(upstreamValues('x-forwarded-users-count')).toEqual(['3']);
     expect(upstreamValues('x-ztx')).toEqual(['kept']);
@@ -193,10 +179,10 @@ describe('hop-by-hop request headers are removed', () => {
     ['HTTP2-Settings', 'AAMAAABkAAQAAP__'],
   ];
   it.each(cases)('%s: %s', async (name, value) => {
-    const res = await raw(plain.port, `GET /hop HTTP/1.1\r\nHost: app.test\r\n${name}: ${value}\r\nConnection: close\r\n\r\n`);
+    const res = await raw(stack.proxy.port, `GET /hop HTTP/1.1\r\nHost: app.test\r\n${name}: ${value}\r\nConnection: close\r\n\r\n`);
     expect(res.status).toBe(200);
     expect(upstreamValues(asUpstreamReadsIt(name))).toEqual([]);
-    expect(pairs(upstream.seen[0]!.rawHeaders).filter(([, v]) => v === value)).toEqual([]);
+    expect(pairs(stack.upstream.seen[0]!.rawHeaders).filter(([, v]) => v === value)).toEqual([]);
   });
 });
 
@@ -217,7 +203,7 @@ describe('headers named in Connection are removed', () => {
     ],
   ];
   it.each(cases)('%s', async (_why, headers, gone, kept) => {
-    const res = await get(plain.port, '/conn', { host: 'app.test', headers });
+    const res = await get(stack.proxy.port, '/conn', { host: 'app.test', headers });
     expect(res.status).toBe(200);
     for (const name of gone) expect([name, upstreamValues(name)]).toEqual([name, []]);
     for (const [name, value] of Object.entries(kept)) expect([name, upstreamValues(name)]).toEqual([name, [value]]);
@@ -243,7 +229,7 @@ describe('X-Forwarded-* from an untrusted peer are replaced by the socket values
     ['all of them at once', { 'X-Forwarded-For': '10.9.9.9', 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'evil.test', Forwarded: 'for=10.9.9.9', 'X-Real-IP': '10.9.9.9' }],
   ];
   it.each(cases)('%s', async (_name, headers) => {
-    const res = await get(plain.port, '/xff', { host: 'app.test', headers });
+    const res = await get(stack.proxy.port, '/xff', { host: 'app.test', headers });
     expect(res.status).toBe(200);
     expect(upstreamValues('x-forwarded-for')).toEqual(['127.0.0.1']);
     expect(upstreamValues('x-forwarded-proto')).toEqual(['https']);
@@ -252,11 +238,11 @@ describe('X-Forwarded-* from an untrusted peer are replaced by the socket values
     expect(upstreamValues('x-forwarded-port')).toEqual([]);
     expect(upstreamValues('x-forwarded-prefix')).toEqual([]);
     expect(upstreamValues('forwarded')).toEqual([]);
-    expect(pairs(upstream.seen[0]!.rawHeaders).filter(([, v]) => /10\.[98]\.|evil|1234/.test(v))).toEqual([]);
+    expect(pairs(stack.upstream.seen[0]!.rawHeaders).filter(([, v]) => /10\.[98]\.|evil|1234/.test(v))).toEqual([]);
   });
 
   it('X-Forwarded-Host carries the canonical authority the client connected to', async () => {
-    const res = await get(plain.port, '/xff', { host: 'App.Test.:8443' });
+    const res = await get(stack.proxy.port, '/xff', { host: 'App.Test.:8443' });
     expect(res.status).toBe(200);
     expect(upstreamValues('x-forwarded-host')).toEqual(['app.test:8443']);
     expect(upstreamValues('host')).toEqual(['app.test:8443']);
@@ -298,7 +284,7 @@ describe('an X-Forwarded-For hop that is no address makes the client unknown: 40
   it.each([['203.0.113.7, junk'], ['unknown'], ['203.0.113.7, 999.1.1.1']])('X-Forwarded-For: %s', async (xff) => {
     const res = await get(trusting.port, '/xff-bad', { host: 'app.test', headers: { 'X-Forwarded-For': xff } });
     expect(res.status).toBe(400);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
@@ -312,10 +298,10 @@ describe('a forged client address never changes a sourceIp decision (allow sourc
     ['X-Client-IP / True-Client-IP / CF-Connecting-IP', { 'X-Client-IP': '10.1.2.3', 'True-Client-IP': '10.1.2.3', 'CF-Connecting-IP': '10.1.2.3' }],
   ];
   it.each(untrusted)('untrusted peer, %s → 403, nothing forwarded', async (_why, headers) => {
-    const res = await get(plain.port, '/', { host: 'ip.test', headers });
+    const res = await get(stack.proxy.port, '/', { host: 'ip.test', headers });
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', requestId: res.headers['x-request-id'] });
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   const trusted: [string, Record<string, string>, number][] = [
@@ -328,7 +314,7 @@ describe('a forged client address never changes a sourceIp decision (allow sourc
   it.each(trusted)('trusted peer, %s → %i', async (_why, headers, status) => {
     const res = await get(trusting.port, '/', { host: 'ip.test', headers });
     expect(res.status).toBe(status);
-    expect(upstream.seen).toHaveLength(status === 200 ? 1 : 0);
+    expect(stack.upstream.seen).toHaveLength(status === 200 ? 1 : 0);
   });
 });
 
@@ -336,7 +322,7 @@ describe('hop-by-hop response headers from the upstream are not passed to the cl
   // The helper upstream answers `Connection: keep-alive, x-upstream-secret`,
   // `X-Upstream-Secret: do-not-forward`, `Keep-Alive: timeout=5`.
   it('over a closing connection', async () => {
-    const res = await get(plain.port, '/resp', { host: 'app.test' });
+    const res = await get(stack.proxy.port, '/resp', { host: 'app.test' });
     expect(res.status).toBe(200);
     expect(res.headers['x-upstream']).toBe('yes');
     expect(res.headers['x-upstream-secret']).toBeUndefined();
@@ -345,7 +331,7 @@ describe('hop-by-hop response headers from the upstream are not passed to the cl
   });
 
   it('over a kept-alive connection: Connection and Keep-Alive are the proxy listener\'s own', async () => {
-    const res = parseRaw((await rawRequest(plain.port, 'GET /resp HTTP/1.1\r\nHost: app.test\r\n\r\n', { timeoutMs: 500 })).text);
+    const res = parseRaw((await rawRequest(stack.proxy.port, 'GET /resp HTTP/1.1\r\nHost: app.test\r\n\r\n', { timeoutMs: 500 })).text);
     expect(res.status).toBe(200);
     expect(res.headers['x-upstream']).toBe('yes');
     expect(res.headers['x-upstream-secret']).toBeUndefined();
@@ -379,19 +365,19 @@ function expectAnswer(res: SimpleResponse, status: number, error: string | null,
   expect(id).toMatch(UUID);
   expect(res.headers['strict-transport-security']).toBe(hsts);
   if (error === null) {
-    expect(upstream.seen).toHaveLength(1);
-    expect(upstream.seen[0]!.headers['x-request-id']).toBe(id);
+    expect(stack.upstream.seen).toHaveLength(1);
+    expect(stack.upstream.seen[0]!.headers['x-request-id']).toBe(id);
     return;
   }
   expect(res.headers['content-type']).toBe('application/json');
   // Exactly these bytes: no stack, no rule, no route, no reason.
   expect(res.body).toBe(JSON.stringify({ error, requestId: id }));
-  expect(upstream.seen).toEqual([]);
+  expect(stack.upstream.seen).toEqual([]);
 }
 
 describe('every response carries X-Request-Id and Strict-Transport-Security', () => {
   it.each(probes)('%s → %i', async (_name, status, error, probe) => {
-    expectAnswer(await probe(plain.port), status, error, HSTS);
+    expectAnswer(await probe(stack.proxy.port), status, error, HSTS);
   });
 });
 
@@ -403,7 +389,7 @@ describe('listen.hsts.enabled: false → no Strict-Transport-Security, X-Request
 
 describe('listen.limits.maxHeaderSize (8 KiB)', () => {
   it('a 6 000-byte header is under the limit and forwarded', async () => {
-    const res = await get(plain.port, '/big', { host: 'app.test', headers: { 'X-Big': 'b'.repeat(6000) } });
+    const res = await get(stack.proxy.port, '/big', { host: 'app.test', headers: { 'X-Big': 'b'.repeat(6000) } });
     expect(res.status).toBe(200);
     expect(upstreamValues('x-big')).toEqual(['b'.repeat(6000)]);
   });
@@ -414,9 +400,9 @@ describe('listen.limits.maxHeaderSize (8 KiB)', () => {
     ['a 10 000-byte request target', ''],
   ])('%s → 431, nothing forwarded', async (name, headers) => {
     const target = name.includes('target') ? `/${'t'.repeat(10_000)}` : '/';
-    const res = await raw(plain.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\n${headers}\r\n`);
+    const res = await raw(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\n${headers}\r\n`);
     expect(res.status).toBe(431);
     expect(res.body).toBe(JSON.stringify({ error: 'request headers too large', requestId: res.headers['x-request-id'] }));
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
