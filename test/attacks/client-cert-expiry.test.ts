@@ -9,57 +9,48 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request as httpsRequest } from 'node:https';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueCertificate, type Issued } from '../../src/tls/pki.ts';
 import { x509 } from '../../src/tls/pki-x509.ts';
-import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
+import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { openRoute, openTls, startTestProxy, statusOn, type LogLine, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { useProxyStack } from '../helpers/stack.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let optional: TestProxy;
 let required: TestProxy;
-/** `optional`, with bearer tokens from ISSUER. */
+/** stack.proxy, with bearer tokens from ISSUER. */
 let bearer: TestProxy;
 let key: TestKey;
-let jwks: TempJwksFile;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream({ websocket: true });
-  const tls = { cert: pki.server.certPath, key: pki.server.keyPath };
-  const workload = { allow: { spiffe: { id: pki.spiffeId } } };
-  const routes = [
-    openRoute(upstream.url, { name: 'workload', match: { host: 'app.test' }, policy: workload, websocket: true }),
-    openRoute(upstream.url, { name: 'open', match: { host: 'open.test' } }),
-  ];
-  key = await makeKey('ES256');
-  jwks = await writeJwksFile(jwksOf(key));
-  [optional, required, bearer] = await Promise.all([
-    startTestProxy({ listen: { tls, clientAuth: { mode: 'optional', ca: pki.ca.certPath } }, routes }),
-    startTestProxy({ listen: { tls, clientAuth: { mode: 'require', ca: pki.ca.certPath } }, routes }),
-    startTestProxy({
-      listen: { tls, clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
-      identity: { jwt: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile: jwks.path, algorithms: ['ES256'] }] },
-      routes: [openRoute(upstream.url, { name: 'api', policy: { allow: { authenticated: true } } })],
-    }),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([optional?.close(), required?.close(), bearer?.close()]);
-  await upstream?.close();
-  await jwks?.cleanup();
-});
-
-beforeEach(() => upstream.reset());
+/** stack.proxy: clientAuth optional; `required`: clientAuth require. Same routes. */
+const stack = useProxyStack(
+  async ({ pki, upstream, onClose, startProxy }) => {
+    const clientAuth = (mode: string) => ({ mode, ca: pki.ca.certPath });
+    const workload = { allow: { spiffe: { id: pki.spiffeId } } };
+    const routes = [
+      openRoute(upstream.url, { name: 'workload', match: { host: 'app.test' }, policy: workload, websocket: true }),
+      openRoute(upstream.url, { name: 'open', match: { host: 'open.test' } }),
+    ];
+    key = await makeKey('ES256');
+    const jwks = await writeJwksFile(jwksOf(key));
+    onClose(() => jwks.cleanup());
+    [required, bearer] = await Promise.all([
+      startProxy({ listen: { clientAuth: clientAuth('require') }, routes }),
+      startProxy({
+        listen: { clientAuth: clientAuth('optional') },
+        identity: { jwt: [{ issuer: ISSUER, audience: AUDIENCE, jwksFile: jwks.path, algorithms: ['ES256'] }] },
+        routes: [openRoute(upstream.url, { name: 'api', policy: { allow: { authenticated: true } } })],
+      }),
+    ]);
+    return { listen: { clientAuth: clientAuth('optional') }, routes };
+  },
+  { upstream: () => startUpstream({ websocket: true }) },
+);
 
 /** A client certificate for the workload whose notAfter is ~2 s from now, and when it stops counting. */
 async function shortLived(): Promise<{ cert: Issued; expiresAt: number }> {
-  const cert = await issueCertificate(pki.ca, { usage: 'client', commonName: 'api', uris: [pki.spiffeId], notAfter: new Date(Date.now() + 2000) });
+  const cert = await issueCertificate(stack.pki.ca, { usage: 'client', commonName: 'api', uris: [stack.pki.spiffeId], notAfter: new Date(Date.now() + 2000) });
   // X.509 keeps whole seconds, and notAfter itself is still valid (RFC 5280 §4.1.2.5).
   return { cert, expiresAt: new X509Certificate(cert.certPem).validToDate.getTime() + 1000 };
 }
@@ -147,26 +138,26 @@ describe('a kept-alive connection whose client certificate expires', () => {
     const { cert, expiresAt } = await shortLived();
     const agent = keepAliveAgent(cert);
     try {
-      const before = await ask(optional, agent, '/before');
+      const before = await ask(stack.proxy, agent, '/before');
       expect(before.status).toBe(200);
-      expect(await logOf(optional, before.requestId)).toMatchObject({ spiffeId: pki.spiffeId, clientCert: 'verified' });
+      expect(await logOf(stack.proxy, before.requestId)).toMatchObject({ spiffeId: stack.pki.spiffeId, clientCert: 'verified' });
       await waitPast(expiresAt);
 
-      const after = await ask(optional, agent, '/after');
+      const after = await ask(stack.proxy, agent, '/after');
       expect(after.reused).toBe(true);
       expect(after.status).toBe(403);
       expect(after.connection).toBe('close');
-      const line = await logOf(optional, after.requestId);
+      const line = await logOf(stack.proxy, after.requestId);
       expect(line).toMatchObject({ status: 403, clientCert: 'expired' });
       expect(line?.spiffeId).toBeUndefined();
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before']);
 
       // A route that needs no identity still answers on it (as for a new connection with
       // that certificate), and the next request makes a new handshake.
-      const open = await ask(optional, agent, '/open', 'open.test');
+      const open = await ask(stack.proxy, agent, '/open', 'open.test');
       expect(open.reused).toBe(false);
       expect(open.status).toBe(200);
-      expect(await logOf(optional, open.requestId)).toMatchObject({ clientCert: 'invalid' });
+      expect(await logOf(stack.proxy, open.requestId)).toMatchObject({ clientCert: 'invalid' });
     } finally {
       agent.destroy();
     }
@@ -183,7 +174,7 @@ describe('a kept-alive connection whose client certificate expires', () => {
       expect(after.status).toBe(401);
       expect(after.connection).toBe('close');
       expect(await logOf(required, after.requestId)).toMatchObject({ status: 401, reason: 'client-cert-expired', clientCert: 'expired' });
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before']);
       // A new handshake with the expired certificate is refused outright.
       await expect(ask(required, agent, '/again', 'open.test')).rejects.toThrow();
     } finally {
@@ -217,8 +208,8 @@ describe('a CA that expires before the leaf it signed', () => {
     const caPath = join(mkdtempSync(join(tmpdir(), 'ztproxy-short-ca-')), 'ca.crt');
     writeFileSync(caPath, ca.certPem);
     own = await startTestProxy({
-      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: caPath } },
-      routes: [openRoute(upstream.url, { name: 'workload', policy: { allow: { spiffe: { id: pki.spiffeId } } } })],
+      listen: { tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath }, clientAuth: { mode: 'optional', ca: caPath } },
+      routes: [openRoute(stack.upstream.url, { name: 'workload', policy: { allow: { spiffe: { id: stack.pki.spiffeId } } } })],
     });
   });
 
@@ -227,18 +218,18 @@ describe('a CA that expires before the leaf it signed', () => {
   });
 
   it('ends the leaf\'s identity at the CA\'s notAfter, on the same connection', async () => {
-    const leaf = await sign(ca, { cn: 'api', notAfter: new Date(Date.now() + 86_400_000), uri: pki.spiffeId });
+    const leaf = await sign(ca, { cn: 'api', notAfter: new Date(Date.now() + 86_400_000), uri: stack.pki.spiffeId });
     const agent = keepAliveAgent(leaf);
     try {
       const before = await ask(own, agent, '/before');
       expect(before.status).toBe(200);
-      expect(await logOf(own, before.requestId)).toMatchObject({ spiffeId: pki.spiffeId });
+      expect(await logOf(own, before.requestId)).toMatchObject({ spiffeId: stack.pki.spiffeId });
       await waitPast(expiresAt);
       const after = await ask(own, agent, '/after');
       expect(after.reused).toBe(true);
       expect(after.status).toBe(403);
       expect(await logOf(own, after.requestId)).toMatchObject({ clientCert: 'expired' });
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before']);
     } finally {
       agent.destroy();
     }
@@ -259,7 +250,7 @@ describe('a bearer token bound to the certificate (RFC 8705 cnf.x5t#S256)', () =
       expect(after.reused).toBe(true);
       expect(after.status).toBe(401);
       expect(await logOf(bearer, after.requestId)).toMatchObject({ reason: 'token-cnf-mismatch', clientCert: 'expired' });
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before']);
     } finally {
       agent.destroy();
     }
@@ -269,7 +260,7 @@ describe('a bearer token bound to the certificate (RFC 8705 cnf.x5t#S256)', () =
 describe('a WebSocket tunnel opened with the certificate', () => {
   it('is closed when the certificate expires, with client-cert-expired in the access log', async () => {
     const { cert, expiresAt } = await shortLived();
-    const ws = new WebSocket(`wss://127.0.0.1:${optional.port}/chat`, {
+    const ws = new WebSocket(`wss://127.0.0.1:${stack.proxy.port}/chat`, {
       rejectUnauthorized: false,
       headers: { host: 'app.test' },
       cert: cert.certPem,
@@ -290,7 +281,7 @@ describe('a WebSocket tunnel opened with the certificate', () => {
     ws.terminate();
     expect(closedAt).toBeDefined();
     expect(closedAt).toBeGreaterThanOrEqual(expiresAt);
-    expect(await logOf(optional, upgradeId)).toMatchObject({ reason: 'client-cert-expired', spiffeId: pki.spiffeId });
+    expect(await logOf(stack.proxy, upgradeId)).toMatchObject({ reason: 'client-cert-expired', spiffeId: stack.pki.spiffeId });
   });
 });
 
@@ -298,7 +289,7 @@ describe('a TLS session resumed after the certificate expired', () => {
   // OpenSSL re-checks nothing on resumption: without the per-request check the expired
   // certificate's identity came back with the ticket, under `require` as well.
   it.each([
-    ['optional', 403, () => optional],
+    ['optional', 403, () => stack.proxy],
     ['require', 401, () => required],
   ] as const)('clientAuth %s: resumes no identity (%i); the ticket carries the certificate, not a licence to outlive it', async (_mode, expected, proxy) => {
     const { cert, expiresAt } = await shortLived();
@@ -322,6 +313,6 @@ describe('a TLS session resumed after the certificate expired', () => {
     const line = proxy().logs.filter((l) => l.msg === 'request').at(-1);
     expect(line).toMatchObject({ clientCert: 'expired' });
     expect(line?.spiffeId).toBeUndefined();
-    expect(upstream.seen.map((s) => s.url)).toEqual(['/before']);
+    expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before']);
   });
 });

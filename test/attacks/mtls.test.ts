@@ -23,12 +23,11 @@ import { createPrivateKey, webcrypto } from 'node:crypto';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCrl, issueCertificate, type Issued } from '../../src/tls/pki.ts';
 import { x509 } from '../../src/tls/pki-x509.ts';
-import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { get, openRoute, openTls, startTestProxy, statusOn, type LogLine, type TestProxy } from '../helpers/proxy.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
@@ -60,35 +59,23 @@ async function issueCaWithUri(issuer: Issued, uri: string): Promise<Issued> {
   };
 }
 
-let pki: TestPki;
-let upstream: TestUpstream;
-let optional: TestProxy;
 let required: TestProxy;
 let caCert: Issued;
 let serverEku: Issued;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  upstream = await startUpstream();
+/** stack.proxy: clientAuth optional; `required`: clientAuth require. Same routes. */
+const stack = useProxyStack(async ({ pki, upstream, startProxy }) => {
   [caCert, serverEku] = await Promise.all([
     issueCaWithUri(pki.ca, pki.spiffeId),
     issueCertificate(pki.ca, { usage: 'server', commonName: 'api', uris: [pki.spiffeId] }),
   ]);
-  const tls = { cert: pki.server.certPath, key: pki.server.keyPath };
   const routes = [
     openRoute(upstream.url, { name: 'workload', match: { host: 'app.test' }, policy: { allow: { spiffe: { id: pki.spiffeId } } } }),
     openRoute(upstream.url, { name: 'open', match: { host: 'open.test' } }),
   ];
-  optional = await startTestProxy({ listen: { tls, clientAuth: { mode: 'optional', ca: pki.ca.certPath } }, routes });
-  required = await startTestProxy({ listen: { tls, clientAuth: { mode: 'require', ca: pki.ca.certPath } }, routes });
+  required = await startProxy({ listen: { clientAuth: { mode: 'require', ca: pki.ca.certPath } }, routes });
+  return { listen: { clientAuth: { mode: 'optional', ca: pki.ca.certPath } }, routes };
 });
-
-afterAll(async () => {
-  await Promise.all([optional?.close(), required?.close()]);
-  await upstream?.close();
-});
-
-beforeEach(() => upstream.reset());
 
 function lastRequestLog(proxy: TestProxy): LogLine | undefined {
   return proxy.logs.filter((l) => l.msg === 'request').at(-1);
@@ -96,7 +83,7 @@ function lastRequestLog(proxy: TestProxy): LogLine | undefined {
 
 describe('a CA certificate is not a workload identity (X509-SVID §5.2)', () => {
   it.each([
-    ['optional', () => optional],
+    ['optional', () => stack.proxy],
     ['require', () => required],
   ])('clientAuth %s: a CA certificate carrying the workload\'s SPIFFE ID is denied', async (_mode, proxy) => {
     const res = await get(proxy().port, '/ca-as-leaf', { host: 'app.test', tls: { cert: caCert.certPem, key: caCert.keyPem } }).catch(
@@ -104,25 +91,25 @@ describe('a CA certificate is not a workload identity (X509-SVID §5.2)', () => 
     );
     // `require` may refuse the handshake (status 0); `optional` must give no identity.
     expect([0, 403]).toContain(res.status);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
     if (res.status === 403) expect(lastRequestLog(proxy())?.spiffeId).toBeUndefined();
   });
 
   it('control: the workload\'s leaf certificate is admitted', async () => {
-    const res = await get(optional.port, '/leaf', { host: 'app.test', tls: { cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem } });
+    const res = await get(stack.proxy.port, '/leaf', { host: 'app.test', tls: { cert: stack.pki.clients.valid.certPem, key: stack.pki.clients.valid.keyPem } });
     expect(res.status).toBe(200);
-    expect(lastRequestLog(optional)?.spiffeId).toBe(pki.spiffeId);
+    expect(lastRequestLog(stack.proxy)?.spiffeId).toBe(stack.pki.spiffeId);
   });
 });
 
 describe('regressions: certificates that must not authenticate', () => {
   it('a serverAuth-only certificate with the workload\'s SPIFFE ID: no identity (optional), no handshake (require)', async () => {
     const tls = { cert: serverEku.certPem, key: serverEku.keyPem };
-    const res = await get(optional.port, '/server-eku', { host: 'app.test', tls });
+    const res = await get(stack.proxy.port, '/server-eku', { host: 'app.test', tls });
     expect(res.status).toBe(403);
-    expect(lastRequestLog(optional)?.clientCert).toBe('invalid');
+    expect(lastRequestLog(stack.proxy)?.clientCert).toBe('invalid');
     await expect(get(required.port, '/server-eku', { host: 'app.test', tls })).rejects.toThrow();
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   const lookalikes: [string, string][] = [
@@ -137,26 +124,26 @@ describe('regressions: certificates that must not authenticate', () => {
     ['mixed-case scheme', 'Spiffe://example.org/ns/prod/sa/api'],
   ];
   it.each(lookalikes)('URI SAN with %s (%s): no identity, denied', async (_why, uri) => {
-    const cert = await issueCertificate(pki.ca, { usage: 'client', commonName: 'lookalike', uris: [uri] });
-    const res = await get(optional.port, '/lookalike', { host: 'app.test', tls: { cert: cert.certPem, key: cert.keyPem } });
+    const cert = await issueCertificate(stack.pki.ca, { usage: 'client', commonName: 'lookalike', uris: [uri] });
+    const res = await get(stack.proxy.port, '/lookalike', { host: 'app.test', tls: { cert: cert.certPem, key: cert.keyPem } });
     expect(res.status).toBe(403);
-    expect(lastRequestLog(optional)?.clientCert).toBe('verified');
-    expect(lastRequestLog(optional)?.spiffeId).toBeUndefined();
-    expect(upstream.seen).toEqual([]);
+    expect(lastRequestLog(stack.proxy)?.clientCert).toBe('verified');
+    expect(lastRequestLog(stack.proxy)?.spiffeId).toBeUndefined();
+    expect(stack.upstream.seen).toEqual([]);
   });
 });
 
 describe('regressions: SNI grants nothing', () => {
   it('SNI open.test, Host app.test, no certificate → the app.test policy applies (403)', async () => {
-    const res = await get(optional.port, '/sni', { host: 'app.test', tls: { servername: 'open.test' } });
+    const res = await get(stack.proxy.port, '/sni', { host: 'app.test', tls: { servername: 'open.test' } });
     expect(res.status).toBe(403);
-    expect(upstream.seen).toEqual([]);
+    expect(stack.upstream.seen).toEqual([]);
   });
 
   it('SNI app.test, Host open.test → the open route (Host decides; the connection has no identity to borrow)', async () => {
-    const res = await get(optional.port, '/sni', { host: 'open.test', tls: { servername: 'app.test' } });
+    const res = await get(stack.proxy.port, '/sni', { host: 'open.test', tls: { servername: 'app.test' } });
     expect(res.status).toBe(200);
-    expect(upstream.seen.map((s) => s.headers.host)).toEqual(['open.test']);
+    expect(stack.upstream.seen.map((s) => s.headers.host)).toEqual(['open.test']);
   });
 });
 
@@ -166,10 +153,10 @@ describe('regressions: session resumption after a CRL reload', () => {
 
   beforeAll(async () => {
     crlPath = join(mkdtempSync(join(tmpdir(), 'ztproxy-resume-')), 'ca.crl');
-    copyFileSync(pki.crl.path, crlPath);
+    copyFileSync(stack.pki.crl.path, crlPath);
     proxy = await startTestProxy({
-      listen: { tls: { cert: pki.server.certPath, key: pki.server.keyPath }, clientAuth: { mode: 'optional', ca: pki.ca.certPath, crl: crlPath } },
-      routes: [openRoute(upstream.url, { name: 'workload', policy: { allow: { spiffe: { id: pki.spiffeId } } } })],
+      listen: { tls: serverTls(stack.pki), clientAuth: { mode: 'optional', ca: stack.pki.ca.certPath, crl: crlPath } },
+      routes: [openRoute(stack.upstream.url, { name: 'workload', policy: { allow: { spiffe: { id: stack.pki.spiffeId } } } })],
     });
   });
 
@@ -179,7 +166,7 @@ describe('regressions: session resumption after a CRL reload', () => {
 
   it.each(['TLSv1.3', 'TLSv1.2'] as const)('%s: a ticket issued to a certificate revoked since resumes no identity', async (version) => {
     const pin = { minVersion: version, maxVersion: version };
-    const first = await openTls(proxy.port, { ...pin, cert: pki.clients.valid.certPem, key: pki.clients.valid.keyPem });
+    const first = await openTls(proxy.port, { ...pin, cert: stack.pki.clients.valid.certPem, key: stack.pki.clients.valid.keyPem });
     let ticket: Buffer | undefined;
     first.on('session', (s: Buffer) => {
       ticket = s;
@@ -196,7 +183,7 @@ describe('regressions: session resumption after a CRL reload', () => {
     expect(await statusOn(again, '/resumed-before')).toBe(200);
     again.destroy();
 
-    writeFileSync(crlPath, await createCrl(pki.ca, [pki.clients.revoked.serialHex, pki.clients.valid.serialHex]));
+    writeFileSync(crlPath, await createCrl(stack.pki.ca, [stack.pki.clients.revoked.serialHex, stack.pki.clients.valid.serialHex]));
     try {
       expect(proxy.proxy.reloadTls()).toBe(true);
       // The ticket, without presenting the certificate again.
@@ -204,9 +191,9 @@ describe('regressions: session resumption after a CRL reload', () => {
       const status = await statusOn(resumed, '/resumed-after');
       resumed.destroy();
       expect(status).toBe(403);
-      expect(upstream.seen.map((s) => s.url)).toEqual(['/before', '/resumed-before']);
+      expect(stack.upstream.seen.map((s) => s.url)).toEqual(['/before', '/resumed-before']);
     } finally {
-      writeFileSync(crlPath, pki.crl.pem);
+      writeFileSync(crlPath, stack.pki.crl.pem);
       proxy.proxy.reloadTls();
     }
   });
