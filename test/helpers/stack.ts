@@ -23,8 +23,6 @@ export interface ProxyStack<U extends StackUpstream = TestUpstream> {
 export interface ProxyStackOptions<U extends StackUpstream> {
   /** Starts the upstream (default: `startUpstream()`). */
   upstream?: () => Promise<U>;
-  /** Options for startTestProxy (watch, env). */
-  proxy?: Parameters<typeof startTestProxy>[1];
 }
 
 /** `listen.tls` for the test PKI's server certificate (localhost, 127.0.0.1, ::1). */
@@ -32,7 +30,7 @@ export function serverTls(pki: TestPki): { cert: string; key: string } {
   return { cert: pki.server.certPath, key: pki.server.keyPath };
 }
 
-/** What `config` receives: the PKI, the started upstream, and a way to tear down what it made. */
+/** What `config` receives: the PKI, the started upstream, and ways to add to the stack. */
 export interface StackParts<U extends StackUpstream> {
   readonly pki: TestPki;
   readonly upstream: U;
@@ -51,7 +49,8 @@ export interface StackParts<U extends StackUpstream> {
  * the PKI and the started upstream; `listen.tls` defaults to serverTls(pki) when the
  * config's `listen` has no `tls`. After all tests: the proxies, then the upstream, then what
  * `onClose` registered, then the PKI (a later makeTestPki() builds a fresh set) — also
- * when the start failed half-way.
+ * when the start failed half-way. The PKI is shared by the whole test process, so call it
+ * at the top of a file, not in a describe whose siblings keep using the same PKI object.
  */
 export function useProxyStack<U extends StackUpstream = TestUpstream>(
   config: (s: StackParts<U>) => Record<string, unknown> | Promise<Record<string, unknown>>,
@@ -63,7 +62,7 @@ export function useProxyStack<U extends StackUpstream = TestUpstream>(
   const closers: (() => unknown)[] = [];
   const others: TestProxy[] = [];
   const start = (c: Record<string, unknown>, tls: { cert: string; key: string }): Promise<TestProxy> =>
-    startTestProxy({ ...c, listen: { tls, ...(c.listen as Record<string, unknown> | undefined) } }, opts.proxy);
+    startTestProxy({ ...c, listen: { tls, ...(c.listen as Record<string, unknown> | undefined) } });
   beforeAll(async () => {
     pki = await makeTestPki();
     const tls = serverTls(pki);
