@@ -9,7 +9,7 @@
 // nothing; allowed requests reach the upstream with the path as the client wrote it
 // (canonical, never case-folded).
 import { beforeEach, describe, expect, it } from 'vitest';
-import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { openRoute, rawGet } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -43,8 +43,7 @@ const stack = useProxyStack(async ({ upstream, onClose }) => {
 
 beforeEach(() => modern.reset());
 
-const send = (host: string, target: string) =>
-  rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+const send = (host: string, target: string) => rawGet(stack.proxy.port, host, target);
 
 const nothingForwarded = () => {
   expect(iis.seen.map((s) => s.url)).toEqual([]);

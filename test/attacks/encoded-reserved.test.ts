@@ -9,7 +9,7 @@
 // forwarded for each listed character, in either hex case; other escapes still pass;
 // routes without the key are unchanged.
 import { describe, expect, it } from 'vitest';
-import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { openRoute, rawGet } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const DENY_ADMIN = { allow: { accept: true }, deny: { path: { prefix: '/admin' } } };
@@ -22,8 +22,7 @@ const stack = useProxyStack(({ upstream }) => ({
   ],
 }));
 
-const send = (host: string, target: string) =>
-  rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+const send = (host: string, target: string) => rawGet(stack.proxy.port, host, target);
 
 describe('rejectEncoded: [?, #, ;]', () => {
   it.each([

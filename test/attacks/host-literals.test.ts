@@ -15,7 +15,7 @@
 // whose last label is numeric as IPv4 (WHATWG "ends in a number"): parse it to dotted
 // decimal or refuse it.
 import { describe, expect, it } from 'vitest';
-import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { openRoute, rawGet } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const needsWorkload = { allow: { spiffe: { id: 'spiffe://example.org/ns/ops/sa/admin' } } };
@@ -43,7 +43,7 @@ describe('another spelling of a protected IP literal reaches neither the catch-a
     ['0x7f.0.0.1', 'IPv4 with a hex part'],
     ['127.000.000.001', 'IPv4 with zero padding (octal to some parsers)'],
   ])('Host %s (%s) → 400 or 403, never forwarded', async (host) => {
-    const { status } = await rawRequest(stack.proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    const { status } = await rawGet(stack.proxy.port, host, '/');
     expect([400, 403]).toContain(status);
     expect(stack.upstream.seen.map((s) => s.headers.host)).toEqual([]);
   });

@@ -19,14 +19,14 @@
 // it unless it is well-formed UTF-8 (no overlong forms, no surrogates, nothing above
 // U+10FFFF) and free of C0 controls and DEL. Valid escapes (`%C3%A9`) stay as they are.
 import { describe, expect, it } from 'vitest';
-import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { openRoute, rawGet } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const stack = useProxyStack(({ upstream }) => ({
   routes: [openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, policy: { allow: { accept: true }, deny: { path: { prefix: '/admin' } } } })],
 }));
 
-const send = (target: string) => rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+const send = (target: string) => rawGet(stack.proxy.port, 'app.test', target);
 
 describe('ambiguous escapes are refused, not forwarded for the upstream to interpret', () => {
   it.each([

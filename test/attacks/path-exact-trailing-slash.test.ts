@@ -6,7 +6,7 @@
 // Safe outcome: every spelling that canonicalises to `/admin` or `/admin/` is denied
 // and never forwarded; `/admin/x` is another path (exact is not prefix).
 import { describe, expect, it } from 'vitest';
-import { openRoute, rawRequest } from '../helpers/proxy.ts';
+import { openRoute, rawGet } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const stack = useProxyStack(({ upstream }) => ({
@@ -19,7 +19,7 @@ const stack = useProxyStack(({ upstream }) => ({
   ],
 }));
 
-const send = (target: string) => rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+const send = (target: string) => rawGet(stack.proxy.port, 'app.test', target);
 
 describe('exact: /admin covers /admin with or without one trailing slash', () => {
   it.each(['/admin', '/admin/', '/admin//', '/admin/.', '/admin/x/..', '/admin?x=1', '/private/a.pdf', '/private/a.pdf/'])(

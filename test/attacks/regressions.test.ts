@@ -5,7 +5,7 @@
 // split or folded response headers), HTTP/2 prior knowledge, IPv4-mapped listeners, and
 // the admin paths on the data plane.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { get, openRoute, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { get, openRoute, rawGet, rawRequest, startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { requestHeads, startRawUpstream, type RawUpstream } from './raw-upstream.ts';
 
@@ -52,7 +52,7 @@ describe('encodings that are not decoded twice, or at all', () => {
     ['/admin%2f..', 400, null],
   ];
   it.each(cases)('GET %s → %i', async (target, status, forwarded) => {
-    const { text } = await rawRequest(stack.proxy.port, `GET ${target} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawGet(stack.proxy.port, 'app.test', target);
     expect(statuses(text)[0]).toBe(status);
     expect(seenUrls()).toEqual(forwarded === null ? [] : [`GET ${forwarded}`]);
   });

@@ -135,6 +135,11 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { tls?: C
   });
 }
 
+/** `GET target` with this Host, written byte for byte by rawRequest; `Connection: close`. */
+export function rawGet(port: number, host: string, target: string): Promise<{ status: number; text: string }> {
+  return rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+}
+
 /**
  * A TLS connection to the proxy, kept open for statusOn(); `opts` adds what a test varies
  * (a client certificate, a session ticket to resume, version pins).
