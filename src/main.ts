@@ -86,6 +86,7 @@ export class ZtProxy {
   readonly #upgraded = new Set<Duplex>();
   /** Connection cuts, jittered and a few per tick (proxy/close-spread.ts). */
   readonly #closer = new CloseSpreader();
+  #guard!: ConnectionGuard;
   readonly #answerTimeout = (socket: Duplex): void => this.#cutTimedOut(socket);
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
@@ -160,7 +161,7 @@ export class ZtProxy {
       clientError: (err, socket) => this.#onClientError(err, socket),
     }, this.#closer);
     const limits = config.listen.limits;
-    new ConnectionGuard(
+    this.#guard = new ConnectionGuard(
       {
         maxHandshakes: limits.maxHandshakes,
         maxConnectionsPerIp: limits.maxConnectionsPerIp,
@@ -169,7 +170,8 @@ export class ZtProxy {
       },
       this.metrics,
       this.#closer,
-    ).attach(this.#https);
+    );
+    this.#guard.attach(this.#https);
     this.#https.on('secureConnection', (socket: TLSSocket) => {
       // TLS 1.2 renegotiation could swap the client certificate under a connection whose
       // identity is already established (and costs the server a handshake each time).
@@ -434,6 +436,7 @@ export class ZtProxy {
       await new Promise((r) => setTimeout(r, 25));
     }
     this.#https.closeAllConnections();
+    this.#guard.cutHandshakes();
     for (const socket of this.#upgraded) socket.destroy();
     this.#redirect?.closeAllConnections();
     // Requests still in flight after the deadline are cut; their upstream requests too

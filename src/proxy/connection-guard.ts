@@ -76,6 +76,8 @@ export class ConnectionGuard {
   readonly #closer: CloseSpreader;
   readonly #perAddress = new Map<string, number>();
   #handshakes = 0;
+  /** Raw sockets whose handshake is not done (queued or in progress), for cutHandshakes(). */
+  readonly #handshaking = new Set<GuardedSocket>();
   /** Node's own 'connection' listener of the TLS server (wraps the socket in TLS). */
   #startTls: ((this: HttpsServer, socket: Socket) => void) | undefined;
   #server: HttpsServer | undefined;
@@ -134,6 +136,7 @@ export class ConnectionGuard {
     const state: ConnectionState = { guard: this, key, handshaking: true, timer: undefined };
     state.timer = setTimeout(expireHandshake, this.#opts.handshakeTimeout + jitter(this.#opts.handshakeTimeout), this, socket);
     socket[kState] = state;
+    this.#handshaking.add(socket);
     this.#handshakes++;
     this.#metrics.tlsHandshakesInProgress.inc();
     this.#metrics.openConnections.inc();
@@ -171,12 +174,13 @@ export class ConnectionGuard {
   #secured(tls: TLSSocket): void {
     const raw = (tls as { _parent?: GuardedSocket })._parent;
     const state = raw?.[kState];
-    if (state !== undefined) this.#handshakeDone(state);
+    if (state !== undefined) this.#handshakeDone(raw!, state);
   }
 
-  #handshakeDone(state: ConnectionState): void {
+  #handshakeDone(socket: GuardedSocket, state: ConnectionState): void {
     if (!state.handshaking) return;
     state.handshaking = false;
+    this.#handshaking.delete(socket);
     clearTimeout(state.timer);
     state.timer = undefined;
     this.#handshakes--;
@@ -187,12 +191,22 @@ export class ConnectionGuard {
   closed(socket: GuardedSocket): void {
     const state = socket[kState];
     if (state === undefined) return;
-    this.#handshakeDone(state);
+    this.#handshakeDone(socket, state);
     this.#metrics.openConnections.dec();
     if (state.key === undefined) return;
     const open = (this.#perAddress.get(state.key) ?? 1) - 1;
     if (open <= 0) this.#perAddress.delete(state.key);
     else this.#perAddress.set(state.key, open);
+  }
+
+  /**
+   * Cuts every connection whose handshake is not done. Node's closeAllConnections() knows
+   * only connections that reached HTTP; without this a shutdown waited for each pending
+   * handshake's own timeout — a client holding a silent connection held every shutdown
+   * (and rolling deploy) for handshakeTimeout, past shutdown.timeout.
+   */
+  cutHandshakes(): void {
+    for (const socket of this.#handshaking) socket.destroy();
   }
 
   /** Called by the handshake timer. */
