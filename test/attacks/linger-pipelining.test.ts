@@ -6,6 +6,7 @@
 // the connection half-closed its own pipelining brake (pause while answers back up)
 // never engages — one connection grew the heap by ~200 MB per second. The connection
 // closes once the refused body has been read and the refusal flushed.
+import { connect as tcpConnect } from 'node:net';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
@@ -42,8 +43,11 @@ describe('requests pipelined behind a refused, lingering body', () => {
     let answer = '';
     let accepted = 0;
     let closed = false;
-    // allowHalfOpen: the client keeps sending after the proxy's FIN, as an uploader does.
-    const socket = connect({ host: '127.0.0.1', port: proxy.port, rejectUnauthorized: false, servername: 'localhost', allowHalfOpen: true });
+    // allowHalfOpen: the client keeps sending after the proxy's FIN, as an uploader does
+    // (a TLS socket takes it from the TCP socket it wraps).
+    const tcp = tcpConnect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true });
+    tcp.on('error', () => {});
+    const socket = connect({ socket: tcp, rejectUnauthorized: false, servername: 'localhost' });
     socket.on('error', () => {});
     socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
     const done = new Promise<void>((resolve) => socket.once('close', () => resolve()));
