@@ -27,6 +27,10 @@ import { socketsToDrop } from './tls/revocation.ts';
 
 /** A connection whose timeout cut is scheduled: later parser errors on it are not answered. */
 const kCutting = Symbol('ztproxy.cutting');
+/** That cut has been moved up to now (#onRequest). */
+const kCutNow = Symbol('ztproxy.cutNow');
+/** That cut has been made: whichever of the jittered and the moved-up call comes second does nothing. */
+const kCut = Symbol('ztproxy.cut');
 
 export interface StartOptions {
   readonly configFile: string;
@@ -240,8 +244,19 @@ export class ZtProxy {
       // so Node closes the connection once it is flushed; closing here as well added a
       // socket listener per queued request (MaxListenersExceededWarning from 11 on).
       res.shouldKeepAlive = false;
-      // A request completed after its deadline, while its cut waits for its jitter.
-      if ((req.socket as { [kCutting]?: true })[kCutting] === true) (res as { [kCutting]?: true })[kCutting] = true;
+      const socket = req.socket as typeof req.socket & { [kCutting]?: true; [kCutNow]?: true };
+      if (socket[kCutting] === true) {
+        // A request completed after its deadline, while its cut waits for its jitter: it
+        // is answered 408 and the connection cut now. Waiting out the jitter kept reading:
+        // every request pipelined behind it was parsed and kept, never answered, so Node's
+        // pipelining brake (it waits for answers to back up) never engaged — hundreds of
+        // MB of heap per connection. The per-tick budget still spreads a herd of them.
+        (res as { [kCutting]?: true })[kCutting] = true;
+        if (socket[kCutNow] !== true) {
+          socket[kCutNow] = true;
+          this.#closer.now(socket, this.#answerTimeout);
+        }
+      }
       return;
     }
     const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
@@ -297,6 +312,9 @@ export class ZtProxy {
 
   /** The scheduled cut of a connection whose request missed headersTimeout/requestTimeout. */
   #cutTimedOut(socket: Duplex): void {
+    const cut = socket as Duplex & { [kCut]?: true };
+    if (cut[kCut] === true) return;
+    cut[kCut] = true;
     const inFlight = (socket as { _httpMessage?: (ServerResponse & { [kCutting]?: true }) | null })._httpMessage;
     // The request completed during the jitter and was dropped unanswered: answer the 408.
     if (inFlight?.[kCutting] === true) this.#answerParserError(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
