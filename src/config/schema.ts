@@ -255,7 +255,7 @@ export const configSchema = z.strictObject({
         keepAliveTimeout: duration('5s'),
         handshakeTimeout: duration('10s'),
         maxConnections: z.number().int().positive().optional(),
-        /** TLS handshakes in progress at once (all clients); a connection beyond it is reset before its handshake. */
+        /** TLS handshakes in progress at once (all clients); a connection arriving at the cap is admitted and the oldest pending handshake cut. */
         maxHandshakes: z.number().int().positive().default(512),
         /** Open connections from one client address (IPv6: one /64); peers in trustedProxies are exempt. */
         maxConnectionsPerIp: z.number().int().positive().default(256),

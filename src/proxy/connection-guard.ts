@@ -3,15 +3,21 @@
 // ECDSA/RSA signature and a key exchange per connection), and each open connection holds
 // memory and a socket: a reconnect wave, or one source opening thousands of connections,
 // would starve every other client. So:
-// - at most `maxHandshakes` handshakes are in progress at once (all clients together);
+// - at most `maxHandshakes` handshakes are in progress at once (all clients together); a
+//   connection arriving at the cap is admitted and the OLDEST pending handshake is cut for
+//   it. Refusing the newest let silent connections — free for an attacker, each holding a
+//   slot for handshakeTimeout — lock every client out at maxHandshakes / handshakeTimeout
+//   connections a second (51/s at the defaults, from two addresses); a real handshake
+//   takes milliseconds, so the oldest is the stalled one, and starving a real client now
+//   takes maxHandshakes new connections within its handshake's round trips;
 // - at most `maxConnectionsPerIp` connections are open per client address (an IPv6 client
 //   counts per /64, the smallest prefix a site is routed — one host can use any address
 //   in it); peers listed in trustedProxies are exempt, they carry many clients;
 // - a handshake not finished within handshakeTimeout (+ jitter, so a wave of them is not
 //   cut in one tick) is cut.
-// A connection over a limit is reset on its raw TCP socket in the 'connection' event —
-// no TLS state, no handshake, no TIME_WAIT on our side — and counted in
-// ztproxy_connections_refused_total{reason}.
+// A connection over the per-address limit is reset on its raw TCP socket in the
+// 'connection' event — no TLS state, no handshake, no TIME_WAIT on our side; it and a
+// handshake cut for the cap are counted in ztproxy_connections_refused_total{reason}.
 // Admitted connections start their handshake at most HANDSHAKE_STARTS_PER_TICK per
 // event-loop turn: a ClientHello costs the server a signature and a key exchange
 // (~0.5-1 ms), run synchronously when it is read, and a reconnect wave of 1,000 read in
@@ -124,7 +130,6 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
-    if (this.#handshakes >= this.#opts.maxHandshakes) return this.#refuse(socket, 'handshakes');
     const family = isIP(ip) === 6 && !(ip.startsWith('::ffff:') && ip.includes('.')) ? 'ipv6' : 'ipv4';
     let key: string | undefined;
     if (!this.#opts.exempt(family === 'ipv4' && ip.startsWith('::ffff:') ? ip.slice(7) : ip, family)) {
@@ -133,6 +138,7 @@ export class ConnectionGuard {
       if (open >= this.#opts.maxConnectionsPerIp) return this.#refuse(socket, 'per_ip');
       this.#perAddress.set(key, open + 1);
     }
+    if (this.#handshakes >= this.#opts.maxHandshakes) this.#cutOldestHandshake();
     const state: ConnectionState = { guard: this, key, handshaking: true, timer: undefined };
     state.timer = setTimeout(expireHandshake, this.#opts.handshakeTimeout + jitter(this.#opts.handshakeTimeout), this, socket);
     socket[kState] = state;
@@ -164,7 +170,19 @@ export class ConnectionGuard {
     this.#startScheduled = false;
   }
 
-  #refuse(socket: GuardedSocket, reason: 'handshakes' | 'per_ip'): void {
+  /** Makes room at the handshake cap: the handshake pending longest is cut. */
+  #cutOldestHandshake(): void {
+    const oldest = this.#handshaking.values().next().value;
+    if (oldest === undefined) return;
+    // Its slot is free now, not when its 'close' event comes.
+    this.#handshakeDone(oldest, oldest[kState]!);
+    // Counted here, not again as a failed handshake or a 400 when Node reports the cut.
+    oldest[kRefused] = true;
+    this.#metrics.connectionsRefused.inc({ reason: 'handshakes' });
+    oldest.destroy();
+  }
+
+  #refuse(socket: GuardedSocket, reason: 'per_ip'): void {
     socket[kRefused] = true;
     this.#metrics.connectionsRefused.inc({ reason });
     // RST: the client learns at once, and no FIN_WAIT/TIME_WAIT state stays on our side.
