@@ -19,6 +19,8 @@ import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { CloseSpreader, jitter } from './proxy/close-spread.ts';
 import { ConnectionGuard, isRefusedConnection } from './proxy/connection-guard.ts';
 import { markExpectsContinue } from './proxy/continue.ts';
+import { startInTurn, upgradeWaitsTurn, waitingWithBrokenBody } from './proxy/pipelining.ts';
+import { recordRequest } from './pipeline/access-log.ts';
 import { createAdminServer } from './telemetry/admin.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
@@ -31,6 +33,8 @@ const kCutting = Symbol('ztproxy.cutting');
 const kCutNow = Symbol('ztproxy.cutNow');
 /** That cut has been made: whichever of the jittered and the moved-up call comes second does nothing. */
 const kCut = Symbol('ztproxy.cut');
+/** A request waiting its turn whose body the parser refused: answered 400 when its turn comes. */
+const kParserRefused = Symbol('ztproxy.parserRefused');
 
 export interface StartOptions {
   readonly configFile: string;
@@ -92,6 +96,8 @@ export class ZtProxy {
   readonly #closer = new CloseSpreader();
   #guard!: ConnectionGuard;
   readonly #answerTimeout = (socket: Duplex): void => this.#cutTimedOut(socket);
+  readonly #startRequest = (req: IncomingMessage, res: ServerResponse): void => this.#runRequest(req, res);
+  readonly #startUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#runUpgrade(req, socket, head);
   addresses!: { https: AddressInfo; admin: AddressInfo; redirect: AddressInfo | undefined };
 
   private constructor(
@@ -238,6 +244,19 @@ export class ZtProxy {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // One request at a time per connection (proxy/pipelining.ts).
+    if (!startInTurn(req, res, this.#startRequest)) req.socket.destroy();
+  }
+
+  #runRequest(req: IncomingMessage, res: ServerResponse): void {
+    if ((req as { [kParserRefused]?: true })[kParserRefused] === true) {
+      // Its body was refused by the parser while it waited (#answerClientError): its 400,
+      // then the connection closes; nothing of it is forwarded.
+      const ctx = new RequestContext(randomUUID(), this.#snapshot, req, res, undefined);
+      sendLocalReply(ctx, { code: 'bad-request', details: 'request-refused-by-parser' });
+      recordRequest(ctx, this.log, this.metrics);
+      return;
+    }
     if (isPoisoned(req.socket)) {
       // A request pipelined behind one refused for its framing (or behind a timeout being
       // cut): never processed. The refusal ahead of it went out with `Connection: close`,
@@ -265,6 +284,11 @@ export class ZtProxy {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Behind requests still being answered: after them (proxy/pipelining.ts).
+    if (!upgradeWaitsTurn(req, socket, head, this.#startUpgrade)) this.#runUpgrade(req, socket, head);
+  }
+
+  #runUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (isPoisoned(socket)) {
       // A handshake or CONNECT pipelined behind a request refused for its framing: never
       // processed (RFC 9112 §9.6); the socket closes once that refusal is flushed.
@@ -342,7 +366,11 @@ export class ZtProxy {
       // A response queued behind it that refused a request for its framing (the error is
       // in that request's body) closes the connection once written; otherwise this one
       // must — and the refusal must not be dropped by closing early.
-      if (!isPoisoned(socket)) inFlight.shouldKeepAlive = false;
+      // A request waiting its turn behind it (proxy/pipelining.ts) whose body the parser
+      // refused gets its 400 when its turn comes.
+      const broken = waitingWithBrokenBody(socket);
+      if (broken !== undefined) (broken as { [kParserRefused]?: true })[kParserRefused] = true;
+      else if (!isPoisoned(socket)) inFlight.shouldKeepAlive = false;
       poisonConnection(socket);
       return;
     }
