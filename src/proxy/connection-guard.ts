@@ -124,6 +124,10 @@ export class ConnectionGuard {
   }
 
   #admit(socket: GuardedSocket): void {
+    // Until Node's TLS wrapping takes the socket over (a turn later, or never for a refused
+    // one), nothing else listens for its errors: a reset then would be an uncaught 'error'
+    // event, which ends the process for every client.
+    socket.on('error', ignoreError);
     const ip = socket.remoteAddress;
     if (ip === undefined) {
       // Already gone (reset between accept and this event): nothing to admit.
@@ -233,6 +237,8 @@ export class ConnectionGuard {
     if (state?.handshaking) this.#closer.now(socket, destroySocket);
   }
 }
+
+function ignoreError(): void {}
 
 function onRawClose(this: GuardedSocket): void {
   this[kState]?.guard.closed(this);
