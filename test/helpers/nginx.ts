@@ -4,26 +4,14 @@
 // paths in a directory of its own, terminating TLS with the test PKI's server certificate
 // and proxying everything (WebSocket upgrades included) to one upstream.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
+import { findNginx } from '../../bench/lib/nginx.ts';
 
-/** The nginx binary: `nginx` on PATH, else /usr/sbin/nginx (Debian); undefined if neither. */
-export function findNginx(): string | undefined {
-  const dirs = (process.env['PATH'] ?? '').split(delimiter).filter(Boolean);
-  for (const candidate of [...dirs.map((d) => join(d, 'nginx')), '/usr/sbin/nginx']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findNginx };
 
 export interface TestNginx {
   readonly port: number;
