@@ -83,20 +83,25 @@ const algorithm = z.enum(BEARER_ALGORITHMS, {
   },
 });
 
-const clockTolerance = z
-  .string()
-  .superRefine((s, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return;
-    }
-    if (ms > MAX_CLOCK_TOLERANCE_MS) ctx.addIssue({ code: 'custom', message: `must be at most 60s (got ${s})` });
-  })
-  .transform((s) => parseDuration(s))
-  .prefault('30s');
+/** A duration string within [minMs, maxMs], parsed to milliseconds, with a default. */
+function boundedDuration(minMs: number, maxMs: number, range: string, fallback: string) {
+  return z
+    .string()
+    .superRefine((s, ctx) => {
+      let ms: number;
+      try {
+        ms = parseDuration(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return;
+      }
+      if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: `must be ${range} (got ${s})` });
+    })
+    .transform((s) => parseDuration(s))
+    .prefault(fallback);
+}
+
+const clockTolerance = boundedDuration(0, MAX_CLOCK_TOLERANCE_MS, 'at most 60s', '30s');
 
 /**
  * The longest lifetime (`exp − iat`) a token of this issuer may claim. Above a year a
@@ -105,20 +110,7 @@ const clockTolerance = z
  */
 export const MAX_MAX_LIFETIME_MS = 365 * 24 * 3600_000;
 
-const maxLifetime = z
-  .string()
-  .superRefine((s, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return;
-    }
-    if (ms < 1000 || ms > MAX_MAX_LIFETIME_MS) ctx.addIssue({ code: 'custom', message: `must be from 1s to 365d (got ${s})` });
-  })
-  .transform((s) => parseDuration(s))
-  .prefault(`${DEFAULT_MAX_TOKEN_LIFETIME_MS / 3600_000}h`);
+const maxLifetime = boundedDuration(1000, MAX_MAX_LIFETIME_MS, 'from 1s to 365d', `${DEFAULT_MAX_TOKEN_LIFETIME_MS / 3600_000}h`);
 
 /** A JOSE `typ` media type, with or without the `application/` prefix (RFC 7515 §4.1.9). */
 const typValue = z
