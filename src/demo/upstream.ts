@@ -4,10 +4,8 @@
 // X-ZT-Assertion claims) and a sign-out button; anything else gets JSON.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { decodeJwt } from 'jose';
+import { escapeHtml } from '../basics/html.ts';
 
-function escapeHtml(value: string): string {
-  return value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
-}
 
 function assertionClaims(req: IncomingMessage): Record<string, unknown> | undefined {
   const assertion = req.headers['x-zt-assertion'];

@@ -1,15 +1,7 @@
 // The tiny HTML login form of the development OP. Every value that reaches the
 // page is escaped: the interaction uid and a username echoed after a failed login
 // come from the request, and the page must not become an XSS vector even in dev.
-
-export function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+import { escapeHtml } from '../basics/html.ts';
 
 export function renderLoginPage(opts: { uid: string; clientId: string; username?: string; error?: string }): string {
   const uid = escapeHtml(opts.uid);

@@ -15,6 +15,7 @@
 // which end at the IdP's end-session endpoint on another origin (see the login pages).
 import { createHash } from 'node:crypto';
 import type { ReplyCode } from '../basics/errors.ts';
+import { escapeHtml } from '../basics/html.ts';
 import type { Subject } from '../basics/subject.ts';
 import { logoutCsrfToken } from '../identity/session/csrf.ts';
 import { safeReturnPath } from '../identity/oidc/return-url.ts';
@@ -102,10 +103,6 @@ const SIGN_OUT_UNCONFIRMED: PageText = {
   text: 'This sign-out did not come from a page of this site, or your session had already ended.',
 };
 
-/** `&`, `<`, `>`, `"`, `'` as entities: safe in text and in quoted attributes. */
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 // Control characters and bidirectional overrides could make a name display as another
 // (`alice\u202Eexample`); a name longer than this is cut (the page stays small).
