@@ -23,7 +23,8 @@
 // (~0.5-1 ms), run synchronously when it is read, and a reconnect wave of 1,000 read in
 // one poll phase is a loop stall of that many milliseconds for every other client. The
 // raw socket waits (its ClientHello buffered) until Node's TLS wrapping is called for it.
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { isIP, unmapIPv4 } from '../basics/ip.ts';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -63,7 +64,7 @@ export function isRefusedConnection(socket: object): boolean {
 
 /** The per-address key: the IPv4 address, or the /64 of an IPv6 one. */
 export function addressKey(ip: string): string {
-  const unmapped = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  const unmapped = unmapIPv4(ip);
   if (isIP(unmapped) !== 6) return unmapped;
   const bare = unmapped.split('%')[0]!.toLowerCase();
   const [head = '', tail] = bare.split('::') as [string, string | undefined];
@@ -134,9 +135,10 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
-    const family = isIP(ip) === 6 && !(ip.startsWith('::ffff:') && ip.includes('.')) ? 'ipv6' : 'ipv4';
+    const client = unmapIPv4(ip);
+    const family = isIP(client) === 6 ? 'ipv6' : 'ipv4';
     let key: string | undefined;
-    if (!this.#opts.exempt(family === 'ipv4' && ip.startsWith('::ffff:') ? ip.slice(7) : ip, family)) {
+    if (!this.#opts.exempt(client, family)) {
       key = addressKey(ip);
       const open = this.#perAddress.get(key) ?? 0;
       if (open >= this.#opts.maxConnectionsPerIp) return this.#refuse(socket, 'per_ip');

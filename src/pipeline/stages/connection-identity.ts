@@ -9,7 +9,7 @@
 // without a certificate identity, as a new connection with that certificate would. Either
 // way the connection is closed after the answer, so the client's next request makes a new
 // handshake with its renewed certificate (SPIFFE workloads rotate theirs before notAfter).
-import { isIP } from 'node:net';
+import { isIP, unmapIPv4 } from '../../basics/ip.ts';
 import type { TLSSocket } from 'node:tls';
 import { expireConnection, identifyConnection } from '../../tls/peer-identity.ts';
 import type { RequestContext } from '../context.ts';
@@ -19,9 +19,6 @@ const CERT_EXPIRED: StageResult = Object.freeze({
   reply: Object.freeze({ code: 'unauthorized', details: 'client-cert-expired' }),
 });
 
-export function unmapIPv4(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
 
 export const connectionIdentityStage: Stage = {
   name: 'connection-identity',
