@@ -56,11 +56,6 @@ export class CloseSpreader {
     }
   }
 
-  /** Cuts waiting for their turn. */
-  get pending(): number {
-    return this.#sockets.length - this.#head;
-  }
-
   #run(): void {
     const end = Math.min(this.#head + PER_TICK, this.#sockets.length);
     for (; this.#head < end; this.#head++) {

@@ -37,7 +37,7 @@ const STYLE =
 /** The hash of the one inline style, computed once: the only thing the CSP allows. */
 const STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
-export const ERROR_PAGE_CSP = `default-src 'none'; style-src ${STYLE_SOURCE}; frame-ancestors 'none'; base-uri 'none'`;
+const ERROR_PAGE_CSP = `default-src 'none'; style-src ${STYLE_SOURCE}; frame-ancestors 'none'; base-uri 'none'`;
 
 export const ERROR_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/html; charset=utf-8',

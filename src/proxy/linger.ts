@@ -26,11 +26,6 @@ interface LingerState {
 
 type LingeringSocket = Socket & { [kLinger]?: LingerState };
 
-/** True while the connection lingers after a refusal. */
-export function isLingering(socket: object): boolean {
-  return (socket as LingeringSocket)[kLinger] !== undefined;
-}
-
 /**
  * Arms the lingering close of `req`'s connection: call before answering the refusal
  * (with `Connection: close`). Idempotent per connection.
