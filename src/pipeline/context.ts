@@ -12,6 +12,7 @@ import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ReplyCode } from '../basics/errors.ts';
 import type { HeaderStripper } from '../basics/identity-headers.ts';
+import type { Device } from '../basics/device.ts';
 import type { Subject } from '../basics/subject.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 import type { AssertionSigner } from '../identity/assertion/index.ts';
@@ -128,6 +129,8 @@ export class RequestContext {
   policyPath = '';
   /** Who authentication proved the caller to be (bearer token), if anyone. */
   subject: Subject | undefined;
+  /** The device a verified posture assertion describes (the posture stage), if any. */
+  device: Device | undefined;
   /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */
   sessionId: string | undefined;
   decision: Decision | undefined;

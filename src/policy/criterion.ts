@@ -12,6 +12,14 @@ export interface Matcher {
    * that: under a `not` or in a deny block, false would let the request through).
    */
   matches(input: PolicyInput): boolean;
+  /**
+   * Whether the request carries what this matcher reads (a subject, a device, a claim,
+   * a posture field). When it does not, the rule is *unknown* — neither matched nor not
+   * matched: a `not` around it stays unknown, an allow rule needs a definite match, and
+   * a deny rule that cannot be ruled out denies (compile.ts). Absent: always known (the
+   * method, the path, the source IP are in every request). Allocation-free.
+   */
+  known?(input: PolicyInput): boolean;
   /** Human text for `explain`, e.g. `method POST is not one of GET, HEAD`. */
   describe(input: PolicyInput, matched: boolean): string;
 }

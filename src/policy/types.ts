@@ -1,5 +1,6 @@
 // The policy engine's data: what the pipeline hands in per request and what comes back.
 // Every field a criterion reads is filled by the pipeline before authorization runs.
+import type { Device } from '../basics/device.ts';
 import type { Subject } from '../basics/subject.ts';
 
 /** One request as the policy sees it; filled by the pipeline from the canonical request. */
@@ -26,6 +27,11 @@ export interface PolicyInput {
    * never matches without one — a non-match, not an error.
    */
   subject?: Subject | undefined;
+  /**
+   * The device, from a verified device-posture assertion (SPEC §6); absent when the
+   * request carried none that counts. The `device` criterion never matches without one.
+   */
+  device?: Device | undefined;
 }
 
 /** `error` is not a denial: the engine could not evaluate (malformed input); fail closed. */

@@ -21,6 +21,7 @@ export function policyInput(ctx: RequestContext): PolicyInput {
     sourceIp: ctx.clientIp,
     spiffeId: ctx.conn.spiffeId,
     subject: ctx.subject,
+    device: ctx.device,
     now: Date.now(),
   };
 }
