@@ -134,6 +134,13 @@ export class RequestContext {
   /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */
   sessionId: string | undefined;
   decision: Decision | undefined;
+  /**
+   * Who produced `decision`: the embedded engine, a remote PDP (`opa`, `authzen`), or the
+   * decision cache in front of one (`cache`) — for the audit log.
+   */
+  policySource: 'embedded' | 'opa' | 'authzen' | 'cache' | undefined;
+  /** A remote PDP's reasons for its decision (`{result: {allow, reasons}}`, AuthZEN `context.reason`), for the audit log; never sent to the client. */
+  policyReasons: readonly string[] | undefined;
   /** Set-Cookie values ztproxy adds to the response (a renewed or cleared session). */
   setCookies: string[] | undefined;
   timings: StageTimings = { auth: undefined, policy: undefined, upstream: undefined };

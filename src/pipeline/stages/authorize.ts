@@ -64,6 +64,7 @@ export const authorizeStage: Stage = {
     const decision = ctx.route!.policy.decide(policyInput(ctx));
     ctx.timings.policy = performance.now() - started;
     ctx.decision = decision;
+    ctx.policySource = 'embedded';
     if (decision.effect === 'allow') return NEXT;
     // Denied for want of an identity the policy asks for: tell the client to
     // authenticate (RFC 6750 §3: no error code when no token was sent).
