@@ -6,6 +6,18 @@
 // says; then allow rules — any match allows; otherwise deny (`no-allow-matched`). A
 // criterion that cannot evaluate the request makes the whole decision `error`, which the
 // pipeline answers 503: neither "matched" nor "not matched" is safe to assume for it.
+//
+// Three values, not two (Kleene's logic): a criterion over an attribute the request does
+// not carry — no subject, no device, no client certificate, a claim or posture field the
+// token or assertion lacks (Matcher.known) — is *unknown*, which is not a "no". `not`
+// keeps it unknown: `not: {groups: {has: contractors}}` never admits an anonymous caller
+// (it used to: no subject, so "not a contractor"). `and` is false if any child is false,
+// else unknown if any is; `or` is true if any child is, else unknown if any is. An allow
+// rule admits only when definitely true. A deny rule that is unknown cannot be ruled out,
+// so it denies (`policy-deny-unknown`) — stripping the posture header must not slip past
+// `deny: {not: {device: {managed: true}}}`; when the missing attribute is the subject,
+// that denial asks for a login (needsAuthentication) like an allow that wants one. A deny
+// that should spare anonymous callers says so: `and: [{authenticated: true}, ...]`.
 // Which policies have allow rules that read the subject is settled here too, so that a
 // subject-less no-allow-matched picks one of two frozen decisions (needsAuthentication).
 import type { CompileOptions, Criterion, Matcher } from './criterion.ts';
@@ -25,10 +37,19 @@ class RuleEvaluationError extends Error {
   }
 }
 
+/** The outcome of a rule that reads an attribute the request does not carry. */
+const UNKNOWN: unique symbol = Symbol('unknown');
+/** The deciding node when a rule matched, null when it did not, UNKNOWN when it cannot tell. */
+type Outcome = RuleNode | null | typeof UNKNOWN;
+
 abstract class RuleNode {
   readonly id: string;
   /** Returned (shared, frozen) whenever this node is the deciding rule. */
   readonly decision: Decision;
+  /** Returned when this node is a top-level deny rule that is unknown (see the header). */
+  readonly unknownDenial: Decision;
+  /** The same for a request without a subject when this rule reads one: log in first. */
+  readonly unknownDenialNeedsAuthentication: Decision;
   /** This rule or one below it reads the subject (a criterion marked `identity`). */
   readonly usesIdentity: boolean;
   constructor(id: string, side: Side, usesIdentity: boolean) {
@@ -40,11 +61,17 @@ abstract class RuleNode {
       rule: id,
       needsAuthentication: false,
     });
+    this.unknownDenial = Object.freeze({ effect: 'deny', reason: 'policy-deny-unknown', rule: id, needsAuthentication: false });
+    this.unknownDenialNeedsAuthentication = Object.freeze({ effect: 'deny', reason: 'policy-deny-unknown', rule: id, needsAuthentication: true });
   }
-  /** The deciding node if this rule matches, else null. */
-  abstract match(input: PolicyInput): RuleNode | null;
+  /** The deciding node if this rule matches, null if it does not, UNKNOWN if it cannot tell. */
+  abstract match(input: PolicyInput): Outcome;
   /** As match, appending this rule and the rules it evaluated to `trail`. */
-  abstract explain(input: PolicyInput, trail: ExplainStep[]): RuleNode | null;
+  abstract explain(input: PolicyInput, trail: ExplainStep[]): Outcome;
+}
+
+function pushStep(trail: ExplainStep[], rule: string, outcome: Outcome, detail: string): void {
+  trail.push(outcome === UNKNOWN ? { rule, matched: false, unknown: true, detail } : { rule, matched: outcome !== null, detail });
 }
 
 class CriterionNode extends RuleNode {
@@ -53,28 +80,30 @@ class CriterionNode extends RuleNode {
     super(id, side, usesIdentity);
     this.#matcher = matcher;
   }
-  #evaluate(input: PolicyInput): boolean {
+  #evaluate(input: PolicyInput): Outcome {
     try {
-      return this.#matcher.matches(input);
+      const matcher = this.#matcher;
+      if (matcher.known !== undefined && !matcher.known(input)) return UNKNOWN;
+      return matcher.matches(input) ? this : null;
     } catch (err) {
       const reason = err instanceof PolicyInputError ? 'policy-input-invalid' : 'policy-evaluation-failed';
       const message = err instanceof Error ? err.message : String(err);
       throw new RuleEvaluationError(Object.freeze({ effect: 'error', reason, rule: this.id, needsAuthentication: false }), message);
     }
   }
-  match(input: PolicyInput): RuleNode | null {
-    return this.#evaluate(input) ? this : null;
+  match(input: PolicyInput): Outcome {
+    return this.#evaluate(input);
   }
-  explain(input: PolicyInput, trail: ExplainStep[]): RuleNode | null {
-    let matched: boolean;
+  explain(input: PolicyInput, trail: ExplainStep[]): Outcome {
+    let outcome: Outcome;
     try {
-      matched = this.#evaluate(input);
+      outcome = this.#evaluate(input);
     } catch (err) {
       if (err instanceof RuleEvaluationError) trail.push({ rule: this.id, matched: false, detail: `error: ${err.message}` });
       throw err;
     }
-    trail.push({ rule: this.id, matched, detail: this.#matcher.describe(input, matched) });
-    return matched ? this : null;
+    pushStep(trail, this.id, outcome, this.#matcher.describe(input, outcome !== null && outcome !== UNKNOWN));
+    return outcome;
   }
 }
 
@@ -82,13 +111,14 @@ class CriterionNode extends RuleNode {
 function explainCombinator(
   node: RuleNode,
   trail: ExplainStep[],
-  evaluate: () => { decider: RuleNode | null; detail: string },
-): RuleNode | null {
+  evaluate: () => { decider: Outcome; detail: string },
+): Outcome {
   const step: ExplainStep = { rule: node.id, matched: false, detail: '' };
   trail.push(step);
   try {
     const { decider, detail } = evaluate();
-    step.matched = decider !== null;
+    step.matched = decider !== null && decider !== UNKNOWN;
+    if (decider === UNKNOWN) step.unknown = true;
     step.detail = detail;
     return decider;
   } catch (err) {
@@ -104,18 +134,25 @@ class AndNode extends RuleNode {
     super(id, side, children.some((child) => child.usesIdentity));
     this.#children = children;
   }
-  match(input: PolicyInput): RuleNode | null {
+  match(input: PolicyInput): Outcome {
     const children = this.#children;
+    let unknown = false;
     for (let i = 0; i < children.length; i++) {
-      if ((children[i] as RuleNode).match(input) === null) return null;
+      const outcome = (children[i] as RuleNode).match(input);
+      if (outcome === null) return null;
+      if (outcome === UNKNOWN) unknown = true;
     }
-    return this;
+    return unknown ? UNKNOWN : this;
   }
-  explain(input: PolicyInput, trail: ExplainStep[]): RuleNode | null {
+  explain(input: PolicyInput, trail: ExplainStep[]): Outcome {
     return explainCombinator(this, trail, () => {
+      let unknown: RuleNode | undefined;
       for (const child of this.#children) {
-        if (child.explain(input, trail) === null) return { decider: null, detail: `${child.id} did not match` };
+        const outcome = child.explain(input, trail);
+        if (outcome === null) return { decider: null, detail: `${child.id} did not match` };
+        if (outcome === UNKNOWN) unknown ??= child;
       }
+      if (unknown !== undefined) return { decider: UNKNOWN, detail: `unknown: no rule failed, but ${unknown.id} is unknown` };
       return { decider: this, detail: `all ${this.#children.length} rules matched` };
     });
   }
@@ -128,20 +165,25 @@ class OrNode extends RuleNode {
     super(id, side, children.some((child) => child.usesIdentity));
     this.#children = children;
   }
-  match(input: PolicyInput): RuleNode | null {
+  match(input: PolicyInput): Outcome {
     const children = this.#children;
+    let unknown = false;
     for (let i = 0; i < children.length; i++) {
-      const decider = (children[i] as RuleNode).match(input);
-      if (decider !== null) return decider;
+      const outcome = (children[i] as RuleNode).match(input);
+      if (outcome === UNKNOWN) unknown = true;
+      else if (outcome !== null) return outcome;
     }
-    return null;
+    return unknown ? UNKNOWN : null;
   }
-  explain(input: PolicyInput, trail: ExplainStep[]): RuleNode | null {
+  explain(input: PolicyInput, trail: ExplainStep[]): Outcome {
     return explainCombinator(this, trail, () => {
+      let unknown: RuleNode | undefined;
       for (const child of this.#children) {
-        const decider = child.explain(input, trail);
-        if (decider !== null) return { decider, detail: `${child.id} matched` };
+        const outcome = child.explain(input, trail);
+        if (outcome === UNKNOWN) unknown ??= child;
+        else if (outcome !== null) return { decider: outcome, detail: `${child.id} matched` };
       }
+      if (unknown !== undefined) return { decider: UNKNOWN, detail: `unknown: no rule matched, and ${unknown.id} is unknown` };
       return { decider: null, detail: `none of ${this.#children.length} rules matched` };
     });
   }
@@ -153,15 +195,19 @@ class NotNode extends RuleNode {
     super(id, side, child.usesIdentity);
     this.#child = child;
   }
-  match(input: PolicyInput): RuleNode | null {
-    return this.#child.match(input) === null ? this : null;
+  match(input: PolicyInput): Outcome {
+    const outcome = this.#child.match(input);
+    if (outcome === UNKNOWN) return UNKNOWN;
+    return outcome === null ? this : null;
   }
-  explain(input: PolicyInput, trail: ExplainStep[]): RuleNode | null {
-    return explainCombinator(this, trail, () =>
-      this.#child.explain(input, trail) === null
+  explain(input: PolicyInput, trail: ExplainStep[]): Outcome {
+    return explainCombinator(this, trail, () => {
+      const outcome = this.#child.explain(input, trail);
+      if (outcome === UNKNOWN) return { decider: UNKNOWN, detail: `unknown: ${this.#child.id} is unknown, and so is its negation` };
+      return outcome === null
         ? { decider: this, detail: `${this.#child.id} did not match` }
-        : { decider: null, detail: `${this.#child.id} matched` },
-    );
+        : { decider: null, detail: `${this.#child.id} matched` };
+    });
   }
 }
 
@@ -202,12 +248,9 @@ const NO_ALLOW_MATCHED_NEEDS_AUTHENTICATION: Decision = Object.freeze({
   needsAuthentication: true,
 });
 
-function firstMatch(nodes: readonly RuleNode[], input: PolicyInput): RuleNode | null {
-  for (let i = 0; i < nodes.length; i++) {
-    const decider = (nodes[i] as RuleNode).match(input);
-    if (decider !== null) return decider;
-  }
-  return null;
+/** The decision of a deny rule that is unknown: asks for a login when the missing attribute may be the subject. */
+function unknownDenial(node: RuleNode, input: PolicyInput): Decision {
+  return input.subject === undefined && node.usesIdentity ? node.unknownDenialNeedsAuthentication : node.unknownDenial;
 }
 
 class Policy implements CompiledPolicy {
@@ -225,10 +268,21 @@ class Policy implements CompiledPolicy {
   }
   decide(input: PolicyInput): Decision {
     try {
-      const denied = firstMatch(this.#deny, input);
-      if (denied !== null) return denied.decision;
-      const allowed = firstMatch(this.#allow, input);
-      return allowed !== null ? allowed.decision : this.#noAllowMatched(input);
+      // A deny rule that matches outright is the better reason than one that is unknown.
+      const deny = this.#deny;
+      let undecided: RuleNode | undefined;
+      for (let i = 0; i < deny.length; i++) {
+        const outcome = (deny[i] as RuleNode).match(input);
+        if (outcome === UNKNOWN) undecided ??= deny[i];
+        else if (outcome !== null) return outcome.decision;
+      }
+      if (undecided !== undefined) return unknownDenial(undecided, input);
+      const allow = this.#allow;
+      for (let i = 0; i < allow.length; i++) {
+        const outcome = (allow[i] as RuleNode).match(input);
+        if (outcome !== null && outcome !== UNKNOWN) return outcome.decision;
+      }
+      return this.#noAllowMatched(input);
     } catch (err) {
       if (err instanceof RuleEvaluationError) return err.decision;
       throw err;
@@ -237,13 +291,16 @@ class Policy implements CompiledPolicy {
   explain(input: PolicyInput): Explanation {
     const trail: ExplainStep[] = [];
     try {
+      let undecided: RuleNode | undefined;
       for (const node of this.#deny) {
-        const decider = node.explain(input, trail);
-        if (decider !== null) return { decision: decider.decision, trail };
+        const outcome = node.explain(input, trail);
+        if (outcome === UNKNOWN) undecided ??= node;
+        else if (outcome !== null) return { decision: outcome.decision, trail };
       }
+      if (undecided !== undefined) return { decision: unknownDenial(undecided, input), trail };
       for (const node of this.#allow) {
-        const decider = node.explain(input, trail);
-        if (decider !== null) return { decision: decider.decision, trail };
+        const outcome = node.explain(input, trail);
+        if (outcome !== null && outcome !== UNKNOWN) return { decision: outcome.decision, trail };
       }
       return { decision: this.#noAllowMatched(input), trail };
     } catch (err) {

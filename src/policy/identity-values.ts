@@ -1,6 +1,19 @@
 // Shared by the identity criteria (authenticated, user, email, domain, groups, claim,
-// authAge): the validation of e-mail domains, which `email` and `domain` both apply to
-// what an operator writes, and the explain text for a request without a subject.
+// authAge): what each needs to be known (Matcher.known), the validation of e-mail
+// domains, which `email` and `domain` both apply to what an operator writes, and the
+// explain text for a request without a subject.
+import type { PolicyInput } from './types.ts';
+
+/** `known` of the criteria that read only the subject: unknown without one. */
+export function hasSubject(input: PolicyInput): boolean {
+  return input.subject !== undefined;
+}
+
+/** `known` of email and domain: a verified address is what they read; without one they are unknown. */
+export function hasVerifiedEmail(input: PolicyInput): boolean {
+  const subject = input.subject;
+  return subject !== undefined && subject.emailVerified && subject.email !== undefined;
+}
 
 /** The explain text of every identity criterion evaluated without a subject. */
 export const NO_SUBJECT = 'no subject (the request is not authenticated)';

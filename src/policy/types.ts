@@ -44,6 +44,8 @@ export type Effect = 'allow' | 'deny' | 'error';
  * `reason` (kebab-case, for the access log):
  * - `policy-allow`: an allow rule matched and no deny rule did;
  * - `policy-deny`: a deny rule matched (deny overrides allow);
+ * - `policy-deny-unknown`: a deny rule could not be ruled out — it reads an attribute the
+ *   request does not carry (no subject, device, certificate, claim); see compile.ts;
  * - `no-allow-matched`: no deny matched and no allow rule matched (or there is none);
  * - `policy-input-invalid`: a criterion could not read the request (e.g. a source IP
  *   that is not an IP address) — effect `error`;
@@ -54,8 +56,9 @@ export type Effect = 'allow' | 'deny' | 'error';
  * `needsAuthentication` tells "unauthenticated" from "forbidden" (as Pomerium does: the
  * answer is a login — 302 or 401 — rather than a 403): true only for a `no-allow-matched`
  * deny of a request without a subject, on a policy where some allow rule references an
- * identity criterion, so that signing in might change the outcome. False otherwise,
- * including for a matching deny rule: a deny rule denies whoever is signed in.
+ * identity criterion, so that signing in might change the outcome, and for a
+ * `policy-deny-unknown` of such a request whose deny rule reads the subject. False
+ * otherwise, including for a matching deny rule: a deny rule denies whoever is signed in.
  */
 export interface Decision {
   readonly effect: Effect;
@@ -68,6 +71,8 @@ export interface Decision {
 export interface ExplainStep {
   rule: string;
   matched: boolean;
+  /** The rule reads an attribute the request does not carry: neither matched nor not (compile.ts). */
+  unknown?: true;
   /** Human text, e.g. `path /admin/x has prefix /admin`. */
   detail: string;
 }

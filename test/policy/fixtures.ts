@@ -48,7 +48,7 @@ const expectSchema = z.strictObject({
 });
 
 /** When given, explain's trail must be exactly this. */
-const trailSchema = z.array(z.strictObject({ rule: z.string(), matched: z.boolean(), detail: z.string() }));
+const trailSchema = z.array(z.strictObject({ rule: z.string(), matched: z.boolean(), unknown: z.literal(true).optional(), detail: z.string() }));
 
 const groupSchema = z.strictObject({
   name: z.string(),

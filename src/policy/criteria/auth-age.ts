@@ -43,6 +43,10 @@ class AuthAgeMatcher implements Matcher {
     const authTime = input.subject?.authTime;
     return authTime === undefined ? Number.NaN : now - authTime * 1000;
   }
+  /** No subject, or one whose token says nothing of its login time: unknown. */
+  known(input: PolicyInput): boolean {
+    return input.subject?.authTime !== undefined;
+  }
   matches(input: PolicyInput): boolean {
     if (input.subject === undefined) return false;
     const age = this.#ageMs(input);

@@ -90,6 +90,11 @@ abstract class ClaimMatcher implements Matcher {
     this.read = lookup(name, Object.hasOwn(SUBJECT_FIELDS, name) ? SUBJECT_FIELDS[name] : undefined);
     this.shownName = JSON.stringify(name);
   }
+  /** An absent claim is unknown: `not: {claim: {name: acr, equals: mfa}}` must not admit a token without `acr`. */
+  known(input: PolicyInput): boolean {
+    const subject = input.subject;
+    return subject !== undefined && this.read(subject) !== undefined;
+  }
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     if (subject === undefined) return false;

@@ -6,7 +6,7 @@
 // An unverified address never matches (see email.ts), nor does one without an "@".
 import { z } from 'zod';
 import type { Criterion, Matcher } from '../criterion.ts';
-import { domainProblem, NO_SUBJECT } from '../identity-values.ts';
+import { domainProblem, hasVerifiedEmail, NO_SUBJECT } from '../identity-values.ts';
 import { oneOrList } from '../schema-helpers.ts';
 import type { PolicyInput } from '../types.ts';
 
@@ -35,6 +35,7 @@ class DomainMatcher implements Matcher {
     this.#set = new Set(domains.map((d) => d.toLowerCase()));
     this.#domains = [...this.#set];
   }
+  readonly known = hasVerifiedEmail;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     if (subject === undefined || !subject.emailVerified) return false;

@@ -10,7 +10,7 @@
 // Otherwise exact: no substring, no pattern, no "+tag" or dot stripping.
 import { z } from 'zod';
 import type { Criterion, Matcher } from '../criterion.ts';
-import { emailProblem, NO_SUBJECT } from '../identity-values.ts';
+import { emailProblem, hasVerifiedEmail, NO_SUBJECT } from '../identity-values.ts';
 import { oneOrList } from '../schema-helpers.ts';
 import type { PolicyInput } from '../types.ts';
 
@@ -28,6 +28,7 @@ class EmailMatcher implements Matcher {
     this.#addresses = new Set(addresses.map((a) => a.toLowerCase()));
     this.#shown = [...this.#addresses].join(', ');
   }
+  readonly known = hasVerifiedEmail;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     if (subject === undefined || !subject.emailVerified) return false;

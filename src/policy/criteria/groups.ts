@@ -5,7 +5,7 @@
 // matches none of the three.
 import { z } from 'zod';
 import type { Criterion, Matcher } from '../criterion.ts';
-import { NO_SUBJECT } from '../identity-values.ts';
+import { hasSubject, NO_SUBJECT } from '../identity-values.ts';
 import { objectError, presentKeys, whenObjectParsed } from '../schema-helpers.ts';
 import type { PolicyInput } from '../types.ts';
 
@@ -59,6 +59,7 @@ class HasGroup implements Matcher {
   constructor(group: string) {
     this.#group = group;
   }
+  readonly known = hasSubject;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     return subject !== undefined && subject.groups.includes(this.#group);
@@ -76,6 +77,7 @@ class HasAnyGroup implements Matcher {
     this.#groups = new Set(groups);
     this.#shown = quoted([...this.#groups]);
   }
+  readonly known = hasSubject;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     if (subject === undefined) return false;
@@ -96,6 +98,7 @@ class HasAllGroups implements Matcher {
   constructor(groups: readonly string[]) {
     this.#groups = [...new Set(groups)];
   }
+  readonly known = hasSubject;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     if (subject === undefined) return false;

@@ -80,11 +80,17 @@ const schema = z
     dependentRequired: { pathPrefix: ['trustDomain'] },
   });
 
+/** Without a verified client certificate the workload's identity is unknown, not "another one". */
+function hasSpiffeId(input: PolicyInput): boolean {
+  return input.spiffeId !== undefined;
+}
+
 class ExactId implements Matcher {
   readonly #id: string;
   constructor(id: string) {
     this.#id = id;
   }
+  readonly known = hasSpiffeId;
   matches(input: PolicyInput): boolean {
     return input.spiffeId === this.#id;
   }
@@ -102,6 +108,7 @@ class TrustDomainPrefix implements Matcher {
     this.#base = SCHEME + trustDomain + normalizeSegmentPrefix(pathPrefix ?? '');
     this.#shown = `trust domain ${trustDomain}${pathPrefix === undefined ? '' : ` under ${pathPrefix}`}`;
   }
+  readonly known = hasSpiffeId;
   matches(input: PolicyInput): boolean {
     const id = input.spiffeId;
     return id !== undefined && hasSegmentPrefix(id, this.#base);

@@ -4,7 +4,7 @@
 // too (`and: [{user: [...]}, {claim: {name: iss, equals: https://idp.example.com}}]`).
 import { z } from 'zod';
 import type { Criterion, Matcher } from '../criterion.ts';
-import { NO_SUBJECT } from '../identity-values.ts';
+import { hasSubject, NO_SUBJECT } from '../identity-values.ts';
 import { oneOrList } from '../schema-helpers.ts';
 import type { PolicyInput } from '../types.ts';
 
@@ -18,6 +18,7 @@ class UserMatcher implements Matcher {
     this.#ids = new Set(ids);
     this.#shown = ids.map((id) => JSON.stringify(id)).join(', ');
   }
+  readonly known = hasSubject;
   matches(input: PolicyInput): boolean {
     const subject = input.subject;
     return subject !== undefined && this.#ids.has(subject.sub);
