@@ -155,6 +155,64 @@ export function remoteKeySet(url: URL, opts: RemoteKeySetOptions): KeyResolver {
   };
 }
 
+/** Where an issuer's keys come from, as its config names them (exactly one of the two). */
+export interface KeySource {
+  readonly jwksFile?: string | undefined;
+  readonly jwksUri?: string | undefined;
+}
+
+export interface KeySetOptions {
+  /** Reads `jwksFile`. */
+  readonly read: (path: string) => Promise<string | Uint8Array>;
+  readonly cooldownMs: number;
+  readonly maxAgeMs: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Keys last fetched from an issuer keep verifying for this long while its JWKS cannot be
+ * fetched: long enough to ride out an IdP outage, short enough that an attacker who can
+ * block the fetch cannot keep a withdrawn key alive indefinitely.
+ */
+const STALE_IF_ERROR_MS = 3_600_000;
+
+/**
+ * The resolver for one issuer's keys: a `jwksFile` read and checked now (throws, naming
+ * the file, when it cannot be used), or a `jwksUri` fetched on first use and refreshed on
+ * an unknown kid at a bounded rate. Shared by bearer tokens and device-posture
+ * assertions, so both trust keys the same way.
+ */
+export async function keySetFor(source: KeySource, opts: KeySetOptions): Promise<KeyResolver> {
+  if (source.jwksFile !== undefined) {
+    const where = `jwksFile ${source.jwksFile}`;
+    let text: string | Uint8Array;
+    try {
+      text = await opts.read(source.jwksFile);
+    } catch (err) {
+      throw new Error(`${where}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
+    } catch (err) {
+      throw new Error(`${where}: not JSON (${(err as Error).message})`);
+    }
+    return localKeySet(json, where);
+  }
+  if (source.jwksUri !== undefined) {
+    return remoteKeySet(new URL(source.jwksUri), {
+      cooldownMs: opts.cooldownMs,
+      maxAgeMs: opts.maxAgeMs,
+      timeoutMs: opts.timeoutMs,
+      // A failing IdP is retried at most this often; never more often than the cooldown
+      // allows for an unknown kid, never less often than every 5 s.
+      failureBackoffMs: Math.min(opts.cooldownMs, 5_000),
+      staleIfErrorMs: STALE_IF_ERROR_MS,
+    });
+  }
+  throw new Error('needs jwksUri or jwksFile');
+}
+
 function looksLikeJwks(body: string): boolean {
   let json: unknown;
   try {

@@ -1,7 +1,7 @@
 // Bearer JWT verification (SPEC §5; RFC 8725 JWT BCP; RFC 9068 access tokens; RFC 8705
 // certificate-bound tokens). The order is the security argument:
 //  1. cheap refusals on the raw text (size, shape) and on header fields we never honour
-//     (`jwk`/`jku`/`x5u`/`x5c`, `crit`, an alg off the allowlist) — they can only refuse;
+//     (`jwk`/`jku`/`x5u`/`x5c`, `crit`, an alg off the allowlist; ./precheck.ts) — they can only refuse;
 //  2. the unverified `iss` picks which issuer's keys to try, and nothing else is read from
 //     the unverified payload;
 //  3. jose verifies the signature with that issuer's keys and algorithms, then iss, aud,
@@ -11,11 +11,12 @@
 // the time and the certificate binding, which depend on the request, not on the token.
 import { hash } from 'node:crypto';
 import { readFile as readFileFromDisk } from 'node:fs/promises';
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Subject } from '../../basics/subject.ts';
 import { readConfirmation } from './confirmation.ts';
-import { localKeySet, remoteKeySet, type KeyResolver } from './key-set.ts';
+import { keySetFor, type KeyResolver } from './key-set.ts';
+import { precheckJws, type PrecheckProblem } from './precheck.ts';
 import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';
 import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, MAX_MAX_LIFETIME_MS, type JwtIssuerConfig } from './schema.ts';
 import { tokenTimesProblem } from '../../basics/token-times.ts';
@@ -73,26 +74,20 @@ interface CacheEntry {
 
 const ASYMMETRIC: ReadonlySet<string> = new Set(BEARER_ALGORITHMS);
 
-/** Header parameters that point at or carry a key. Trusting them lets the token choose its own verifier (RFC 8725 §3.10, CVE-2018-0114). */
-const KEY_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const;
-
-/** Compact JWS: three base64url parts; the signature part may be empty only for `alg: none`, which the allowlist refuses. */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-/**
- * Keys last fetched from an issuer keep verifying for this long while its JWKS cannot be
- * fetched: long enough to ride out an IdP outage, short enough that an attacker who can
- * block the fetch cannot keep a withdrawn key alive indefinitely.
- */
-const STALE_IF_ERROR_MS = 3_600_000;
-
-/** Real kids are short (a thumbprint, a date, a UUID); an enormous one is only ever an attack on whatever looks it up. */
-const MAX_KID_LENGTH = 512;
-
 /** One frozen result per reason: refusing allocates nothing. */
 const FAILURES = Object.freeze(
   Object.fromEntries(BEARER_FAILURE_REASONS.map((reason) => [reason, Object.freeze({ ok: false as const, reason })])),
 ) as Readonly<Record<BearerFailureReason, VerifyResult>>;
+
+const PRECHECK_REASONS: Readonly<Record<PrecheckProblem, BearerFailureReason>> = {
+  'not-jws': 'token-not-jws',
+  malformed: 'token-malformed',
+  'unsafe-header': 'token-unsafe-header',
+  'crit-unsupported': 'token-crit-unsupported',
+  'alg-not-allowed': 'token-alg-not-allowed',
+  'unknown-key': 'token-unknown-key',
+  'missing-iss': 'token-missing-claim',
+};
 
 function fail(reason: BearerFailureReason): VerifyResult {
   return FAILURES[reason];
@@ -152,34 +147,7 @@ export class BearerVerifier {
       }
       let keys: KeyResolver;
       try {
-        if (config.jwksFile !== undefined) {
-          const source = `jwksFile ${config.jwksFile}`;
-          let text: string | Uint8Array;
-          try {
-            text = await read(config.jwksFile);
-          } catch (err) {
-            throw new Error(`${source}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-          }
-          let json: unknown;
-          try {
-            json = JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
-          } catch (err) {
-            throw new Error(`${source}: not JSON (${(err as Error).message})`);
-          }
-          keys = localKeySet(json, source);
-        } else if (config.jwksUri !== undefined) {
-          keys = remoteKeySet(new URL(config.jwksUri), {
-            cooldownMs,
-            maxAgeMs,
-            timeoutMs,
-            // A failing IdP is retried at most this often; never more often than the
-            // cooldown allows for an unknown kid, never less often than every 5 s.
-            failureBackoffMs: Math.min(cooldownMs, 5_000),
-            staleIfErrorMs: STALE_IF_ERROR_MS,
-          });
-        } else {
-          throw new Error('needs jwksUri or jwksFile');
-        }
+        keys = await keySetFor(config, { read, cooldownMs, maxAgeMs, timeoutMs });
       } catch (err) {
         problems.push(`${where}: ${(err as Error).message}`);
         continue;
@@ -239,39 +207,11 @@ export class BearerVerifier {
       if (hit !== undefined) return this.recheck(hit, key, nowS, certThumbprint);
     }
 
-    const parts = countParts(token);
-    if (parts !== 3) return fail('token-not-jws'); // 5 parts: a JWE (RFC 7516 §7.1); we only verify signatures
-    if (!COMPACT_JWS.test(token)) return fail('token-malformed');
-
-    let header: ProtectedHeaderParameters;
-    let unverifiedIss: unknown;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      return fail('token-malformed');
-    }
-    for (const name of KEY_HEADERS) if (Object.hasOwn(header, name)) return fail('token-unsafe-header');
-    // RFC 7515 §4.1.11: an extension the recipient does not understand must be refused.
-    // JWT access tokens need none, so any `crit` is refused outright.
-    if (Object.hasOwn(header, 'crit')) return fail('token-crit-unsupported');
-    // `none`, `None`, `HS256`…: off every allowlist, refused before the payload is read.
-    if (typeof header.alg !== 'string' || !this.anyAlgorithm.has(header.alg)) return fail('token-alg-not-allowed');
-    if (header.kid !== undefined) {
-      if (typeof header.kid !== 'string') return fail('token-malformed'); // RFC 7515 §4.1.4: a string
-      // An empty or giant kid can match no real key; refuse before it reaches the key set
-      // (where an unknown kid may cost a JWKS refetch).
-      if (header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) return fail('token-unknown-key');
-    }
-    try {
-      unverifiedIss = decodeJwt(token).iss;
-    } catch {
-      return fail('token-malformed');
-    }
-    if (unverifiedIss === undefined) return fail('token-missing-claim');
-    if (typeof unverifiedIss !== 'string') return fail('token-malformed');
-    const issuer = this.issuers.get(unverifiedIss);
+    const pre = precheckJws(token, this.anyAlgorithm);
+    if (!pre.ok) return fail(PRECHECK_REASONS[pre.problem]);
+    const issuer = this.issuers.get(pre.iss);
     if (issuer === undefined) return fail('token-unknown-issuer');
-    if (!issuer.algorithmSet.has(header.alg)) return fail('token-alg-not-allowed');
+    if (!issuer.algorithmSet.has(pre.alg)) return fail('token-alg-not-allowed');
 
     let payload: JWTPayload;
     let verifiedHeader: ProtectedHeaderParameters;
@@ -347,10 +287,4 @@ export class BearerVerifier {
 /** RFC 8705 §3: a bound token is good only over the certificate it names. */
 function bindingProblem(entry: CacheEntry, certThumbprint: string | undefined): boolean {
   return entry.thumbprint !== undefined && entry.thumbprint !== certThumbprint;
-}
-
-function countParts(token: string): number {
-  let n = 1;
-  for (let i = token.indexOf('.'); i !== -1; i = token.indexOf('.', i + 1)) n++;
-  return n;
 }
