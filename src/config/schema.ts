@@ -10,6 +10,7 @@ import { canonicalizePath } from '../basics/canonical.ts';
 import { normalizeHeaderName } from '../basics/headers.ts';
 import { stripEntryProblem } from '../basics/identity-headers.ts';
 import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
+import { deviceSchema } from '../identity/posture/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
 import { routePathsIssues, routePathsSchema } from './route-paths.ts';
@@ -285,6 +286,8 @@ export const configSchema = z.strictObject({
       showReasons: z.boolean().default(false),
     })
     .prefault({}),
+  /** Device posture (SPEC §6): the device-trust issuers whose signed assertions count. Absent: no request ever has posture. */
+  device: deviceSchema.optional(),
   /** Client headers removed on every route, besides the built-in identity-header families. */
   stripHeaders: stripHeadersSchema,
   routes: z
@@ -300,7 +303,33 @@ export const configSchema = z.strictObject({
       });
       for (const issue of routePathsIssues(routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),
+}).superRefine((config, ctx) => {
+  if (config.device !== undefined) return;
+  // Without a `device` block no request ever carries posture, so a `device` rule could
+  // never match: an allow rule that silently denies everyone, or (under `not`, in a
+  // deny block) a rule whose meaning depends on an attribute that cannot exist.
+  config.routes.forEach((route, i) => {
+    for (const path of criterionPaths(route.policy, 'device')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', i, 'policy', ...path],
+        message: 'a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
+      });
+    }
+  });
 });
+
+/** Where a criterion is used in a (validated) policy: the paths of its keys. */
+function criterionPaths(node: unknown, key: string, at: (string | number)[] = []): (string | number)[][] {
+  if (Array.isArray(node)) return node.flatMap((child, i) => criterionPaths(child, key, [...at, i]));
+  if (typeof node !== 'object' || node === null) return [];
+  const out: (string | number)[][] = [];
+  for (const [k, v] of Object.entries(node)) {
+    if (k === key) out.push([...at, k]);
+    else if (k === 'allow' || k === 'deny' || k === 'and' || k === 'or' || k === 'not') out.push(...criterionPaths(v, key, [...at, k]));
+  }
+  return out;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];

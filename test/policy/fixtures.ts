@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import type { Device } from '../../src/basics/device.ts';
 import type { Subject } from '../../src/basics/subject.ts';
 import type { PolicyInput } from '../../src/policy/index.ts';
 
@@ -28,6 +29,25 @@ const subjectSchema = z.strictObject({
   amr: z.array(z.string()).default([]),
 });
 
+// A device as a verified posture assertion describes it; a posture field left out is
+// one the assertion did not carry (unknown). `device: {}` is a device that reported nothing.
+const deviceSchema = z.strictObject({
+  issuer: z.string().default('device-agent.example.com'),
+  id: z.string().default('laptop-1'),
+  posture: z
+    .strictObject({
+      managed: z.boolean().optional(),
+      compliant: z.boolean().optional(),
+      os: z.strictObject({ name: z.string().optional(), version: z.string().optional() }).optional(),
+      patchAgeDays: z.number().optional(),
+      diskEncrypted: z.boolean().optional(),
+      firewall: z.boolean().optional(),
+      edr: z.boolean().optional(),
+      screenLock: z.boolean().optional(),
+    })
+    .default({}),
+});
+
 const inputSchema = z.strictObject({
   method: z.string().optional(),
   host: z.string().optional(),
@@ -38,6 +58,8 @@ const inputSchema = z.strictObject({
   now: z.union([z.string(), z.number(), z.nan()]).optional(),
   /** Absent: an anonymous request. */
   subject: subjectSchema.optional(),
+  /** Absent: no posture assertion that counts. */
+  device: deviceSchema.optional(),
 });
 
 const expectSchema = z.strictObject({
@@ -81,6 +103,27 @@ export function toPolicyInput(input: FixtureInput): PolicyInput {
     spiffeId: input.spiffeId,
     now: typeof now === 'number' ? now : parseInstant(now),
     subject: input.subject === undefined ? undefined : toSubject(input.subject),
+    device: input.device === undefined ? undefined : toDevice(input.device),
+  };
+}
+
+function toDevice(device: z.output<typeof deviceSchema>): Device {
+  const p = device.posture;
+  return {
+    issuer: device.issuer,
+    id: device.id,
+    issuedAt: 1704283000,
+    expiresAt: 1704283500,
+    posture: {
+      managed: p.managed,
+      compliant: p.compliant,
+      os: p.os === undefined ? undefined : { name: p.os.name, version: p.os.version },
+      patchAgeDays: p.patchAgeDays,
+      diskEncrypted: p.diskEncrypted,
+      firewall: p.firewall,
+      edr: p.edr,
+      screenLock: p.screenLock,
+    },
   };
 }
 

@@ -48,7 +48,7 @@ describe('paths as the config shows them', () => {
 });
 
 describe('valid policies', () => {
-  it('accepts the SPEC §7 example shapes (all but device, which does not exist yet)', () => {
+  it('accepts the SPEC §7 example shapes', () => {
     const policy = parse(`
       allow:
         - accept: true
@@ -71,6 +71,7 @@ describe('valid policies', () => {
         - sourceIp: [10.0.0.0/8, "2001:db8::/32"]
         - time: { days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00", tz: Europe/Berlin }
         - authAge: { maxSeconds: 900 }
+        - device: { managed: true, compliant: true, diskEncrypted: true, maxPatchAgeDays: 30, minOsVersion: "14.2" }
       deny:
         or:
           - path: { prefix: /admin }

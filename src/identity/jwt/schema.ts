@@ -65,14 +65,16 @@ const issuerUrl = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
 
-const jwksUrl = z.string().superRefine((s, ctx) => {
+/** Where an issuer publishes its JWKS: https (http on loopback only). */
+export const jwksUrl = z.string().superRefine((s, ctx) => {
   const problem = secureUrlProblem(s, 'where the issuer publishes its JWKS');
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const audienceValue = z.string().min(1, 'must not be empty');
 
-const algorithm = z.enum(BEARER_ALGORITHMS, {
+/** One allowlisted signature algorithm; `none` and HMAC get a message saying why never. */
+export const algorithm = z.enum(BEARER_ALGORITHMS, {
   error: (issue) => {
     const input = typeof issue.input === 'string' ? issue.input : '';
     if (/^none$/i.test(input)) return `"${input}" is never allowed: an unsigned token proves nothing (RFC 8725 §3.1)`;
@@ -84,7 +86,7 @@ const algorithm = z.enum(BEARER_ALGORITHMS, {
 });
 
 /** A duration string within [minMs, maxMs], parsed to milliseconds, with a default. */
-function boundedDuration(minMs: number, maxMs: number, range: string, fallback: string) {
+export function boundedDuration(minMs: number, maxMs: number, range: string, fallback: string) {
   return z
     .string()
     .superRefine((s, ctx) => {
@@ -101,7 +103,7 @@ function boundedDuration(minMs: number, maxMs: number, range: string, fallback: 
     .prefault(fallback);
 }
 
-const clockTolerance = boundedDuration(0, MAX_CLOCK_TOLERANCE_MS, 'at most 60s', '30s');
+export const clockTolerance = boundedDuration(0, MAX_CLOCK_TOLERANCE_MS, 'at most 60s', '30s');
 
 /**
  * The longest lifetime (`exp − iat`) a token of this issuer may claim. Above a year a
@@ -110,7 +112,7 @@ const clockTolerance = boundedDuration(0, MAX_CLOCK_TOLERANCE_MS, 'at most 60s',
  */
 export const MAX_MAX_LIFETIME_MS = 365 * 24 * 3600_000;
 
-const maxLifetime = boundedDuration(1000, MAX_MAX_LIFETIME_MS, 'from 1s to 365d', `${DEFAULT_MAX_TOKEN_LIFETIME_MS / 3600_000}h`);
+export const maxLifetime = boundedDuration(1000, MAX_MAX_LIFETIME_MS, 'from 1s to 365d', `${DEFAULT_MAX_TOKEN_LIFETIME_MS / 3600_000}h`);
 
 /** A JOSE `typ` media type, with or without the `application/` prefix (RFC 7515 §4.1.9). */
 const typValue = z

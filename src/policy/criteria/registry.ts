@@ -6,6 +6,7 @@ import { accept } from './accept.ts';
 import { authAge } from './auth-age.ts';
 import { authenticated } from './authenticated.ts';
 import { claim } from './claim.ts';
+import { device } from './device.ts';
 import { domain } from './domain.ts';
 import { email } from './email.ts';
 import { groups } from './groups.ts';
@@ -26,6 +27,7 @@ export const criteria = {
   groups,
   claim,
   spiffe,
+  device,
   method,
   path,
   host,
