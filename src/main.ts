@@ -425,6 +425,7 @@ export class ZtProxy {
     // Requests still running on the old snapshot keep their verifier object; close()
     // only drops its cache and key-set timers.
     if (old.bearer !== next.bearer) old.bearer?.close();
+    if (old.posture !== next.posture) old.posture?.close();
     this.metrics.configReloads.inc({ kind: 'config', result: 'ok' });
     this.log.info({ trigger, version: next.version, routes: next.routes.length }, 'configuration reloaded');
     return { ok: true, errors: [] };

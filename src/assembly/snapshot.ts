@@ -6,6 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import { compilePolicy } from '../policy/index.ts';
 import { BearerVerifier } from '../identity/jwt/index.ts';
+import { PostureVerifier } from '../identity/posture/index.ts';
 import { AssertionSigner, ephemeralAssertionKey, loadAssertionKeys } from '../identity/assertion/index.ts';
 import { RelyingParty } from '../identity/oidc/relying-party.ts';
 import { randomSessionKey } from '../identity/session/codec.ts';
@@ -13,6 +14,7 @@ import { SessionManager, SessionRuntime } from '../identity/session/manager.ts';
 import { SessionRevocations } from '../identity/session/revocations.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { authorizeStage } from '../pipeline/stages/authorize.ts';
+import { PostureStage } from '../pipeline/stages/posture.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
 import { ForwardStage } from '../proxy/forward-stage.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
@@ -66,8 +68,6 @@ function policyClaimNames(routes: readonly RouteConfig[]): string[] {
 }
 
 const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
-const ROUTE_STAGES: readonly Stage[] = [authorizeStage];
-const ROUTE_STAGES_WITH_AUTHENTICATION: readonly Stage[] = [authenticateStage, authorizeStage];
 
 function buildTrustedProxies(cidrs: readonly string[]): BlockList | undefined {
   if (cidrs.length === 0) return undefined;
@@ -122,6 +122,14 @@ export async function buildSnapshot(
       errors.push(`identity.jwt: ${(err as Error).message}`);
     }
   }
+  let posture: PostureVerifier | undefined;
+  if (config.device) {
+    try {
+      posture = await PostureVerifier.create(config.device);
+    } catch (err) {
+      errors.push(`device: ${(err as Error).message}`);
+    }
+  }
   const a = config.identity.assertion;
   let assertion: AssertionSigner | undefined;
   try {
@@ -131,7 +139,12 @@ export async function buildSnapshot(
     errors.push(`identity.assertion.${(err as Error).message}`);
   }
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
-  const stages = bearer || sessions ? ROUTE_STAGES_WITH_AUTHENTICATION : ROUTE_STAGES;
+  // Posture after authentication (a `uid` binding is checked against the subject) and
+  // before authorization (the policy reads the device); one stage instance per snapshot.
+  const stages: Stage[] = [];
+  if (bearer || sessions) stages.push(authenticateStage);
+  if (posture) stages.push(new PostureStage(posture));
+  stages.push(authorizeStage);
   const routes: CompiledRoute[] = [];
   const acquired: Upstream[] = [];
   config.routes.forEach((rc, i) => {
@@ -162,6 +175,7 @@ export async function buildSnapshot(
   if (errors.length > 0 || !assertion) {
     upstreams.discard(acquired);
     bearer?.close();
+    posture?.close();
     throw new SnapshotError(errors);
   }
   return Object.freeze({
@@ -171,11 +185,13 @@ export async function buildSnapshot(
     router: new Router(routes),
     preStages: PRE_STAGES,
     trustedProxies: buildTrustedProxies(config.listen.trustedProxies),
-    headerStripper: HeaderStripper.create(config.stripHeaders),
+    // A posture header under another name than X-Device-Posture is stripped like it.
+    headerStripper: HeaderStripper.create(config.stripHeaders, config.device ? [config.device.header] : []),
     hstsHeader: hstsValue(config.listen.hsts),
     bearer,
     assertion,
     sessions,
+    posture,
     upstreams: acquired,
   });
 }

@@ -272,9 +272,16 @@ export class HeaderStripper {
     }
   }
 
-  /** The built-in families plus the operator's global `stripHeaders`. */
-  static create(configured?: StripList): HeaderStripper {
-    return new HeaderStripper(configured ? [...IDENTITY_HEADER_FAMILIES, configuredFamily(configured)] : IDENTITY_HEADER_FAMILIES);
+  /**
+   * The built-in families plus the operator's global `stripHeaders`, and `replaced`:
+   * more names ztproxy consumes itself (a posture header configured under another name
+   * than X-Device-Posture), counted in the `replaced` family.
+   */
+  static create(configured?: StripList, replaced: readonly string[] = []): HeaderStripper {
+    const families: HeaderFamily[] = [...IDENTITY_HEADER_FAMILIES];
+    if (configured) families.push(configuredFamily(configured));
+    if (replaced.length > 0) families.push({ family: 'replaced', names: replaced, prefixes: [], setBy: 'headers ztproxy consumes (device.header)' });
+    return new HeaderStripper(families);
   }
 
   /** Only the given (a route's) `stripHeaders`; undefined when it lists nothing. */

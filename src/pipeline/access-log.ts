@@ -12,6 +12,8 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
   const route = ctx.route?.name ?? '';
   metrics.countRequest(route, ctx.status, decision);
   if (ctx.timings.policy !== undefined) metrics.policySeconds.observe(ctx.timings.policy / 1000);
+  const posture = ctx.device !== undefined ? 'valid' : ctx.postureProblem;
+  if (posture !== undefined) metrics.countPosture(posture);
   // Below `info` (a benchmark, a quiet deployment) the line is not even built.
   if (!log.isLevelEnabled('info')) return;
   log.info({
@@ -26,6 +28,9 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     subject: ctx.subject?.sub,
     issuer: ctx.subject?.issuer,
     spiffeId: ctx.conn.spiffeId,
+    deviceId: ctx.device?.id,
+    // `valid`, `posture-absent`, or why the assertion did not count; never the assertion.
+    posture,
     clientCert: ctx.conn.clientCert === 'none' ? undefined : ctx.conn.clientCert,
     decision,
     reason: ctx.details || ctx.decision?.reason,

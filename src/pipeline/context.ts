@@ -17,6 +17,7 @@ import type { Subject } from '../basics/subject.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 import type { AssertionSigner } from '../identity/assertion/index.ts';
 import type { BearerVerifier } from '../identity/jwt/index.ts';
+import type { PostureVerifier } from '../identity/posture/index.ts';
 import type { SessionManager } from '../identity/session/manager.ts';
 import type { CompiledPolicy, Decision } from '../policy/index.ts';
 import { NO_TLS_IDENTITY, type ConnectionIdentity } from '../tls/peer-identity.ts';
@@ -76,6 +77,8 @@ export interface Snapshot {
   readonly assertion: AssertionSigner;
   /** Browser login and sessions, when `identity.oidc` is configured. */
   readonly sessions: SessionManager | undefined;
+  /** Device-posture assertion verification, when `device` is configured. */
+  readonly posture: PostureVerifier | undefined;
 }
 
 export interface StageTimings {
@@ -131,6 +134,12 @@ export class RequestContext {
   subject: Subject | undefined;
   /** The device a verified posture assertion describes (the posture stage), if any. */
   device: Device | undefined;
+  /**
+   * Why the request has no device (the posture stage): `posture-absent` (no header) or a
+   * posture-* reason; undefined when `device` is valid or posture is not configured. For
+   * the access log (`posture`) and the posture metric; never an error reply.
+   */
+  postureProblem: string | undefined;
   /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */
   sessionId: string | undefined;
   decision: Decision | undefined;

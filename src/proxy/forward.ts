@@ -55,7 +55,7 @@ const UNSAFE_HEADER_VALUE = /[^\x20-\x7e]/;
  * JWT. Undefined when a claim cannot be put into a header safely (then nothing is sent).
  */
 export async function identityHeaders(ctx: RequestContext): Promise<string[] | undefined> {
-  let assertion = ctx.snapshot.assertion.assertionFor({ route: ctx.route!.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
+  let assertion = ctx.snapshot.assertion.assertionFor({ route: ctx.route!.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId, device: ctx.device });
   if (typeof assertion !== 'string') assertion = await assertion;
   return identityHeadersWith(ctx, assertion);
 }

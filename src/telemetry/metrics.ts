@@ -75,6 +75,24 @@ export class Metrics {
     for (const family of families) this.#strippedCounters.get(family)?.inc();
   }
 
+  readonly postureChecks = new Counter({
+    name: 'ztproxy_posture_checks_total',
+    help: 'Device-posture checks on requests of routes with posture configured, by result: valid, posture-absent (no header), or why the assertion did not count (posture-stale, posture-cert-mismatch, ...).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly #postureCounters = new Map<string, { inc(): void }>();
+
+  /** posture_checks_total{result} + 1 (bounded: `valid`, `posture-absent` and the fixed posture-* reasons). */
+  countPosture(result: string): void {
+    let counter = this.#postureCounters.get(result);
+    if (!counter) {
+      counter = this.postureChecks.labels({ result });
+      this.#postureCounters.set(result, counter);
+    }
+    counter.inc();
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 

@@ -1,8 +1,9 @@
 // The identity assertion (SPEC §4): a short-lived ES256 JWT, `X-ZT-Assertion`, that tells
-// the upstream who ztproxy let through — subject, email, groups, SPIFFE ID — for which
-// route (`aud`). Upstreams verify it with the keys at /.well-known/ztproxy/jwks.json, so
-// an app that trusts it need not trust the network path (Pomerium's
-// X-Pomerium-Jwt-Assertion, Google IAP's x-goog-iap-jwt-assertion).
+// the upstream who ztproxy let through — subject, email, groups, SPIFFE ID, the device
+// id and the posture ztproxy verified (`device`) — for which route (`aud`). Upstreams
+// verify it with the keys at /.well-known/ztproxy/jwks.json, so an app that trusts it
+// need not trust the network path (Pomerium's X-Pomerium-Jwt-Assertion, Google IAP's
+// x-goog-iap-jwt-assertion).
 //
 // Signing costs tens of microseconds, so an assertion is reused for the same identity on
 // the same route until half its lifetime has passed: requests within that window carry
@@ -12,6 +13,7 @@ import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { SignJWT, calculateJwkThumbprint, exportJWK, importJWK, type JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
+import type { Device } from '../../basics/device.ts';
 import type { Subject } from '../../basics/subject.ts';
 
 export interface AssertionKey {
@@ -24,6 +26,31 @@ export interface AssertionInput {
   readonly route: string;
   readonly subject: Subject | undefined;
   readonly spiffeId: string | undefined;
+  /** The device a verified posture assertion describes, if any (optional: callers without posture). */
+  readonly device?: Device | undefined;
+}
+
+/**
+ * The `device` claim: the device id, who vouched for it, and the posture fields the
+ * verified assertion carried — nothing it did not (unknown stays absent, never false).
+ */
+export function deviceClaim(device: Device): Record<string, unknown> {
+  const p = device.posture;
+  const claim: Record<string, unknown> = { id: device.id, iss: device.issuer };
+  if (p.managed !== undefined) claim.managed = p.managed;
+  if (p.compliant !== undefined) claim.compliant = p.compliant;
+  if (p.os !== undefined) {
+    const os: Record<string, string> = {};
+    if (p.os.name !== undefined) os.name = p.os.name;
+    if (p.os.version !== undefined) os.version = p.os.version;
+    claim.os = os;
+  }
+  if (p.patchAgeDays !== undefined) claim.patchAgeDays = p.patchAgeDays;
+  if (p.diskEncrypted !== undefined) claim.diskEncrypted = p.diskEncrypted;
+  if (p.firewall !== undefined) claim.firewall = p.firewall;
+  if (p.edr !== undefined) claim.edr = p.edr;
+  if (p.screenLock !== undefined) claim.screenLock = p.screenLock;
+  return claim;
 }
 
 interface Cached {
@@ -81,6 +108,11 @@ export class AssertionSigner {
   readonly jwksJson: string;
   readonly #signing: AssertionKey;
   readonly #cache: LRUCache<string, Cached>;
+  /**
+   * A verified Device is one frozen object per cached posture assertion, so its part of
+   * the cache key is computed once per Device, not once per request.
+   */
+  readonly #deviceKeys = new WeakMap<Device, string>();
 
   /** `keys[0]` signs; all are published, so an upstream accepts tokens across a rotation. */
   constructor(keys: readonly AssertionKey[], opts: { issuer: string; ttlSeconds: number; cacheMax?: number }) {
@@ -97,12 +129,25 @@ export class AssertionSigner {
     const s = input.subject;
     // Exactly the claims that go into the assertion, in an encoding no claim value can
     // forge (separators inside a claim would let two identities share one assertion).
+    const d = input.device;
+    const device = d === undefined ? null : this.#deviceKey(d);
     const key = JSON.stringify(
-      s ? [input.route, input.spiffeId ?? null, s.issuer, s.sub, s.emailVerified ? (s.email ?? null) : null, s.groups] : [input.route, input.spiffeId ?? null],
+      s
+        ? [input.route, input.spiffeId ?? null, device, s.issuer, s.sub, s.emailVerified ? (s.email ?? null) : null, s.groups]
+        : [input.route, input.spiffeId ?? null, device],
     );
     const hit = this.#cache.get(key);
     if (hit && hit.refreshAt > nowMs) return hit.token;
     return this.#sign(key, input, nowMs);
+  }
+
+  #deviceKey(device: Device): string {
+    let key = this.#deviceKeys.get(device);
+    if (key === undefined) {
+      key = JSON.stringify(deviceClaim(device));
+      this.#deviceKeys.set(device, key);
+    }
+    return key;
   }
 
   async #sign(key: string, input: AssertionInput, nowMs: number): Promise<string> {
@@ -116,6 +161,7 @@ export class AssertionSigner {
       claims.idp = s.issuer;
     }
     if (input.spiffeId) claims.spiffe_id = input.spiffeId;
+    if (input.device) claims.device = deviceClaim(input.device);
     const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.#signing.kid })
       .setIssuer(this.issuer)
