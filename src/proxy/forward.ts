@@ -183,7 +183,7 @@ export async function forwardHttp(ctx: RequestContext, upstream: Upstream): Prom
     if (declared !== undefined && Number(declared) > limit) return reply('payload-too-large', 'request-body-too-large');
     body = declared !== undefined ? req : limitBody(req, limit);
   }
-  const assertion = ctx.snapshot.assertion.assertionFor({ route: route.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId });
+  const assertion = ctx.snapshot.assertion.assertionFor({ route: route.name, subject: ctx.subject, spiffeId: ctx.conn.spiffeId, device: ctx.device });
   const identity = identityHeadersWith(ctx, typeof assertion === 'string' ? assertion : await assertion);
   if (identity === undefined) return UNSAFE_IDENTITY;
   if (req.destroyed && !req.complete) {

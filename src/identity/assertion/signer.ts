@@ -26,8 +26,8 @@ export interface AssertionInput {
   readonly route: string;
   readonly subject: Subject | undefined;
   readonly spiffeId: string | undefined;
-  /** The device a verified posture assertion describes, if any (optional: callers without posture). */
-  readonly device?: Device | undefined;
+  /** The device a verified posture assertion describes, if any. */
+  readonly device: Device | undefined;
 }
 
 /**
