@@ -6,6 +6,7 @@ import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
 import { runExplain } from './explain.ts';
+import { runPosture } from './posture.ts';
 import { runToken } from './token.ts';
 
 export const USAGE = `usage: ztproxy <command> [options]
@@ -20,6 +21,10 @@ commands:
                                      a short-lived workload certificate from the dev CA
   token --sub SUBJECT [--groups a,b] [--email E] [--ttl 1h] [--bind-cert FILE] ...
                                      a dev bearer token signed with certs/dev-issuer.key
+  posture --device ID [--managed true|false] [--compliant true|false] [--os-name N]
+          [--os-version V] [--patch-age-days N] [--disk-encrypted ..] [--firewall ..]
+          [--edr ..] [--screen-lock ..] [--user SUB] [--bind-cert FILE] [--ttl 5m] [--dir certs]
+                                     a dev device-posture assertion signed with certs/device-agent.key
   schema                             print the config JSON Schema (config/schema.json)
 `;
 
@@ -70,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
         return await runCerts(rest);
       case 'token':
         return await runToken(rest);
+      case 'posture':
+        return await runPosture(rest);
       case 'schema':
         process.stdout.write(configJsonSchemaText());
         return 0;

@@ -46,7 +46,7 @@ describe('ztproxy check', () => {
     expect(r.stdout.trim().split('\n')).toEqual([
       'listen.address: must be host:port (e.g. 0.0.0.0:8443, [::1]:8443, :8443) with a port from 0 to 65535',
       'routes.0.upstream: scheme ftp: is not supported (http or https)',
-      'routes.0.policy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, method, path, host, sourceIp, time, authAge',
+      'routes.0.policy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, device, method, path, host, sourceIp, time, authAge',
     ]);
   });
 
@@ -123,5 +123,55 @@ describe('ztproxy token', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.split('.')).toHaveLength(3);
     expect(r.stderr).toContain('maxLifetime');
+  });
+});
+
+describe('ztproxy posture', () => {
+  const certs = join(dir, 'posture-certs');
+
+  it('mints an assertion the posture verifier accepts with the device-agent JWKS certs init wrote', async () => {
+    expect(ztproxy('certs', 'init', '--dir', certs).status).toBe(0);
+    const r = ztproxy(
+      'posture', '--device', 'laptop-1', '--managed', 'true', '--compliant', 'false', '--os-name', 'macOS', '--os-version', '14.10',
+      '--patch-age-days', '12', '--disk-encrypted', 'true', '--firewall', 'true', '--edr', 'false', '--screen-lock', 'true',
+      '--user', 'alice', '--bind-cert', join(certs, 'client.crt'), '--ttl', '10m', '--dir', certs,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const { PostureVerifier, deviceSchema } = await import('../../src/identity/posture/index.ts');
+    const verifier = await PostureVerifier.create(
+      deviceSchema.parse({ issuers: [{ issuer: 'device-agent.ztproxy.local', jwksFile: join(certs, 'device-agent.jwks.json') }] }),
+    );
+    const thumb = createHash('sha256').update(new X509Certificate(readFileSync(join(certs, 'client.crt'))).raw).digest('base64url');
+    const result = await verifier.verify(r.stdout.trim(), thumb, 'alice');
+    expect(result.ok && result.device).toMatchObject({
+      id: 'laptop-1',
+      issuer: 'device-agent.ztproxy.local',
+      posture: { managed: true, compliant: false, os: { name: 'macOS', version: '14.10' }, patchAgeDays: 12, diskEncrypted: true, firewall: true, edr: false, screenLock: true },
+    });
+    expect(result.ok ? result.device.expiresAt - result.device.issuedAt : 0).toBe(600);
+    // Bound: another user, or no certificate, and it is no posture.
+    expect(await verifier.verify(r.stdout.trim(), thumb, 'bob')).toMatchObject({ ok: false, reason: 'posture-user-mismatch' });
+    expect(await verifier.verify(r.stdout.trim(), undefined, 'alice')).toMatchObject({ ok: false, reason: 'posture-cert-mismatch' });
+  });
+
+  it('leaves out every field it was not given (unknown, not false)', async () => {
+    const r = ztproxy('posture', '--device', 'd', '--managed', 'true', '--dir', certs);
+    expect(r.status).toBe(0);
+    const { decodeJwt } = await import('jose');
+    const payload = decodeJwt(r.stdout.trim());
+    expect(payload.posture).toEqual({ managed: true });
+    expect(payload.uid).toBeUndefined();
+    expect(payload.cnf).toBeUndefined();
+    expect(payload.exp! - payload.iat!).toBe(300);
+  });
+
+  it('usage errors exit 2, a missing key 1', () => {
+    expect(ztproxy('posture').status).toBe(2);
+    expect(ztproxy('posture', '--device', 'd', '--managed', 'yes').status).toBe(2);
+    expect(ztproxy('posture', '--device', 'd', '--patch-age-days', '-3').status).toBe(2);
+    expect(ztproxy('posture', '--device', 'd', '--ttl', 'forever').status).toBe(2);
+    expect(ztproxy('posture', '--device', 'd', '--bogus', 'x').status).toBe(2);
+    expect(ztproxy('posture', '--device', 'd', '--dir', join(dir, 'nowhere')).status).toBe(1);
   });
 });
