@@ -82,6 +82,7 @@ function resolveFiles(config: Config, base: string): Config {
   if (c.listen.clientAuth.ca) c.listen.clientAuth.ca = abs(c.listen.clientAuth.ca);
   if (c.listen.clientAuth.crl) c.listen.clientAuth.crl = abs(c.listen.clientAuth.crl);
   for (const issuer of c.identity.jwt ?? []) if (issuer.jwksFile) issuer.jwksFile = abs(issuer.jwksFile);
+  for (const issuer of c.device?.issuers ?? []) if (issuer.jwksFile) issuer.jwksFile = abs(issuer.jwksFile);
   if (c.identity.assertion.keys) c.identity.assertion.keys = c.identity.assertion.keys.map(abs);
   for (const r of c.routes) {
     if (!r.upstreamTls) continue;
@@ -101,6 +102,7 @@ function checkReadable(config: Config, errors: string[]): void {
   ];
   config.identity.jwt?.forEach((issuer, i) => files.push([`identity.jwt.${i}.jwksFile`, issuer.jwksFile]));
   config.identity.assertion.keys?.forEach((file, i) => files.push([`identity.assertion.keys.${i}`, file]));
+  config.device?.issuers.forEach((issuer, i) => files.push([`device.issuers.${i}.jwksFile`, issuer.jwksFile]));
   config.routes.forEach((r, i) => {
     files.push([`routes.${i}.upstreamTls.ca`, r.upstreamTls?.ca]);
     files.push([`routes.${i}.upstreamTls.cert`, r.upstreamTls?.cert]);

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts';
 import { initDevPki } from '../tls/pki.ts';
 import { startProxy, StartError } from '../main.ts';
+import { curlBlock } from './curls.ts';
 import { startDemoUpstream } from './upstream.ts';
 
 /** The dev OP for a config whose OIDC issuer is http://127.0.0.1:<port>, registered for this proxy. */
@@ -71,9 +72,6 @@ async function main(): Promise<void> {
   process.once('SIGINT', stopDemo);
   const port = proxy.addresses.https.port;
   const base = `https://localhost:${port}`;
-  const ca = `--cacert ${CERTS}/ca.crt`;
-  const cert = `--cert ${CERTS}/client.crt --key ${CERTS}/client.key`;
-  const other = `--cert ${CERTS}/client-other.crt --key ${CERTS}/client-other.key`;
   const users = op
     ? `
 Log in with a browser: open ${base}/ (accept the dev certificate, or trust ${CERTS}/ca.crt)
@@ -90,22 +88,7 @@ ztproxy demo is running
   admin     http://127.0.0.1:${proxy.addresses.admin.port}/metrics  /healthz  /readyz
 ${users}
 Try:
-  # allowed: the public route needs nothing
-  curl ${ca} ${base}/public/hello
-  # refused (401): the app needs the demo workload's client certificate or a login
-  curl ${ca} ${base}/
-  # allowed: with the workload certificate (spiffe://ztproxy.local/ns/demo/sa/client)
-  curl ${ca} ${cert} ${base}/
-  # refused (401): another workload's certificate (spiffe://ztproxy.local/ns/demo/sa/other) is not enough
-  curl ${ca} ${other} ${base}/
-  # denied (403): /admin is denied for everyone (deny overrides allow)
-  curl ${ca} ${cert} ${base}/admin
-  # rejected (400): an encoded dot segment trying to climb out
-  curl ${ca} ${cert} --path-as-is ${base}/public/%2e%2e/admin
-  # API: 401 without a token, 200 with one for the engineering group, 403 for another group
-  curl ${ca} ${base}/api/hello
-  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub alice --groups engineering)" ${base}/api/hello
-  curl ${ca} -H "Authorization: Bearer $(npx ztproxy token --sub bob --groups sales)" ${base}/api/hello
+${curlBlock(base, CERTS)}
   # why? ask the policy engine
   npx ztproxy explain -c ${CONFIG} --request '{"host":"localhost","path":"/admin","spiffeId":"spiffe://ztproxy.local/ns/demo/sa/client"}'
 

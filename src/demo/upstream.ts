@@ -1,7 +1,8 @@
 // The demo application behind ztproxy: a plain HTTP app that knows nothing of identity
 // and shows what reached it — method, path and the headers ztproxy forwarded. A browser
 // gets a small page with the signed-in user (from ztproxy's identity headers and the
-// X-ZT-Assertion claims) and a sign-out button; anything else gets JSON.
+// X-ZT-Assertion claims), the device posture ztproxy verified and a sign-out button;
+// anything else gets JSON, with the device posture first.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { decodeJwt } from 'jose';
 import { escapeHtml } from '../basics/html.ts';
@@ -28,6 +29,8 @@ function page(req: IncomingMessage): string {
 <h1>ztproxy demo app</h1>
 <p id="who">${who}</p>
 <p>Groups: <span id="groups">${escapeHtml(String(req.headers['x-forwarded-groups'] ?? '-'))}</span></p>
+<h2>Device posture ztproxy verified</h2>
+<pre id="device">${escapeHtml(JSON.stringify(claims?.device ?? null, null, 2))}</pre>
 <h2>X-ZT-Assertion claims</h2>
 <pre id="claims">${escapeHtml(JSON.stringify(claims ?? null, null, 2))}</pre>
 <form method="post" action="/.ztproxy/logout"><button type="submit">Sign out</button></form>
@@ -45,7 +48,10 @@ export function startDemoUpstream(port: number, host = '127.0.0.1'): Promise<Ser
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }).end(page(req));
         return;
       }
-      const body = JSON.stringify({ app: 'ztproxy demo upstream', method: req.method, url: req.url, headers: req.headers }, null, 2);
+      // The device and its posture as ztproxy told it (the `device` claim of X-ZT-Assertion;
+      // null when the request carried no posture that counts).
+      const device = assertionClaims(req)?.device ?? null;
+      const body = JSON.stringify({ app: 'ztproxy demo upstream', method: req.method, url: req.url, device, headers: req.headers }, null, 2);
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${body}\n`);
     });
   });
