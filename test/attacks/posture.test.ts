@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, decodeJwt, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { SignJWT, decodeJwt, exportJWK, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { certificateThumbprint } from '../../src/identity/jwt/index.ts';
 import { get, rawRequest, type LogLine, type TestProxy } from '../helpers/proxy.ts';
@@ -42,7 +42,7 @@ interface AssertionOpts {
 /** A posture assertion: iat now, exp in 5 min, a compliant device, `claims` on top. */
 async function assertion(claims: Record<string, unknown> = {}, opts: AssertionOpts = {}): Promise<string> {
   const t = now();
-  return new SignJWT({ iss: opts.iss ?? DEVICE_ISS, sub: 'laptop-7', iat: t, exp: t + 300, posture: COMPLIANT, ...claims } as JWTPayload)
+  return new SignJWT({ iss: opts.iss ?? DEVICE_ISS, sub: 'laptop-7', iat: t, exp: t + 300, posture: COMPLIANT, ...claims })
     .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'agent-1' })
     .sign(opts.key ?? deviceKey);
 }
