@@ -214,18 +214,23 @@ export class PostureVerifier {
   /**
    * Verifies one posture assertion for one request: `certThumbprint` is the RFC 8705
    * thumbprint of the request's client certificate (if any), `subject` the authenticated
-   * user's `sub` (if any), `now` epoch seconds (tests). Never throws.
+   * user's `sub` (if any), `now` epoch seconds (tests). Never throws; a cache hit (or a
+   * refusal before any parsing) is answered synchronously.
    */
-  async verify(token: string, certThumbprint: string | undefined, subject: string | undefined, now: number = Date.now() / 1000): Promise<PostureResult> {
+  verify(token: string, certThumbprint: string | undefined, subject: string | undefined, now: number = Date.now() / 1000): PostureResult | Promise<PostureResult> {
     if (typeof token !== 'string' || token.length === 0) return FAILURES['posture-malformed'];
     if (token.length > this.maxTokenBytes) return FAILURES['posture-too-large'];
     const nowS = Math.floor(now);
     const key = this.cache === undefined ? undefined : hash('sha256', token, 'base64url');
     if (key !== undefined) {
+      // A hit (the common case) answers synchronously: no promise on the hot path.
       const hit = this.cache!.get(key);
       if (hit !== undefined) return this.recheck(hit, key, nowS, certThumbprint, subject);
     }
+    return this.verifyCold(token, key, nowS, certThumbprint, subject);
+  }
 
+  private async verifyCold(token: string, key: string | undefined, nowS: number, certThumbprint: string | undefined, subject: string | undefined): Promise<PostureResult> {
     const pre = precheckJws(token, this.anyAlgorithm);
     if (!pre.ok) return FAILURES[PRECHECK_REASONS[pre.problem]];
     const issuer = this.issuers.get(pre.iss);
