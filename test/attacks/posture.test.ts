@@ -90,6 +90,8 @@ const stack = useProxyStack<TestUpstream>(
         websocket: true,
         policy: { allow: { and: [{ authenticated: true }, { device: { managed: true, compliant: true, diskEncrypted: true, minOsVersion: '14.9' } }] } },
       },
+      // Anyone, except from a device not known to be managed: stripping the header must not help.
+      { name: 'guarded', match: { host: 'guarded.test' }, upstream: upstream.url, policy: { allow: { accept: true }, deny: { not: { device: { managed: true } } } } },
       { name: 'open', match: { host: 'open.test' }, upstream: upstream.url, websocket: true, policy: { allow: { accept: true } } },
     ];
     customProxy = await startProxy({ ...base, device: { header: 'X-Posture-Token', issuers: [{ issuer: DEVICE_ISS, jwksFile: deviceJwks }] }, routes });
@@ -244,6 +246,17 @@ describe('forged and broken assertions are no posture: 403, nothing forwarded', 
     const res = await secure(`${'a'.repeat(9000)}.b.c`);
     expect(res.status).toBe(403);
     expect(lastLog()).toMatchObject({ posture: 'posture-too-large' });
+  });
+});
+
+describe('a deny over posture cannot be dodged by leaving the header out', () => {
+  it('deny: not: device managed — without posture 403, forged 403, managed 200', async () => {
+    expect((await call('guarded.test', {})).status).toBe(403);
+    expect(lastLog()).toMatchObject({ reason: 'policy-deny-unknown', posture: 'posture-absent' });
+    expect((await call('guarded.test', { 'x-device-posture': await assertion({}, { key: evilKey }) })).status).toBe(403);
+    expect((await call('guarded.test', { 'x-device-posture': await assertion({ posture: { managed: false } }) })).status).toBe(403);
+    expect(stack.upstream.seen).toHaveLength(0);
+    expect((await call('guarded.test', { 'x-device-posture': await assertion() })).status).toBe(200);
   });
 });
 

@@ -1,9 +1,11 @@
 // `device: {managed: true, diskEncrypted: true, maxPatchAgeDays: 30, minOsVersion: "14.2",
 // osName: [macOS, Windows]}` — the posture a verified device assertion reported (SPEC §6).
-// Several fields in one `device:` must all hold. A field the rule tests that the
-// assertion did not carry is *unknown*, not "no" (`known` says so; compile.ts then
+// Several fields in one `device:` must all hold (an `and`). A field the rule tests that
+// the assertion did not carry is *unknown*, not "no" (`known` says so; compile.ts then
 // neither lets an allow rule match nor lets a `not` turn it into a yes), and so is a
-// request without a device at all. On its own, `matches` answers false for unknown.
+// request without a device at all — unless another field the device did report already
+// fails the rule, which makes it definitely false. On its own, `matches` answers false
+// for unknown.
 // - booleans (`managed`, `compliant`, `diskEncrypted`, `firewall`, `edr`, `screenLock`)
 //   compare strictly: `managed: false` asks for an unmanaged device;
 // - `maxPatchAgeDays`: the reported `patchAgeDays` is at most this;
@@ -109,18 +111,39 @@ class DeviceMatcher implements Matcher {
     this.#osNamesShown = names === undefined ? '' : names.join(', ');
   }
 
+  /**
+   * Several fields are an `and` (Kleene): the rule is known when every field it names was
+   * reported, or when one reported field already fails it — then it is definitely false,
+   * whatever the unreported ones say.
+   */
   known(input: PolicyInput): boolean {
     const device = input.device;
     if (device === undefined) return false;
     const p = device.posture;
-    for (const [field] of this.#booleans) if (p[field] === undefined) return false;
-    if (this.#maxPatchAgeDays !== undefined && p.patchAgeDays === undefined) return false;
+    let unknown = false;
+    const booleans = this.#booleans;
+    for (let i = 0; i < booleans.length; i++) {
+      const value = p[booleans[i]![0]];
+      if (value === undefined) unknown = true;
+      else if (value !== booleans[i]![1]) return true;
+    }
+    if (this.#maxPatchAgeDays !== undefined) {
+      const age = p.patchAgeDays;
+      if (age === undefined) unknown = true;
+      else if (age > this.#maxPatchAgeDays) return true;
+    }
     if (this.#minOsVersion !== undefined) {
       const version = p.os?.version;
-      if (version === undefined || !VERSION.test(version)) return false;
+      const cmp = version === undefined ? undefined : compareVersion(version, this.#minOsVersion);
+      if (cmp === undefined) unknown = true;
+      else if (cmp < 0) return true;
     }
-    if (this.#osNames !== undefined && p.os?.name === undefined) return false;
-    return true;
+    if (this.#osNames !== undefined) {
+      const name = p.os?.name;
+      if (name === undefined) unknown = true;
+      else if (!this.#osNames.has(name.toLowerCase())) return true;
+    }
+    return !unknown;
   }
 
   matches(input: PolicyInput): boolean {
