@@ -15,7 +15,8 @@ function base(device?: unknown, policy: unknown = { allow: { accept: true } }): 
 }
 
 const parse = (config: unknown) => parseConfig(stringify(config), process.cwd(), {});
-const ISSUER = { issuer: 'device-agent.example.com', jwksFile: 'certs/device-agent.jwks.json' };
+// Any readable file stands in for the JWKS here: load checks readability, the verifier the content.
+const ISSUER = { issuer: 'device-agent.example.com', jwksFile: 'package.json' };
 
 describe('device config', () => {
   it('fills the SPEC defaults: X-Device-Posture, ES256, 24h lifetime, 5m maxAge, a cache', () => {
@@ -23,7 +24,7 @@ describe('device config', () => {
     expect(errors).toEqual([]);
     expect(config!.device).toEqual({
       header: 'X-Device-Posture',
-      issuers: [{ ...ISSUER, algorithms: ['ES256'], clockTolerance: 30_000, maxLifetime: 24 * 3600_000 }],
+      issuers: [{ ...ISSUER, jwksFile: `${process.cwd()}/package.json`, algorithms: ['ES256'], clockTolerance: 30_000, maxLifetime: 24 * 3600_000 }],
       maxAge: 300_000,
       cache: { max: 10_000 },
     });
@@ -68,5 +69,13 @@ describe('device config', () => {
       'routes.0.policy.deny.device: a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
     ]);
     expect(parse(base({ issuers: [ISSUER] }, policy)).errors).toEqual([]);
+  });
+});
+
+describe('device jwksFile at load', () => {
+  it('is checked for readability with the other files', () => {
+    expect(parse(base({ issuers: [{ ...ISSUER, jwksFile: '/nonexistent/agent.jwks.json' }] })).errors).toEqual([
+      'device.issuers.0.jwksFile: cannot read /nonexistent/agent.jwks.json (ENOENT)',
+    ]);
   });
 });
