@@ -220,12 +220,15 @@ export class ZtProxy {
 
   /**
    * Files whose change means a new snapshot: the config itself, and the key material it
-   * names that is read when a snapshot is built (JWKS files, assertion keys) — rotating a
+   * names that is read when a snapshot is built (JWKS files of token and device issuers, assertion keys) — rotating a
    * key file takes effect without touching the config.
    */
   #configFiles(config: Config): string[] {
     const files = [this.#opts.configFile];
     for (const issuer of config.identity.jwt ?? []) if (issuer.jwksFile) files.push(issuer.jwksFile);
+    // A device-agent key withdrawn from its JWKS file stops vouching for devices at once
+    // (the new snapshot's verifier starts with an empty cache).
+    for (const issuer of config.device?.issuers ?? []) if (issuer.jwksFile) files.push(issuer.jwksFile);
     files.push(...(config.identity.assertion.keys ?? []));
     return files;
   }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SignJWT, decodeJwt, exportJWK, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { certificateThumbprint } from '../../src/identity/jwt/index.ts';
-import { get, rawRequest, type LogLine, type TestProxy } from '../helpers/proxy.ts';
+import { get, rawRequest, startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { rawToken } from '../helpers/jwt.ts';
 import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -25,6 +25,7 @@ const COMPLIANT = { managed: true, compliant: true, os: { name: 'macOS', version
 
 let deviceKey: CryptoKey;
 let devicePublicPem: string;
+let deviceJwk: Awaited<ReturnType<typeof jwk>>;
 let evilKey: CryptoKey;
 let userKey: CryptoKey;
 let thumbA: string;
@@ -71,6 +72,7 @@ const stack = useProxyStack<TestUpstream>(
     evilKey = evil.privateKey;
     userKey = user.privateKey;
     devicePublicPem = await exportSPKI(device.publicKey);
+    deviceJwk = await jwk(device.publicKey, 'agent-1');
     thumbA = certificateThumbprint(new X509Certificate(pki.clients.valid.certPem).raw);
     thumbB = certificateThumbprint(new X509Certificate(pki.clients.cnOnly.certPem).raw);
     const dir = mkdtempSync(join(tmpdir(), 'ztproxy-posture-'));
@@ -369,6 +371,40 @@ describe('the header never reaches the upstream', () => {
     const res = await rawRequest(stack.proxy.port, bytes, { timeoutMs: 1000 });
     expect(res.status).toBe(403);
     expect(stack.upstream.seen).toHaveLength(0);
+  });
+});
+
+describe('a device-agent key withdrawn from its JWKS file', () => {
+  it('stops vouching at once, also for an assertion already cached', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztproxy-posture-rotate-'));
+    const jwksFile = join(dir, 'device.json');
+    const replacement = await generateKeyPair('ES256', { extractable: true });
+    writeFileSync(jwksFile, JSON.stringify({ keys: [deviceJwk] }));
+    const own = await startTestProxy(
+      {
+        listen: { tls: serverTls(stack.pki) },
+        device: { issuers: [{ issuer: DEVICE_ISS, jwksFile }] },
+        routes: [{ name: 'guarded', upstream: stack.upstream.url, policy: { allow: { device: { managed: true } } } }],
+      },
+      { watch: true, watchIntervalMs: 100 },
+    );
+    try {
+      const token = await assertion();
+      expect((await get(own.port, '/', { host: 'a.test', headers: { 'x-device-posture': token } })).status).toBe(200);
+      expect((await get(own.port, '/', { host: 'a.test', headers: { 'x-device-posture': token } })).status).toBe(200);
+      // The agent's key is withdrawn (compromised), another one published in its place.
+      writeFileSync(jwksFile, JSON.stringify({ keys: [await jwk(replacement.publicKey, 'agent-2')] }));
+      const end = Date.now() + 5000;
+      let status = 200;
+      while (Date.now() < end && status === 200) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await get(own.port, '/', { host: 'a.test', headers: { 'x-device-posture': token } })).status;
+      }
+      expect(status).toBe(403);
+      expect(lastLog(own)).toMatchObject({ posture: 'posture-unknown-key' });
+    } finally {
+      await own.close();
+    }
   });
 });
 
