@@ -8,6 +8,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { readOpenApiTemplates } from './openapi.ts';
+import { templateListIssues } from './pdp.ts';
 
 export type LoadResult = { ok: true; config: Config; file: string } | { ok: false; errors: string[]; file: string };
 
@@ -85,6 +87,7 @@ function resolveFiles(config: Config, base: string): Config {
   for (const issuer of c.device?.issuers ?? []) if (issuer.jwksFile) issuer.jwksFile = abs(issuer.jwksFile);
   if (c.identity.assertion.keys) c.identity.assertion.keys = c.identity.assertion.keys.map(abs);
   for (const r of c.routes) {
+    if (r.openapi) r.openapi = abs(r.openapi);
     if (!r.upstreamTls) continue;
     if (r.upstreamTls.ca) r.upstreamTls.ca = abs(r.upstreamTls.ca);
     if (r.upstreamTls.cert) r.upstreamTls.cert = abs(r.upstreamTls.cert);
@@ -116,6 +119,17 @@ function checkReadable(config: Config, errors: string[]): void {
       errors.push(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
+  config.routes.forEach((r, i) => {
+    if (r.openapi === undefined) return;
+    const read = readOpenApiTemplates(r.openapi);
+    if ('error' in read) {
+      errors.push(`routes.${i}.openapi: ${read.error}`);
+      return;
+    }
+    for (const issue of templateListIssues(read.templates, r.match.pathPrefix)) {
+      errors.push(`routes.${i}.openapi: paths key "${read.templates[issue.index]}" ${issue.message}`);
+    }
+  });
 }
 
 /** Validate config text. `base` is the folder relative file paths are resolved against (the working directory). */

@@ -58,7 +58,7 @@ interface RouteView {
   readonly upstream: string;
   readonly allowEncodedSlashes: boolean;
   readonly paths: RoutePaths;
-  readonly policy: unknown;
+  readonly policy?: unknown;
 }
 
 export interface PathIssue {

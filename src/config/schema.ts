@@ -14,6 +14,7 @@ import { deviceSchema } from '../identity/posture/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
 import { routePathsIssues, routePathsSchema } from './route-paths.ts';
+import { pdpIssues, pdpSchema, routePdpSchema, templatesSchema } from './pdp.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -178,7 +179,14 @@ const routeSchema = z.strictObject({
   identityHeaders: z.boolean().default(false),
   /** This route's own additions to the top-level stripHeaders. */
   stripHeaders: stripHeadersSchema,
-  policy: policySchema,
+  /** Required when the route decides with its embedded policy; before a remote PDP, a gate (absent: `authenticated: true`). */
+  policy: policySchema.optional(),
+  /** This route's PDP: keys it sets override the top-level `pdp`. */
+  pdp: routePdpSchema.optional(),
+  /** Path templates (`/users/{userId}`): the resource a remote PDP is asked about. */
+  templates: templatesSchema.optional(),
+  /** An OpenAPI 3 document (JSON or YAML) whose `paths` keys are the templates. */
+  openapi: filePath.optional(),
 });
 
 const identitySchema = z.strictObject({
@@ -290,6 +298,8 @@ export const configSchema = z.strictObject({
   device: deviceSchema.optional(),
   /** Client headers removed on every route, besides the built-in identity-header families. */
   stripHeaders: stripHeadersSchema,
+  /** The policy decision point: embedded, OPA or AuthZEN (SPEC §7); a route may override it. */
+  pdp: pdpSchema,
   routes: z
     .array(routeSchema)
     .min(1, 'at least one route is needed (nothing is reachable without one)')
@@ -304,6 +314,7 @@ export const configSchema = z.strictObject({
       for (const issue of routePathsIssues(routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),
 }).superRefine((config, ctx) => {
+  for (const issue of pdpIssues(config.pdp, config.routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   if (config.device !== undefined) return;
   // Without a `device` block no request ever carries posture, so a `device` rule could
   // never match: an allow rule that silently denies everyone, or (under `not`, in a
