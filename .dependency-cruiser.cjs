@@ -5,6 +5,7 @@
 //     assembly                builds a config snapshot from what lies below
 //       proxy                 sockets: listener, forwarding, websocket, local replies
 //         pipeline            the stages, the runner, the request context
+//           pdp               remote policy decision points: HTTP to OPA / AuthZEN, decision cache, breaker
 //           policy identity tls     decide and verify; know no sockets
 //             config          parse + validate only
 //               basics        errors, canonical request form, header tables, durations, IPs
@@ -71,17 +72,24 @@ module.exports = {
       to: { dependencyTypes: ['core', 'npm'], path: [SOCKET_MODULES, DATA_PLANE_PACKAGES, '^(pino|prom-client)($|/)'] },
     },
     {
+      name: 'pdp-below-the-pipeline',
+      comment:
+        'pdp/ asks remote PDPs (the only layer under the pipeline with sockets of its own): it builds on policy (the documents it sends), config types and basics; the pipeline calls it, never the reverse.',
+      from: { path: '^src/pdp/' },
+      to: { path: '^src/', pathNot: ['^src/(pdp|policy|basics|config)/'] },
+    },
+    {
       name: 'identity-below-the-pipeline',
       severity: 'error',
       comment: 'identity/ verifies tokens and sessions; the pipeline calls it, never the reverse.',
       from: { path: '^src/identity/' },
-      to: { path: '^src/(pipeline|proxy|assembly|cli|demo|devop|tls|policy)/|^src/main\\.ts$' },
+      to: { path: '^src/(pipeline|proxy|assembly|cli|demo|devop|tls|policy|pdp)/|^src/main\\.ts$' },
     },
     {
       name: 'tls-below-the-pipeline',
       severity: 'error',
       from: { path: '^src/tls/' },
-      to: { path: '^src/(pipeline|proxy|assembly|cli|demo|devop|identity|policy)/|^src/main\\.ts$' },
+      to: { path: '^src/(pipeline|proxy|assembly|cli|demo|devop|identity|policy|pdp)/|^src/main\\.ts$' },
     },
     {
       name: 'pipeline-knows-no-proxy',

@@ -15,6 +15,7 @@ import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
+import { PdpRegistry } from './pdp/index.ts';
 import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { CloseSpreader, jitter } from './proxy/close-spread.ts';
 import { ConnectionGuard, isRefusedConnection } from './proxy/connection-guard.ts';
@@ -77,6 +78,7 @@ export class ZtProxy {
   #version = 1;
   readonly #opts: StartOptions;
   readonly #upstreams: UpstreamRegistry;
+  readonly #pdps: PdpRegistry;
   readonly #identity: IdentityRuntime;
   readonly #deps: RunDeps;
   #https!: HttpsServer;
@@ -107,17 +109,20 @@ export class ZtProxy {
     metrics: Metrics,
     upstreams: UpstreamRegistry,
     identity: IdentityRuntime,
+    pdps: PdpRegistry,
   ) {
     this.#opts = opts;
     this.log = log;
     this.metrics = metrics;
     this.#upstreams = upstreams;
+    this.#pdps = pdps;
     this.#identity = identity;
     identity.sessions.log = log;
     identity.sessions.count = (event) => metrics.sessionEvents.inc({ event });
     this.#deps = { log, metrics, respond: sendLocalReply };
     this.#snapshot = snapshot;
     upstreams.retain(snapshot.upstreams);
+    pdps.retain(snapshot.pdps);
     this.#identityStarted(snapshot);
   }
 
@@ -140,8 +145,14 @@ export class ZtProxy {
     let proxy: ZtProxy;
     const upstreams = new UpstreamRegistry();
     const identity = new IdentityRuntime();
+    const pdps = new PdpRegistry((label) =>
+      metrics.pdp(label, (state) => {
+        if (state === 'open') log.warn({ pdp: label }, 'PDP circuit open: requests it decides answer 503 without asking it until the cool-down ends');
+        else if (state === 'closed') log.info({ pdp: label }, 'PDP circuit closed: the PDP answers again');
+      }),
+    );
     try {
-      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams, identity), log, metrics, upstreams, identity);
+      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams, identity, pdps), log, metrics, upstreams, identity, pdps);
     } catch (err) {
       if (err instanceof SnapshotError) throw new StartError(err.errors);
       throw err;
@@ -197,7 +208,11 @@ export class ZtProxy {
       this.metrics.tlsHandshakes.inc({ result: 'error' });
       this.log.debug({ code: err.code, reason: err.message }, 'tls handshake failed');
     });
-    this.#admin = createAdminServer(this.metrics, () => this.#ready && !this.#shuttingDown);
+    this.#admin = createAdminServer(this.metrics, () => {
+      if (!this.#ready) return 'starting';
+      if (this.#shuttingDown) return 'shutting down';
+      return this.#pdps.notReadyReason();
+    });
     const https = await listenOn(this.#https, config.listen.address);
     const admin = await listenOn(this.#admin, config.admin.address);
     let redirect: AddressInfo | undefined;
@@ -398,7 +413,7 @@ export class ZtProxy {
     const old = this.#snapshot;
     let next: Snapshot;
     try {
-      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams, this.#identity);
+      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams, this.#identity, this.#pdps);
     } catch (err) {
       return this.#rejectReload(trigger, err instanceof SnapshotError ? err.errors : [(err as Error).message]);
     }
@@ -408,6 +423,7 @@ export class ZtProxy {
         this.#applyTls(next.config.listen);
       } catch (err) {
         this.#upstreams.discard(next.upstreams);
+        this.#pdps.discard(next.pdps);
         return this.#rejectReload(trigger, [`listen.tls: ${(err as Error).message}`]);
       }
       this.#tlsWatcher?.watch(tlsFiles(next.config.listen));
@@ -425,6 +441,7 @@ export class ZtProxy {
     if (next.sessions !== undefined && next.sessions.rp !== old.sessions?.rp) this.#identityStarted(next);
     this.#configWatcher?.watch(this.#configFiles(next.config));
     this.#upstreams.retain(next.upstreams);
+    this.#pdps.retain(next.pdps);
     // Requests still running on the old snapshot keep their verifier object; close()
     // only drops its cache and key-set timers.
     if (old.bearer !== next.bearer) old.bearer?.close();
@@ -494,6 +511,7 @@ export class ZtProxy {
     if (this.#inFlight > 0) await this.#upstreams.destroyAll();
     await Promise.all(closed);
     await this.#upstreams.closeAll();
+    await this.#pdps.closeAll();
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
     this.#admin.closeAllConnections();
     this.log.info({ abandoned: this.#inFlight }, 'ztproxy stopped');

@@ -13,8 +13,13 @@ import { randomSessionKey } from '../identity/session/codec.ts';
 import { SessionManager, SessionRuntime } from '../identity/session/manager.ts';
 import { SessionRevocations } from '../identity/session/revocations.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
-import { authorizeStage } from '../pipeline/stages/authorize.ts';
 import { PostureStage } from '../pipeline/stages/posture.ts';
+import { authorizeStage, remoteAuthorizeStage } from '../pipeline/stages/authorize.ts';
+import { PdpRegistry, type RemotePdp } from '../pdp/index.ts';
+import { TemplateMatcher } from '../policy/path-templates.ts';
+import type { PolicyConfig } from '../policy/index.ts';
+import { effectivePdp } from '../config/pdp.ts';
+import { readOpenApiTemplates } from '../config/openapi.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
 import { ForwardStage } from '../proxy/forward-stage.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
@@ -25,13 +30,15 @@ import { Router, normalizePrefix } from '../pipeline/router.ts';
 import { encodedRejectTable } from '../basics/encoded-reserved.ts';
 import { foldPathCase } from '../basics/path-case.ts';
 import type { Stage } from '../pipeline/stage.ts';
-import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
+import type { CompiledRoute, RouteRemote, Snapshot } from '../pipeline/context.ts';
 import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 
 /** A snapshot and the upstream pools its routes forward to (for the registry's bookkeeping). */
 export interface AssembledSnapshot extends Snapshot {
   readonly upstreams: readonly Upstream[];
+  /** The remote PDPs its routes ask (for the PdpRegistry's bookkeeping). */
+  readonly pdps: readonly RemotePdp[];
 }
 
 /**
@@ -69,6 +76,21 @@ function policyClaimNames(routes: readonly RouteConfig[]): string[] {
 
 const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
 
+/**
+ * The gate of a route with a remote PDP and no `policy` of its own: a PDP is asked about
+ * someone (AuthZEN's `subject.id` is required), and an anonymous caller is sent to log in.
+ */
+const DEFAULT_REMOTE_GATE: PolicyConfig = { allow: { authenticated: true } };
+
+/** The route's path templates: its `templates`, or its OpenAPI document's `paths` keys. */
+function routeTemplates(rc: RouteConfig): readonly string[] | undefined {
+  if (rc.templates !== undefined) return rc.templates;
+  if (rc.openapi === undefined) return undefined;
+  const read = readOpenApiTemplates(rc.openapi);
+  if ('error' in read) throw new Error(`openapi: ${read.error}`);
+  return read.templates;
+}
+
 function buildTrustedProxies(cidrs: readonly string[]): BlockList | undefined {
   if (cidrs.length === 0) return undefined;
   const list = new BlockList();
@@ -99,6 +121,7 @@ export async function buildSnapshot(
   version: number,
   upstreams: UpstreamRegistry,
   runtime: IdentityRuntime = new IdentityRuntime(),
+  pdps: PdpRegistry = new PdpRegistry(),
 ): Promise<AssembledSnapshot> {
   const errors: string[] = [];
   const oidc = config.identity.oidc;
@@ -141,19 +164,31 @@ export async function buildSnapshot(
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
   // Posture after authentication (a `uid` binding is checked against the subject) and
   // before authorization (the policy reads the device); one stage instance per snapshot.
-  const stages: Stage[] = [];
-  if (bearer || sessions) stages.push(authenticateStage);
-  if (posture) stages.push(new PostureStage(posture));
-  stages.push(authorizeStage);
+  const authStages: Stage[] = [];
+  if (bearer || sessions) authStages.push(authenticateStage);
+  if (posture) authStages.push(new PostureStage(posture));
   const routes: CompiledRoute[] = [];
   const acquired: Upstream[] = [];
+  const acquiredPdps: RemotePdp[] = [];
   config.routes.forEach((rc, i) => {
     try {
       const caseInsensitive = rc.paths.case === 'insensitive';
       const pathPrefix = normalizePrefix(rc.match.pathPrefix);
       const matchPrefix = caseInsensitive ? foldPathCase(pathPrefix) : pathPrefix;
       if (matchPrefix === undefined) throw new Error(`match.pathPrefix: ${pathPrefix} cannot be case-folded`);
-      const policy = compilePolicy(rc.policy, { caseInsensitivePaths: caseInsensitive });
+      const settings = effectivePdp(config.pdp, rc.pdp);
+      if (typeof settings === 'string') throw new Error(`pdp.url: ${settings}`);
+      const policySource = rc.policy ?? (settings !== undefined ? DEFAULT_REMOTE_GATE : undefined);
+      if (policySource === undefined) throw new Error('policy: is required (this route decides with its embedded policy)');
+      const policy = compilePolicy(policySource, { caseInsensitivePaths: caseInsensitive });
+      let remote: RouteRemote | undefined;
+      if (settings !== undefined) {
+        const templates = routeTemplates(rc);
+        const matcher = templates === undefined ? undefined : new TemplateMatcher(templates, { fallbackId: pathPrefix, caseInsensitive });
+        const pdp = pdps.acquire(settings);
+        acquiredPdps.push(pdp);
+        remote = Object.freeze({ pdp, mode: settings.mode, route: Object.freeze({ name: rc.name, templates: matcher, pathPrefix }) });
+      }
       const upstream = upstreams.acquire(rc);
       acquired.push(upstream);
       routes.push({
@@ -165,8 +200,9 @@ export async function buildSnapshot(
         rejectEncoded: rc.paths.rejectEncoded.length > 0 ? encodedRejectTable(rc.paths.rejectEncoded) : undefined,
         config: rc,
         policy,
+        remote,
         headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),
-        stages: Object.freeze([...stages, new ForwardStage(upstream)]),
+        stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, new ForwardStage(upstream)]),
       });
     } catch (err) {
       errors.push(`routes.${i}: ${(err as Error).message}`);
@@ -174,6 +210,7 @@ export async function buildSnapshot(
   });
   if (errors.length > 0 || !assertion) {
     upstreams.discard(acquired);
+    pdps.discard(acquiredPdps);
     bearer?.close();
     posture?.close();
     throw new SnapshotError(errors);
@@ -193,6 +230,7 @@ export async function buildSnapshot(
     sessions,
     posture,
     upstreams: acquired,
+    pdps: acquiredPdps,
   });
 }
 

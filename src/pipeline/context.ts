@@ -20,6 +20,8 @@ import type { BearerVerifier } from '../identity/jwt/index.ts';
 import type { PostureVerifier } from '../identity/posture/index.ts';
 import type { SessionManager } from '../identity/session/manager.ts';
 import type { CompiledPolicy, Decision } from '../policy/index.ts';
+import type { RemoteRoute } from '../policy/remote-input.ts';
+import type { RemotePdp } from '../pdp/index.ts';
 import { NO_TLS_IDENTITY, type ConnectionIdentity } from '../tls/peer-identity.ts';
 import type { Router } from './router.ts';
 
@@ -53,11 +55,21 @@ export interface CompiledRoute {
   /** Bytes whose escapes this route refuses (`paths.rejectEncoded`), or undefined for none. */
   readonly rejectEncoded: Uint8Array | undefined;
   readonly config: RouteConfig;
+  /** The embedded policy; on a route with a remote PDP, the gate asked first (absent in config: `authenticated: true`). */
   readonly policy: CompiledPolicy;
+  /** The remote PDP the route asks after its gate allows, or undefined (embedded). */
+  readonly remote: RouteRemote | undefined;
   /** The route's own `stripHeaders` (on top of the snapshot's), when it lists any. */
   readonly headerStripper: HeaderStripper | undefined;
   /** This route's chain after route match, built once; its last stage forwards. */
   readonly stages: readonly Stage[];
+}
+
+/** A route's remote PDP and what its documents name (the route, its templates). */
+export interface RouteRemote {
+  readonly pdp: RemotePdp;
+  readonly mode: 'opa' | 'authzen';
+  readonly route: RemoteRoute;
 }
 
 export interface Snapshot {

@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Metrics } from './metrics.ts';
 
-export function createAdminServer(metrics: Metrics, isReady: () => boolean): Server {
+/** `notReady` answers why the proxy should get no traffic now (starting, shutting down, a PDP's circuit open), or undefined. */
+export function createAdminServer(metrics: Metrics, notReady: () => string | undefined): Server {
   return createServer({ headersTimeout: 5000, requestTimeout: 10000 }, (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -13,8 +14,10 @@ export function createAdminServer(metrics: Metrics, isReady: () => boolean): Ser
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {
-      const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(ready ? '{"status":"ready"}' : '{"status":"not ready"}');
+      const reason = notReady();
+      res
+        .writeHead(reason === undefined ? 200 : 503, { 'content-type': 'application/json' })
+        .end(reason === undefined ? '{"status":"ready"}' : JSON.stringify({ status: 'not ready', reason }));
     } else if (path === '/metrics') {
       metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),

@@ -93,6 +93,69 @@ export class Metrics {
     counter.inc();
   }
 
+  readonly pdpRequests = new Counter({
+    name: 'ztproxy_pdp_requests_total',
+    help: 'Evaluations sent to a remote PDP (and refused by its open circuit breaker), by PDP and result: allow, deny, pdp-timeout, pdp-unavailable, pdp-bad-status, pdp-malformed-answer, pdp-circuit-open.',
+    labelNames: ['pdp', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly pdpSeconds = new Histogram({
+    name: 'ztproxy_pdp_request_duration_seconds',
+    help: 'Time from sending an evaluation to a remote PDP to its parsed answer (or error).',
+    labelNames: ['pdp'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly pdpCache = new Counter({
+    name: 'ztproxy_pdp_cache_total',
+    help: 'Decision-cache lookups in front of a remote PDP, by PDP and result (hit, miss).',
+    labelNames: ['pdp', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly pdpBreaker = new Gauge({
+    name: 'ztproxy_pdp_circuit_state',
+    help: 'Circuit breaker of a remote PDP: 0 closed, 1 half-open (one trial call), 2 open (failing fast).',
+    labelNames: ['pdp'] as const,
+    registers: [this.registry],
+  });
+
+  /**
+   * The metrics of one remote PDP, label children bound once (bounded: PDPs come from
+   * config). Structurally the pdp layer's PdpTelemetry; `onBreaker` also hears the
+   * breaker's changes (the composition root logs them).
+   */
+  pdp(label: string, onBreaker: (state: string) => void = () => {}): {
+    called(result: string, seconds: number): void;
+    cache(result: 'hit' | 'miss'): void;
+    breaker(state: string): void;
+  } {
+    const results = new Map<string, { inc(): void }>();
+    const latency = this.pdpSeconds.labels({ pdp: label });
+    const hit = this.pdpCache.labels({ pdp: label, result: 'hit' });
+    const miss = this.pdpCache.labels({ pdp: label, result: 'miss' });
+    const gauge = this.pdpBreaker.labels({ pdp: label });
+    hit.inc(0);
+    miss.inc(0);
+    let last = 'closed';
+    return {
+      called: (result, seconds) => {
+        let counter = results.get(result);
+        if (!counter) {
+          counter = this.pdpRequests.labels({ pdp: label, result });
+          results.set(result, counter);
+        }
+        counter.inc();
+        if (result !== 'pdp-circuit-open') latency.observe(seconds);
+      },
+      cache: (result) => (result === 'hit' ? hit : miss).inc(),
+      breaker: (state) => {
+        gauge.set(state === 'open' ? 2 : state === 'half-open' ? 1 : 0);
+        if (state !== last) onBreaker(state);
+        last = state;
+      },
+    };
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 

@@ -253,7 +253,7 @@ describe('readiness during shutdown', () => {
       }, 700);
       expect(performance.now() - startedAt).toBeLessThan(700);
       expect(stopped).toBe(false);
-      expect(JSON.parse(readyz!.body)).toEqual({ status: 'not ready' });
+      expect(JSON.parse(readyz!.body)).toEqual({ status: 'not ready', reason: 'shutting down' });
       expect(readyz!.headers['content-type']).toMatch(/^application\/json/);
       // Liveness is not readiness: the process is still alive and draining.
       expect((await admin(adminPort, '/healthz')).status).toBe(200);

@@ -1,0 +1,142 @@
+// One remote PDP as the authorization stage sees it: `decide(document)` → an answer.
+// In front of the HTTP client (./client.ts), in this order:
+// 1. the decision cache, keyed by a SHA-256 of the exact bytes that would be sent — so a
+//    decision about one user, device, method, path or template parameter is never
+//    reused for another (they are all in the bytes). Only definite allow/deny answers
+//    are kept, for `cache.ttl`; an error is never cached. A hit answers synchronously.
+// 2. identical evaluations in flight are coalesced: one PDP call, every waiter gets its
+//    answer (a burst of identical requests after a cache expiry is one call, not 100).
+// 3. the circuit breaker (./breaker.ts): while it is open, no call — `pdp-circuit-open`.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Decision } from '../policy/index.ts';
+import type { RemotePdpSettings } from '../config/pdp.ts';
+import { CircuitBreaker, type BreakerState } from './breaker.ts';
+import { PdpHttpClient, pdpEndpoint, type PdpErrorReason } from './client.ts';
+
+export type PdpSource = 'opa' | 'authzen' | 'cache';
+
+/** An evaluation's outcome; the shared ones are frozen, never mutate one. */
+export interface PdpAnswer {
+  /** The decision for ctx.decision (effect, kebab-case reason). */
+  readonly decision: Decision;
+  /** The PDP's reasons (OPA `result.reasons`, AuthZEN `context.reason`), for the audit log. */
+  readonly reasons: readonly string[] | undefined;
+  readonly source: PdpSource;
+}
+
+/** Where the PDP's health goes (metrics, the log); the composition root supplies it. */
+export interface PdpTelemetry {
+  /** One PDP call finished (or was refused by the open breaker: seconds 0): result allow, deny or an error reason. */
+  called(result: 'allow' | 'deny' | PdpErrorReason, seconds: number): void;
+  cache(result: 'hit' | 'miss'): void;
+  breaker(state: BreakerState): void;
+}
+
+export const NO_TELEMETRY: PdpTelemetry = Object.freeze({ called() {}, cache() {}, breaker() {} });
+
+const decision = (effect: Decision['effect'], reason: string): Decision => Object.freeze({ effect, reason, rule: undefined, needsAuthentication: false });
+const ALLOW = decision('allow', 'pdp-allow');
+const DENY = decision('deny', 'pdp-deny');
+
+function answer(d: Decision, reasons: readonly string[] | undefined, source: PdpSource): PdpAnswer {
+  return Object.freeze({ decision: d, reasons, source });
+}
+
+/** `mode url`: a PDP in metrics, logs and /readyz (the URL carries no credentials: the config refuses them). */
+export function pdpLabel(settings: Pick<RemotePdpSettings, 'mode' | 'url'>): string {
+  return `${settings.mode} ${pdpEndpoint(settings).href}`;
+}
+
+export class RemotePdp {
+  readonly settings: RemotePdpSettings;
+  /** `mode url`: the PDP in metrics, logs and /readyz. */
+  readonly label: string;
+  readonly #client: PdpHttpClient;
+  readonly #breaker: CircuitBreaker;
+  readonly #cache: LRUCache<string, PdpAnswer> | undefined;
+  readonly #inFlight = new Map<string, Promise<PdpAnswer>>();
+  readonly #telemetry: PdpTelemetry;
+  readonly #allow: PdpAnswer;
+  readonly #deny: PdpAnswer;
+  readonly #cachedAllow = answer(ALLOW, undefined, 'cache');
+  readonly #cachedDeny = answer(DENY, undefined, 'cache');
+  readonly #errors: Record<PdpErrorReason, PdpAnswer>;
+
+  constructor(settings: RemotePdpSettings, telemetry: PdpTelemetry = NO_TELEMETRY) {
+    this.settings = settings;
+    this.label = pdpLabel(settings);
+    this.#telemetry = telemetry;
+    this.#client = new PdpHttpClient(settings);
+    this.#breaker = new CircuitBreaker(settings.breaker, (state) => telemetry.breaker(state));
+    this.#cache = settings.cache.ttl > 0 && settings.cache.max > 0 ? new LRUCache({ max: settings.cache.max, ttl: settings.cache.ttl }) : undefined;
+    const mode = settings.mode;
+    this.#allow = answer(ALLOW, undefined, mode);
+    this.#deny = answer(DENY, undefined, mode);
+    const errors = {} as Record<PdpErrorReason, PdpAnswer>;
+    for (const reason of ['pdp-timeout', 'pdp-unavailable', 'pdp-bad-status', 'pdp-malformed-answer', 'pdp-circuit-open'] as const) {
+      errors[reason] = answer(decision('error', reason), undefined, mode);
+    }
+    this.#errors = errors;
+    telemetry.breaker('closed');
+  }
+
+  /** The breaker as of now (for /readyz and the metrics gauge). */
+  breakerState(): BreakerState {
+    return this.#breaker.state();
+  }
+
+  /** The answer for this exact document: synchronous on a cache hit. Never rejects. */
+  decide(document: string, requestId: string): PdpAnswer | Promise<PdpAnswer> {
+    const key = createHash('sha256').update(document).digest('base64url');
+    const cached = this.#cache?.get(key);
+    if (cached !== undefined) {
+      this.#telemetry.cache('hit');
+      return cached;
+    }
+    if (this.#cache !== undefined) this.#telemetry.cache('miss');
+    const pending = this.#inFlight.get(key);
+    if (pending !== undefined) return pending;
+    if (!this.#breaker.tryAcquire()) {
+      this.#telemetry.called('pdp-circuit-open', 0);
+      return this.#errors['pdp-circuit-open'];
+    }
+    const call = this.#call(document, requestId, key);
+    this.#inFlight.set(key, call);
+    return call;
+  }
+
+  async #call(document: string, requestId: string, key: string): Promise<PdpAnswer> {
+    const started = performance.now();
+    let result;
+    try {
+      result = await this.#client.evaluate(document, requestId);
+    } finally {
+      this.#inFlight.delete(key);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (typeof result === 'string') {
+      this.#breaker.failure();
+      this.#telemetry.called(result, seconds);
+      return this.#errors[result];
+    }
+    this.#breaker.success();
+    this.#telemetry.called(result.allow ? 'allow' : 'deny', seconds);
+    if (result.reasons === undefined) {
+      this.#cache?.set(key, result.allow ? this.#cachedAllow : this.#cachedDeny);
+      return result.allow ? this.#allow : this.#deny;
+    }
+    const d = result.allow ? ALLOW : DENY;
+    this.#cache?.set(key, answer(d, result.reasons, 'cache'));
+    return answer(d, result.reasons, this.settings.mode);
+  }
+
+  close(): Promise<void> {
+    this.#cache?.clear();
+    return this.#client.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#client.destroy();
+  }
+}
