@@ -178,25 +178,31 @@ interface RouteLike {
   readonly openapi?: string | undefined;
 }
 
-/** The checks across keys, for the config's superRefine: paths are from the config root. */
-export function pdpIssues(top: PdpConfig, routes: readonly RouteLike[]): ConfigIssue[] {
+/**
+ * The checks across keys, for the config's superRefine: paths are from the config root.
+ * Also run when other keys failed (every problem is reported at once), so a route that
+ * did not parse is skipped here; its own problems are reported at its keys.
+ */
+export function pdpIssues(top: PdpConfig, routes: readonly unknown[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (top.mode !== 'embedded' && top.url === undefined) issues.push({ path: ['pdp', 'url'], message: `mode ${top.mode} needs a url` });
-  if (top.mode === 'opa' && top.url !== undefined && !hasPath(top.url)) {
+  if (top.mode === 'opa' && top.url !== undefined && pdpUrlProblem(top.url) === undefined && !hasPath(top.url)) {
     issues.push({ path: ['pdp', 'url'], message: 'an OPA url is the Data API path of the decision, e.g. http://127.0.0.1:8181/v1/data/ztproxy/allow' });
   }
-  routes.forEach((r, i) => {
+  routes.forEach((value, i) => {
+    if (!isRouteLike(value)) return;
+    const r = value;
     const settings = effectivePdp(top, r.pdp);
     if (typeof settings === 'string') {
       // Without a pdp of its own the route inherits the top level's missing url, reported there.
       if (r.pdp !== undefined) issues.push({ path: ['routes', i, 'pdp', 'url'], message: settings });
     }
-    if (typeof settings === 'object' && settings.mode === 'opa' && r.pdp?.url !== undefined && !hasPath(r.pdp.url)) {
+    if (typeof settings === 'object' && settings.mode === 'opa' && typeof r.pdp?.url === 'string' && pdpUrlProblem(r.pdp.url) === undefined && !hasPath(r.pdp.url)) {
       issues.push({ path: ['routes', i, 'pdp', 'url'], message: 'an OPA url is the Data API path of the decision, e.g. http://127.0.0.1:8181/v1/data/ztproxy/allow' });
     }
     const embedded = (r.pdp?.mode ?? top.mode) === 'embedded';
     if (embedded && r.policy === undefined) {
-      issues.push({ path: ['routes', i, 'policy'], message: 'is required: this route decides with its embedded policy (pdp mode embedded)' });
+      issues.push({ path: ['routes', i, 'policy'], message: 'is required (the route decides with its embedded policy: pdp mode embedded)' });
     }
     if (r.templates !== undefined && r.openapi !== undefined) {
       issues.push({ path: ['routes', i, 'openapi'], message: 'give templates or openapi, not both' });
@@ -214,6 +220,16 @@ export function pdpIssues(top: PdpConfig, routes: readonly RouteLike[]): ConfigI
     }
   });
   return issues;
+}
+
+function isRouteLike(v: unknown): v is RouteLike {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  const match = r.match as { pathPrefix?: unknown } | undefined;
+  if (typeof match !== 'object' || match === null || typeof match.pathPrefix !== 'string') return false;
+  if (r.pdp !== undefined && (typeof r.pdp !== 'object' || r.pdp === null)) return false;
+  if (r.templates !== undefined && !(Array.isArray(r.templates) && r.templates.every((t) => typeof t === 'string'))) return false;
+  return r.openapi === undefined || typeof r.openapi === 'string';
 }
 
 function hasPath(url: string): boolean {

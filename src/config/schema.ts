@@ -313,22 +313,32 @@ export const configSchema = z.strictObject({
       });
       for (const issue of routePathsIssues(routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),
-}).superRefine((config, ctx) => {
-  for (const issue of pdpIssues(config.pdp, config.routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  if (config.device !== undefined) return;
-  // Without a `device` block no request ever carries posture, so a `device` rule could
-  // never match: an allow rule that silently denies everyone, or (under `not`, in a
-  // deny block) a rule whose meaning depends on an attribute that cannot exist.
-  config.routes.forEach((route, i) => {
-    for (const path of criterionPaths(route.policy, 'device')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['routes', i, 'policy', ...path],
-        message: 'a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
-      });
-    }
-  });
-});
+}).superRefine(
+  (config, ctx) => {
+    const value: unknown = config.routes;
+    const routes = Array.isArray(value) ? (value as { policy?: unknown }[]) : [];
+    for (const issue of pdpIssues(config.pdp, routes as Config['routes'])) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (config.device !== undefined) return;
+    // Without a `device` block no request ever carries posture, so a `device` rule could
+    // never match: an allow rule that silently denies everyone, or (under `not`, in a
+    // deny block) a rule whose meaning depends on an attribute that cannot exist.
+    routes.forEach((route, i) => {
+      for (const path of criterionPaths(route?.policy, 'device')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'policy', ...path],
+          message: 'a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
+        });
+      }
+    });
+  },
+  {
+    // Checked beside the other problems (all reported at once) once `pdp` itself parsed;
+    // pdpIssues skips a route that did not.
+    when: (payload) =>
+      typeof payload.value === 'object' && payload.value !== null && !payload.issues.some((issue) => issue.path?.[0] === 'pdp'),
+  },
+);
 
 /** Where a criterion is used in a (validated) policy: the paths of its keys. */
 function criterionPaths(node: unknown, key: string, at: (string | number)[] = []): (string | number)[][] {

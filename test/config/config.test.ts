@@ -45,7 +45,7 @@ describe('config validation', () => {
     ['upstream scheme', (c) => (c.routes[0].upstream = 'ftp://a'), ['routes.0.upstream: scheme ftp: is not supported (http or https)']],
     ['upstream credentials', (c) => (c.routes[0].upstream = 'http://u:p@a'), ['routes.0.upstream: must not carry credentials']],
     ['no routes', (c) => (c.routes = []), ['routes: at least one route is needed (nothing is reachable without one)']],
-    ['route without policy', (c) => delete c.routes[0].policy, ['routes.0.policy: is required']],
+    ['route without policy', (c) => delete c.routes[0].policy, ['routes.0.policy: is required (the route decides with its embedded policy: pdp mode embedded)']],
     [
       'duplicate route names',
       (c) => c.routes.push({ ...c.routes[0] }),
