@@ -235,8 +235,9 @@ export class ZtProxy {
 
   /**
    * Files whose change means a new snapshot: the config itself, and the key material it
-   * names that is read when a snapshot is built (JWKS files of token and device issuers, assertion keys) — rotating a
-   * key file takes effect without touching the config.
+   * names that is read when a snapshot is built (JWKS files of token and device issuers,
+   * assertion keys, OpenAPI documents) — rotating a key file takes effect without
+   * touching the config.
    */
   #configFiles(config: Config): string[] {
     const files = [this.#opts.configFile];
@@ -245,6 +246,8 @@ export class ZtProxy {
     // (the new snapshot's verifier starts with an empty cache).
     for (const issuer of config.device?.issuers ?? []) if (issuer.jwksFile) files.push(issuer.jwksFile);
     files.push(...(config.identity.assertion.keys ?? []));
+    // A route's OpenAPI document names its path templates: editing it is a new snapshot.
+    for (const route of config.routes) if (route.openapi) files.push(route.openapi);
     return files;
   }
 
