@@ -28,30 +28,32 @@ export class CircuitBreaker {
     return now < this.#openUntil ? 'open' : 'half-open';
   }
 
-  /** May a call go out now? In half-open, true once (the trial) until its outcome is reported. */
-  tryAcquire(now = Date.now()): boolean {
-    if (this.#openUntil === 0) return true;
+  /**
+   * May a call go out now? `call` when closed; in half-open `trial` once, until that
+   * call's outcome is reported (with `trial: true`); otherwise false.
+   */
+  tryAcquire(now = Date.now()): 'call' | 'trial' | false {
+    if (this.#openUntil === 0) return 'call';
     if (now < this.#openUntil || this.#trialInFlight) return false;
     this.#trialInFlight = true;
     this.#changed('half-open');
-    return true;
+    return 'trial';
   }
 
-  success(): void {
+  success(trial: boolean): void {
     this.#failures = 0;
-    this.#trialInFlight = false;
+    if (trial) this.#trialInFlight = false;
     if (this.#openUntil !== 0) {
       this.#openUntil = 0;
       this.#changed('closed');
     }
   }
 
-  failure(now = Date.now()): void {
+  failure(trial: boolean, now = Date.now()): void {
     this.#failures++;
-    const trial = this.#trialInFlight;
-    this.#trialInFlight = false;
+    if (trial) this.#trialInFlight = false;
     // A failed trial reopens at once; a request that started before the breaker opened
-    // and fails late does not extend the cool-down.
+    // and fails late does not extend the cool-down (nor count as the trial).
     if (trial || (this.#openUntil === 0 && this.#failures >= this.#threshold)) {
       this.#openUntil = now + this.#coolDown;
       this.#changed('open');

@@ -97,16 +97,17 @@ export class RemotePdp {
     if (this.#cache !== undefined) this.#telemetry.cache('miss');
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) return pending;
-    if (!this.#breaker.tryAcquire()) {
+    const permit = this.#breaker.tryAcquire();
+    if (permit === false) {
       this.#telemetry.called('pdp-circuit-open', 0);
       return this.#errors['pdp-circuit-open'];
     }
-    const call = this.#call(document, requestId, key);
+    const call = this.#call(document, requestId, key, permit === 'trial');
     this.#inFlight.set(key, call);
     return call;
   }
 
-  async #call(document: string, requestId: string, key: string): Promise<PdpAnswer> {
+  async #call(document: string, requestId: string, key: string, trial: boolean): Promise<PdpAnswer> {
     const started = performance.now();
     let result;
     try {
@@ -116,11 +117,11 @@ export class RemotePdp {
     }
     const seconds = (performance.now() - started) / 1000;
     if (typeof result === 'string') {
-      this.#breaker.failure();
+      this.#breaker.failure(trial);
       this.#telemetry.called(result, seconds);
       return this.#errors[result];
     }
-    this.#breaker.success();
+    this.#breaker.success(trial);
     this.#telemetry.called(result.allow ? 'allow' : 'deny', seconds);
     if (result.reasons === undefined) {
       this.#cache?.set(key, result.allow ? this.#cachedAllow : this.#cachedDeny);
