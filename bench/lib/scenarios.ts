@@ -8,6 +8,7 @@ import type { Child } from './children.ts';
 import { findNginx, startNginx } from './nginx.ts';
 import type { BenchContext, RatioSpec, Scenario, Target } from './scenario.ts';
 import { startZtproxy, type ZtproxyRouteInput } from './ztproxy.ts';
+import { startUpstream } from './upstream.ts';
 import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/codec.ts';
 
 /** The upstream itself over plain HTTP: the ceiling every proxy is measured against. */
@@ -53,6 +54,19 @@ function authenticatedRoutes(ctx: BenchContext): ZtproxyRouteInput[] {
  * the verified-token cache (every request but the first is a cache hit) or without it
  * (every request pays a signature verification).
  */
+async function benchToken(ctx: BenchContext): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    ctx.node,
+    ['src/cli/main.ts', 'token', '--sub', 'bench', '--groups', 'eng', '--ttl', '2h', '--key', join(ctx.certs.dir, 'dev-issuer.key')],
+    { cwd: ctx.root },
+  );
+  return stdout.trim();
+}
+
+function benchJwtIssuer(ctx: BenchContext) {
+  return { issuer: 'https://dev-issuer.ztproxy.local', audience: 'https://api.ztproxy.local', jwksFile: join(ctx.certs.dir, 'dev-issuer.jwks.json'), algorithms: ['ES256' as const] };
+}
+
 export function ztproxyJwtScenario(cache: boolean): Scenario {
   let child: Child | undefined;
   const name = cache ? 'ztproxy-jwt' : 'ztproxy-jwt-nocache';
@@ -60,22 +74,14 @@ export function ztproxyJwtScenario(cache: boolean): Scenario {
     name,
     description: `ztproxy with a bearer JWT (ES256) on every request, route allow {authenticated: true}, token cache ${cache ? 'on' : 'off'}`,
     async setup(ctx: BenchContext): Promise<Target> {
-      const { stdout } = await promisify(execFile)(
-        ctx.node,
-        ['src/cli/main.ts', 'token', '--sub', 'bench', '--groups', 'eng', '--ttl', '2h', '--key', join(ctx.certs.dir, 'dev-issuer.key')],
-        { cwd: ctx.root },
-      );
-      const token = stdout.trim();
+      const token = await benchToken(ctx);
       const proxy = await startZtproxy(ctx, {
         name,
         readyPath: '/ready',
         routes: authenticatedRoutes(ctx),
         customize: (config) => ({
           ...config,
-          identity: {
-            jwt: [{ issuer: 'https://dev-issuer.ztproxy.local', audience: 'https://api.ztproxy.local', jwksFile: join(ctx.certs.dir, 'dev-issuer.jwks.json'), algorithms: ['ES256'] }],
-            tokenCache: { max: cache ? 10_000 : 0 },
-          },
+          identity: { jwt: [benchJwtIssuer(ctx)], tokenCache: { max: cache ? 10_000 : 0 } },
         }),
       });
       child = proxy.child;
@@ -84,6 +90,50 @@ export function ztproxyJwtScenario(cache: boolean): Scenario {
     async teardown(): Promise<void> {
       await child?.stop();
       child = undefined;
+    },
+  };
+}
+
+/**
+ * ztproxy asking a remote AuthZEN PDP (bench/lib/pdp-server.ts, its own process on
+ * loopback) on every request, with the bearer JWT of ztproxy-jwt (token cache on): with
+ * the decision cache every request after the first is a hit (compare with ztproxy-jwt,
+ * the embedded engine on the same request); without it every request is a PDP call over
+ * the keep-alive pool. The timeout is raised to 1 s so a loaded machine measures
+ * throughput, not 503s.
+ */
+export function ztproxyPdpScenario(cache: boolean): Scenario {
+  let child: Child | undefined;
+  let pdp: Child | undefined;
+  const name = cache ? 'ztproxy-pdp' : 'ztproxy-pdp-nocache';
+  return {
+    name,
+    description: `ztproxy with a bearer JWT, deciding through a loopback AuthZEN PDP, decision cache ${cache ? 'on' : 'off'}`,
+    async setup(ctx: BenchContext): Promise<Target> {
+      const token = await benchToken(ctx);
+      const server = await startUpstream(ctx.node, join(ctx.root, 'bench', 'lib', 'pdp-server.ts'), 'pdp');
+      pdp = server.child;
+      const proxy = await startZtproxy(ctx, {
+        name,
+        readyPath: '/ready',
+        routes: [
+          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, pdp: { mode: 'embedded' }, policy: { allow: { accept: true } } },
+          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, templates: ['/', '/items/{id}'] },
+        ],
+        customize: (config) => ({
+          ...config,
+          identity: { jwt: [benchJwtIssuer(ctx)], tokenCache: { max: 10_000 } },
+          pdp: { mode: 'authzen', url: server.url, timeout: '1s', cache: cache ? { ttl: '1m', max: 100_000 } : { ttl: '0s' } },
+        }),
+      });
+      child = proxy.child;
+      return { url: `${proxy.url}/`, pid: proxy.child.proc.pid, headers: { authorization: `Bearer ${token}` } };
+    },
+    async teardown(): Promise<void> {
+      await child?.stop();
+      await pdp?.stop();
+      child = undefined;
+      pdp = undefined;
     },
   };
 }
@@ -155,7 +205,16 @@ export function nginxScenario(): Scenario {
 }
 
 export function allScenarios(): Scenario[] {
-  return [directScenario(), ztproxyForwardScenario(), ztproxyJwtScenario(true), ztproxyJwtScenario(false), ztproxySessionScenario(), nginxScenario()];
+  return [
+    directScenario(),
+    ztproxyForwardScenario(),
+    ztproxyJwtScenario(true),
+    ztproxyJwtScenario(false),
+    ztproxyPdpScenario(true),
+    ztproxyPdpScenario(false),
+    ztproxySessionScenario(),
+    nginxScenario(),
+  ];
 }
 
 export const RATIOS: readonly RatioSpec[] = [
@@ -165,4 +224,7 @@ export const RATIOS: readonly RatioSpec[] = [
   { numerator: 'ztproxy-jwt', denominator: 'ztproxy' },
   { numerator: 'ztproxy-jwt-nocache', denominator: 'ztproxy' },
   { numerator: 'ztproxy-session', denominator: 'ztproxy' },
+  // Issue #5: remote PDP ≥ 0.9× the embedded engine with the decision cache, ≥ 0.6× without.
+  { numerator: 'ztproxy-pdp', denominator: 'ztproxy-jwt' },
+  { numerator: 'ztproxy-pdp-nocache', denominator: 'ztproxy-jwt' },
 ];
