@@ -103,24 +103,22 @@ export interface RemotePdpSettings {
 }
 
 /**
- * The PDP a route asks: undefined for its embedded policy. A route's `pdp` with another
- * mode than the top level's starts from the defaults, not from the top level's url (an
- * OPA URL is no AuthZEN base URL); with the same mode (or none) it overrides key by key.
- * Returns a string when the url is missing.
+ * The PDP a route asks: undefined for its embedded policy. A route's `pdp` overrides the
+ * top level's key by key, except that a route with another mode than the top level's
+ * does not inherit its url (an OPA decision URL is no AuthZEN base URL). Returns a
+ * string when the url is missing.
  */
 export function effectivePdp(top: PdpConfig, route: RoutePdpConfig | undefined): RemotePdpSettings | undefined | string {
   const mode = route?.mode ?? top.mode;
   if (mode === 'embedded') return undefined;
-  const inherit = route?.mode === undefined || route.mode === top.mode;
-  const base = inherit ? top : pdpSchema.parse({});
-  const url = route?.url ?? (inherit ? top.url : undefined);
+  const url = route?.url ?? (route?.mode === undefined || route.mode === top.mode ? top.url : undefined);
   if (url === undefined) return `mode ${mode} needs a url`;
   return {
     mode,
     url,
-    timeout: route?.timeout ?? base.timeout,
-    cache: { ttl: route?.cache?.ttl ?? base.cache.ttl, max: route?.cache?.max ?? base.cache.max },
-    breaker: { failures: route?.breaker?.failures ?? base.breaker.failures, coolDown: route?.breaker?.coolDown ?? base.breaker.coolDown },
+    timeout: route?.timeout ?? top.timeout,
+    cache: { ttl: route?.cache?.ttl ?? top.cache.ttl, max: route?.cache?.max ?? top.cache.max },
+    breaker: { failures: route?.breaker?.failures ?? top.breaker.failures, coolDown: route?.breaker?.coolDown ?? top.breaker.coolDown },
   };
 }
 

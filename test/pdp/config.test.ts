@@ -57,8 +57,17 @@ describe('pdp config', () => {
     });
   });
 
-  it('a route with another mode does not inherit the top level url (an OPA path is no AuthZEN base URL)', () => {
+  it('a route with another mode does not inherit the top level url (an OPA path is no AuthZEN base URL), but its timeout, cache and breaker', () => {
     expect(effectivePdp(pdpSchema.parse(AZ), { mode: 'opa' })).toBe('mode opa needs a url');
+    const top = pdpSchema.parse({ mode: 'embedded', timeout: '300ms', breaker: { failures: 2 } });
+    expect(effectivePdp(top, { mode: 'opa', url: 'http://127.0.0.1:8181/v1/data/z/allow' })).toEqual({
+      mode: 'opa',
+      url: 'http://127.0.0.1:8181/v1/data/z/allow',
+      timeout: 300,
+      cache: { ttl: 5000, max: 100_000 },
+      breaker: { failures: 2, coolDown: 10_000 },
+    });
+    expect(effectivePdp(top, undefined)).toBeUndefined();
   });
 
   const cases: [string, Record<string, unknown>, string[]][] = [
