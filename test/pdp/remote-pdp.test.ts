@@ -7,7 +7,8 @@
 // decision, and identical concurrent misses make one call.
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { get, type LogLine, type SimpleResponse } from '../helpers/proxy.ts';
+import { get, rawRequest, type LogLine, type SimpleResponse } from '../helpers/proxy.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { closedPort, startTestPdp, type TestPdp } from '../helpers/pdp.ts';
@@ -76,11 +77,12 @@ const stack = useProxyStack(async ({ upstream, onClose }) => {
         pdp: { mode: 'opa', url: `${opaPdp.origin}/v1/data/ztproxy/allow`, timeout: '3s', cache: { ttl: '0s' }, breaker: noBreaker },
         policy: { allow: { accept: true } },
       }),
+      route('ws', 'ws.test', { websocket: true, pdp: { mode: 'authzen', url: azPdp.origin, timeout: '3s', cache: { ttl: '0s' }, breaker: noBreaker }, templates: TEMPLATES }),
       // An embedded gate that says no before the PDP is asked.
       route('gated', 'gated.test', { pdp: { mode: 'authzen', url: azPdp.origin, timeout: '3s', breaker: noBreaker }, policy: { allow: { groups: { has: 'never' } } } }),
     ],
   };
-});
+}, { upstream: () => startUpstream({ websocket: true }) });
 
 const tokens = new Map<string, string>();
 async function as(sub: string): Promise<Record<string, string>> {
@@ -194,6 +196,37 @@ describe('AuthZEN PDP: allow and deny', () => {
     expect((await send('gated.test', '/docs', 'alice')).status).toBe(403);
     expect(azPdp.calls).toEqual([]);
     expect(stack.upstream.seen).toEqual([]);
+  });
+});
+
+describe('WebSocket upgrades are decided by the PDP before anything reaches the upstream', () => {
+  const handshake = async (path: string, sub: string): Promise<number> =>
+    (
+      await rawRequest(
+        stack.proxy.port,
+        `GET ${path} HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: ${(await as(sub)).authorization}\r\n\r\n`,
+        { timeoutMs: 1500 },
+      )
+    ).status;
+
+  it('denied by the PDP → 403, the upstream never sees the handshake', async () => {
+    resetPdps();
+    expect(await handshake('/docs/1', 'bob')).toBe(403);
+    expect(azPdp.calls).toHaveLength(1);
+    expect(stack.upstream.seen).toEqual([]);
+  });
+
+  it('a PDP error → 503, never forwarded', async () => {
+    resetPdps();
+    azPdp.behave({ kind: 'status', status: 500 });
+    expect(await handshake('/docs/1', 'alice')).toBe(503);
+    expect(stack.upstream.seen).toEqual([]);
+  });
+
+  it('allowed by the PDP → 101 from the upstream', async () => {
+    resetPdps();
+    expect(await handshake('/docs/1', 'alice')).toBe(101);
+    expect((azPdp.calls[0]!.body!.action as { name: string }).name).toBe('GET');
   });
 });
 
