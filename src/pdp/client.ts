@@ -63,7 +63,9 @@ export class PdpHttpClient {
         signal: timer,
       });
     } catch (err) {
-      return timer.aborted || isTimeout(err) ? 'pdp-timeout' : 'pdp-unavailable';
+      if (timer.aborted || isTimeout(err)) return 'pdp-timeout';
+      // An announced Content-Length above the cap is refused before the body is read.
+      return (err as { code?: unknown }).code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' ? 'pdp-malformed-answer' : 'pdp-unavailable';
     }
     try {
       if (res.statusCode < 200 || res.statusCode > 299) {

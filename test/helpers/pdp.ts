@@ -24,7 +24,8 @@ export type PdpBehaviour =
   | { kind: 'hang' }
   /** Headers and the start of a JSON body, then nothing: a timeout must cover the body too. */
   | { kind: 'stall-body' }
-  | { kind: 'huge'; bytes: number };
+  /** An allow padded to `bytes`: with Content-Length, or chunked (the size only known while reading). */
+  | { kind: 'huge'; bytes: number; chunked?: boolean };
 
 export interface TestPdp {
   /** http://127.0.0.1:PORT */
@@ -79,10 +80,15 @@ export async function startTestPdp(decide: (body: Record<string, unknown>, path:
           res.writeHead(200, { 'content-type': 'application/json' });
           res.write('{"decision":');
           return;
-        case 'huge':
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(`{"decision":true,"context":{"pad":"${'x'.repeat(b.bytes)}"}}`);
+        case 'huge': {
+          const text = `{"decision":true,"context":{"pad":"${'x'.repeat(b.bytes)}"}}`;
+          res.writeHead(200, { 'content-type': 'application/json', ...(b.chunked ? {} : { 'content-length': String(Buffer.byteLength(text)) }) });
+          if (b.chunked) {
+            for (let i = 0; i < text.length; i += 8192) res.write(text.slice(i, i + 8192));
+            res.end();
+          } else res.end(text);
           return;
+        }
       }
     });
   });

@@ -288,7 +288,8 @@ describe('fail closed: every PDP failure is a 503 and the upstream is never reac
     ['{"decision": 1}', { kind: 'raw', body: '{"decision":1}' }, 'pdp-malformed-answer'],
     ['context that is not an object', { kind: 'raw', body: '{"decision":true,"context":"x"}' }, 'pdp-malformed-answer'],
     ['a JSON answer labelled text/plain', { kind: 'raw', body: '{"decision":true}', contentType: 'text/plain' }, 'pdp-malformed-answer'],
-    ['a huge body (an allow padded past 64 KiB)', { kind: 'huge', bytes: 200_000 }, 'pdp-malformed-answer'],
+    ['a huge body (an allow padded past 64 KiB, Content-Length)', { kind: 'huge', bytes: 200_000 }, 'pdp-malformed-answer'],
+    ['a huge chunked body', { kind: 'huge', bytes: 200_000, chunked: true }, 'pdp-malformed-answer'],
     ['too slow (past the timeout)', { kind: 'slow', ms: 2000 }, 'pdp-timeout'],
     ['headers, then a body that never ends', { kind: 'stall-body' }, 'pdp-timeout'],
   ];
