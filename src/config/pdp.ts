@@ -62,7 +62,8 @@ const pdpUrl = z.string().superRefine((s, ctx) => {
 
 const timeout = durationIn(1, 30_000, '1ms to 30s');
 const cacheTtl = durationIn(0, 3_600_000, '0s (no cache) to 1h');
-const cacheMax = z.number().int().nonnegative().max(10_000_000);
+// lru-cache allocates its index arrays for `max` entries up front: a bound keeps a typo from costing gigabytes.
+const cacheMax = z.number().int().nonnegative().max(1_000_000);
 const failures = z.number().int().min(1).max(1000);
 const coolDown = durationIn(100, 3_600_000, '100ms to 1h');
 
