@@ -317,7 +317,7 @@ export const configSchema = z.strictObject({
   (config, ctx) => {
     const value: unknown = config.routes;
     const routes = Array.isArray(value) ? (value as { policy?: unknown }[]) : [];
-    for (const issue of pdpIssues(config.pdp, routes as Config['routes'])) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of pdpIssues(config.pdp, routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (config.device !== undefined) return;
     // Without a `device` block no request ever carries posture, so a `device` rule could
     // never match: an allow rule that silently denies everyone, or (under `not`, in a
