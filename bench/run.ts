@@ -4,8 +4,9 @@
 // Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
 // BENCH_CONNECTIONS (default 50), BENCH_SCENARIOS (comma list of names, default all),
 // BENCH_KEY_TYPE (ec | rsa, default ec), BENCH_CPU_PROF (set: write ztproxy CPU profiles
-// next to the results).
-import { execFileSync } from 'node:child_process';
+// next to the results), BENCH_MICRO (0: skip the micro-benchmarks).
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
 import { measure } from './lib/load.ts';
 import { nginxVersion } from './lib/nginx.ts';
-import { computeRatios, formatConsole, timestamp, writeReport, type BenchReport, type Environment, type ScenarioResult } from './lib/report.ts';
+import { computeRatios, formatConsole, timestamp, writeReport, type BenchReport, type Environment, type MicroResult, type ScenarioResult } from './lib/report.ts';
 import type { BenchContext, BenchOptions } from './lib/scenario.ts';
 import { allScenarios, RATIOS } from './lib/scenarios.ts';
 import { startUpstream } from './lib/upstream.ts';
@@ -72,6 +73,35 @@ function environment(): Environment {
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * The micro-benchmarks that have per-request targets (issue #5: embedded decision at
+ * 10,000 rules over 1,000 routes, posture verify on a cache hit, a cached remote
+ * decision), each in its own process after the load scenarios, with fewer iterations
+ * than their defaults so the whole run stays short. BENCH_MICRO=0 skips them; with
+ * BENCH_SCENARIOS they run only if `micro` is listed.
+ */
+const MICRO: readonly { name: string; args: string[] }[] = [
+  { name: 'policy-decision', args: ['20000'] },
+  { name: 'posture-verify', args: ['5000'] },
+  { name: 'pdp-decision', args: ['200000'] },
+  { name: 'jwt-verify', args: ['5000'] },
+];
+
+async function runMicro(only: readonly string[] | undefined): Promise<MicroResult[]> {
+  if (only && !only.includes('micro')) return [];
+  const out: MicroResult[] = [];
+  for (const m of MICRO) {
+    say(`bench: micro ${m.name}`);
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bench', 'micro', `${m.name}.ts`), ...m.args], { cwd: ROOT, maxBuffer: 1 << 20, timeout: 120_000 });
+      out.push({ name: m.name, args: m.args, output: stdout, ok: true });
+    } catch (err) {
+      out.push({ name: m.name, args: m.args, output: (err as Error).message, ok: false });
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
   const started = new Date();
   const stamp = timestamp(started);
@@ -87,7 +117,7 @@ async function main(): Promise<number> {
   }
   const scenarios = allScenarios();
   if (options.only) {
-    const unknown = options.only.filter((n) => !scenarios.some((s) => s.name === n));
+    const unknown = options.only.filter((n) => n !== 'micro' && !scenarios.some((s) => s.name === n));
     if (unknown.length) {
       say(`bench: unknown scenario(s) in BENCH_SCENARIOS: ${unknown.join(', ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
       return 2;
@@ -132,6 +162,8 @@ async function main(): Promise<number> {
     await rm(workDir, { recursive: true, force: true });
   }
 
+  const micro = process.env.BENCH_MICRO === '0' ? [] : await runMicro(options.only);
+
   const { only: _only, cpuProfileDir, ...reported } = options;
   const report: BenchReport = {
     startedAt: started.toISOString(),
@@ -140,6 +172,7 @@ async function main(): Promise<number> {
     options: cpuProfileDir ? { ...reported, cpuProfileDir } : reported,
     scenarios: results,
     ratios: computeRatios(results, RATIOS),
+    micro,
   };
   process.stdout.write(`\n${formatConsole(report)}\n\n`);
   const files = await writeReport(RESULTS, stamp, report);

@@ -49,6 +49,16 @@ export interface BenchReport {
   readonly options: Omit<BenchOptions, 'cpuProfileDir' | 'only'> & { readonly cpuProfileDir?: string };
   readonly scenarios: readonly ScenarioResult[];
   readonly ratios: readonly Ratio[];
+  /** The micro-benchmarks' output (bench/micro/*.ts, one process each), in run order. */
+  readonly micro?: readonly MicroResult[];
+}
+
+export interface MicroResult {
+  readonly name: string;
+  readonly args: readonly string[];
+  /** What the script printed (its own table), or why it failed. */
+  readonly output: string;
+  readonly ok: boolean;
 }
 
 export function computeRatios(results: readonly ScenarioResult[], specs: readonly RatioSpec[]): Ratio[] {
@@ -139,6 +149,7 @@ export function formatConsole(report: BenchReport): string {
     textTable(HEAD, scenarioRows(report.scenarios)),
     '',
     report.ratios.length ? textTable(RATIO_HEAD, ratioRows(report.ratios)) : 'no ratios (a scenario of each pair is missing)',
+    ...(report.micro ?? []).flatMap((m) => ['', `micro: ${m.name} ${m.args.join(' ')}`, m.output.trimEnd()]),
   ].join('\n');
 }
 
@@ -167,6 +178,10 @@ export function formatMarkdown(report: BenchReport): string {
     report.ratios.length ? markdownTable(RATIO_HEAD, ratioRows(report.ratios)) : '_no ratios: a scenario of each pair is missing_',
     '',
   ];
+  if (report.micro?.length) {
+    lines.push('## Micro-benchmarks', '', 'One hot function each, in its own process (bench/micro/, see bench/README.md).', '');
+    for (const m of report.micro) lines.push(`### ${m.name}${m.ok ? '' : ' (failed)'}`, '', '```', m.output.trimEnd(), '```', '');
+  }
   const failed = report.scenarios.filter((s) => s.error);
   if (failed.length) {
     lines.push('## Failures', '');

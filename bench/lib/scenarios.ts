@@ -10,6 +10,7 @@ import type { BenchContext, RatioSpec, Scenario, Target } from './scenario.ts';
 import { startZtproxy, type ZtproxyRouteInput } from './ztproxy.ts';
 import { startUpstream } from './upstream.ts';
 import { EnvelopeCodec, deriveSessionKey } from '../../src/identity/session/codec.ts';
+import { DEV_DEVICE_ISSUER } from '../../src/cli/posture.ts';
 
 /** The upstream itself over plain HTTP: the ceiling every proxy is measured against. */
 export function directScenario(): Scenario {
@@ -49,11 +50,6 @@ function authenticatedRoutes(ctx: BenchContext): ZtproxyRouteInput[] {
   ];
 }
 
-/**
- * ztproxy with bearer-JWT authentication (ES256 dev token, `authenticated: true`), with
- * the verified-token cache (every request but the first is a cache hit) or without it
- * (every request pays a signature verification).
- */
 async function benchToken(ctx: BenchContext): Promise<string> {
   const { stdout } = await promisify(execFile)(
     ctx.node,
@@ -67,6 +63,11 @@ function benchJwtIssuer(ctx: BenchContext) {
   return { issuer: 'https://dev-issuer.ztproxy.local', audience: 'https://api.ztproxy.local', jwksFile: join(ctx.certs.dir, 'dev-issuer.jwks.json'), algorithms: ['ES256' as const] };
 }
 
+/**
+ * ztproxy with bearer-JWT authentication (ES256 dev token, `authenticated: true`), with
+ * the verified-token cache (every request but the first is a cache hit) or without it
+ * (every request pays a signature verification).
+ */
 export function ztproxyJwtScenario(cache: boolean): Scenario {
   let child: Child | undefined;
   const name = cache ? 'ztproxy-jwt' : 'ztproxy-jwt-nocache';
@@ -134,6 +135,48 @@ export function ztproxyPdpScenario(cache: boolean): Scenario {
       await pdp?.stop();
       child = undefined;
       pdp = undefined;
+    },
+  };
+}
+
+/**
+ * ztproxy-jwt plus a device-posture assertion (ES256, the dev device agent's key) on
+ * every request, route allow {authenticated, device: {managed, diskEncrypted}}: the
+ * posture stage (a verified-assertion cache hit with its time and binding re-checks),
+ * the device criterion and the device claim in X-ZT-Assertion. Compare with ztproxy-jwt.
+ */
+export function ztproxyPostureScenario(): Scenario {
+  let child: Child | undefined;
+  return {
+    name: 'ztproxy-posture',
+    description: 'ztproxy-jwt plus a device-posture assertion on every request, route allow {authenticated, device: {managed, diskEncrypted}}',
+    async setup(ctx: BenchContext): Promise<Target> {
+      const token = await benchToken(ctx);
+      const { stdout } = await promisify(execFile)(
+        ctx.node,
+        ['src/cli/main.ts', 'posture', '--device', 'bench-laptop', '--managed', 'true', '--disk-encrypted', 'true', '--ttl', '1h', '--dir', ctx.certs.dir],
+        { cwd: ctx.root },
+      );
+      const posture = stdout.trim();
+      const proxy = await startZtproxy(ctx, {
+        name: 'ztproxy-posture',
+        readyPath: '/ready',
+        routes: [
+          { name: 'ready', match: { pathPrefix: '/ready' }, upstream: ctx.upstream, policy: { allow: { accept: true } } },
+          { name: 'bench', match: { pathPrefix: '/' }, upstream: ctx.upstream, policy: { allow: { and: [{ authenticated: true }, { device: { managed: true, diskEncrypted: true } }] } } },
+        ],
+        customize: (config) => ({
+          ...config,
+          identity: { jwt: [benchJwtIssuer(ctx)], tokenCache: { max: 10_000 } },
+          device: { issuers: [{ issuer: DEV_DEVICE_ISSUER, jwksFile: join(ctx.certs.dir, 'device-agent.jwks.json') }], maxAge: '1h' },
+        }),
+      });
+      child = proxy.child;
+      return { url: `${proxy.url}/`, pid: proxy.child.proc.pid, headers: { authorization: `Bearer ${token}`, 'x-device-posture': posture } };
+    },
+    async teardown(): Promise<void> {
+      await child?.stop();
+      child = undefined;
     },
   };
 }
@@ -210,6 +253,7 @@ export function allScenarios(): Scenario[] {
     ztproxyForwardScenario(),
     ztproxyJwtScenario(true),
     ztproxyJwtScenario(false),
+    ztproxyPostureScenario(),
     ztproxyPdpScenario(true),
     ztproxyPdpScenario(false),
     ztproxySessionScenario(),
@@ -225,6 +269,7 @@ export const RATIOS: readonly RatioSpec[] = [
   { numerator: 'ztproxy-jwt-nocache', denominator: 'ztproxy' },
   { numerator: 'ztproxy-session', denominator: 'ztproxy' },
   // Issue #5: remote PDP ≥ 0.9× the embedded engine with the decision cache, ≥ 0.6× without.
+  { numerator: 'ztproxy-posture', denominator: 'ztproxy-jwt' },
   { numerator: 'ztproxy-pdp', denominator: 'ztproxy-jwt' },
   { numerator: 'ztproxy-pdp-nocache', denominator: 'ztproxy-jwt' },
 ];
