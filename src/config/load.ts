@@ -158,7 +158,9 @@ export function parseConfig(text: string, base: string, env: NodeJS.ProcessEnv =
   }
   const errors: string[] = [];
   const interpolated = interpolate(raw, [], env, errors);
-  const parsed = configSchema.safeParse(interpolated);
+  // reportInput: formatIssues tells a missing key ("is required") from a wrong type by
+  // the issue's input, which zod leaves out unless asked (`name: 5` is not "required").
+  const parsed = configSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) {
     // A key whose variable is unset already has its error; its schema error is noise.
     const unset = new Set(errors.map((e) => e.slice(0, e.indexOf(': '))));

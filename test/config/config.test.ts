@@ -46,6 +46,8 @@ describe('config validation', () => {
     ['upstream credentials', (c) => (c.routes[0].upstream = 'http://u:p@a'), ['routes.0.upstream: must not carry credentials']],
     ['no routes', (c) => (c.routes = []), ['routes: at least one route is needed (nothing is reachable without one)']],
     ['route without policy', (c) => delete c.routes[0].policy, ['routes.0.policy: is required (the route decides with its embedded policy: pdp mode embedded)']],
+    // A value of the wrong type is not a missing one (it was reported as "is required").
+    ['route name of the wrong type', (c) => (c.routes[0].name = 5), ['routes.0.name: Invalid input: expected string, received number']],
     [
       'duplicate route names',
       (c) => c.routes.push({ ...c.routes[0] }),
