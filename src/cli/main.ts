@@ -2,18 +2,24 @@
 // check, 2 usage error.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
 import { runExplain } from './explain.ts';
 import { runPosture } from './posture.ts';
+import { loadPolicyTests, runPolicyTests } from './policy-tests.ts';
+import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
+import { UpstreamRegistry } from '../proxy/upstream.ts';
 import { runToken } from './token.ts';
 
 export const USAGE = `usage: ztproxy <command> [options]
 
 commands:
   start -c FILE                      run the proxy
-  check -c FILE                      validate a config (prints each problem, exits 1 if any)
+  check -c FILE [--tests DIR]        validate a config (prints each problem, exits 1 if any);
+                                     --tests: also run the policy test files (*.yaml) in DIR,
+                                     one ok/FAIL line per case, exit 1 on any failure
   explain -c FILE --request JSON     the decision for a described request, with its rule trail
   certs init [--dir certs] [--force] [--key-type ec|rsa]
                                      dev CA, server and client certificates, device-agent key
@@ -37,14 +43,41 @@ function configFlag(argv: string[]): string {
 }
 
 async function check(argv: string[]): Promise<number> {
-  const file = configFlag(argv);
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, tests: { type: 'string', short: 't' } }, strict: true });
+  if (!values.config) throw new UsageError('missing -c FILE');
+  if (values.tests === '') throw new UsageError('--tests needs a directory');
+  const file = values.config;
   const result = await loadConfig(file);
-  if (result.ok) {
-    process.stdout.write(`${file}: ok (${result.config.routes.length} route${result.config.routes.length === 1 ? '' : 's'})\n`);
-    return 0;
+  if (!result.ok) {
+    for (const problem of result.errors) process.stdout.write(`${problem}\n`);
+    return 1;
   }
-  for (const problem of result.errors) process.stdout.write(`${problem}\n`);
-  return 1;
+  process.stdout.write(`${file}: ok (${result.config.routes.length} route${result.config.routes.length === 1 ? '' : 's'})\n`);
+  return values.tests === undefined ? 0 : checkPolicyTests(result.config, values.tests);
+}
+
+/** Runs the policy test files in `dir` against the config's compiled routes; 0 only if every case passed. */
+async function checkPolicyTests(config: Config, dir: string): Promise<number> {
+  const write = (line: string): void => void process.stdout.write(`${line}\n`);
+  const { files, errors } = loadPolicyTests(dir);
+  const registry = new UpstreamRegistry();
+  try {
+    // The snapshot the proxy would run: the same compiled policies and router.
+    const snapshot = await buildSnapshot(config, 1, registry);
+    registry.retain(snapshot.upstreams);
+    const { passed, failed } = runPolicyTests(snapshot, files, write);
+    for (const problem of errors) write(problem);
+    write(`${passed} passed, ${failed} failed${errors.length > 0 ? `, ${errors.length} problem${errors.length === 1 ? '' : 's'} in test files` : ''}`);
+    return failed > 0 || errors.length > 0 ? 1 : 0;
+  } catch (err) {
+    if (err instanceof SnapshotError) {
+      for (const problem of err.errors) write(problem);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await registry.destroyAll();
+  }
 }
 
 async function start(argv: string[]): Promise<number> {

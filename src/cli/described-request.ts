@@ -1,0 +1,145 @@
+// A request described in JSON or YAML — for `ztproxy explain` and the policy test files
+// of `ztproxy check --tests` — run through the proxy's own canonicalisation and route
+// selection (basics/canonical.ts, pipeline/stages/route-match.ts) and turned into the
+// PolicyInput the authorize stage would build. One path for both commands, so a test
+// that passes here passes for the same request on the wire.
+import { z } from 'zod';
+import { canonicalizeHost, canonicalizePath } from '../basics/canonical.ts';
+import type { Device } from '../basics/device.ts';
+import { REPLIES } from '../basics/errors.ts';
+import type { Subject } from '../basics/subject.ts';
+import type { PolicyInput } from '../policy/index.ts';
+import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
+import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
+
+const instant = z.iso.datetime({ offset: true });
+
+// YAML reads an unquoted 14.10 as the number 14.1: a version must be written as a string.
+const versionText = z.string({
+  error: (issue) => (typeof issue.input === 'number' ? 'must be a quoted string ("14.3"): YAML reads 14.10 as the number 14.1' : 'must be a string'),
+});
+
+export const describedSubjectSchema = z
+  .strictObject({
+    sub: z.string().min(1),
+    issuer: z.string().default('explain'),
+    source: z.enum(['bearer', 'session']).default('bearer'),
+    email: z.string().optional(),
+    emailVerified: z.boolean().default(true),
+    groups: z.array(z.string()).default([]),
+    claims: z.record(z.string(), z.unknown()).default({}),
+    /** ISO 8601 time of the login, for `authAge`. */
+    authTime: instant.optional(),
+    /** Seconds between the login and the request's `time` (instead of authTime). */
+    authAge: z.number().int().nonnegative().optional(),
+    acr: z.string().optional(),
+    amr: z.array(z.string()).default([]),
+  })
+  .refine((s) => s.authTime === undefined || s.authAge === undefined, { message: 'give authTime or authAge, not both', path: ['authAge'] });
+
+/** A verified posture assertion as the posture stage would hand it on; an absent field is unknown. */
+export const describedDeviceSchema = z.strictObject({
+  id: z.string().min(1),
+  issuer: z.string().min(1).default('described'),
+  managed: z.boolean().optional(),
+  compliant: z.boolean().optional(),
+  os: z.strictObject({ name: z.string().optional(), version: versionText.optional() }).optional(),
+  patchAgeDays: z.number().int().nonnegative().optional(),
+  diskEncrypted: z.boolean().optional(),
+  firewall: z.boolean().optional(),
+  edr: z.boolean().optional(),
+  screenLock: z.boolean().optional(),
+});
+
+export const describedRequestSchema = z.strictObject({
+  method: z.string().min(1).default('GET'),
+  host: z.string(),
+  path: z.string().default('/'),
+  sourceIp: z.string().default('127.0.0.1'),
+  spiffeId: z.string().optional(),
+  /** ISO 8601 time to evaluate `time` (and `authAge`) criteria at; default now. */
+  time: instant.optional(),
+  /** The authenticated caller, as a verified token would describe it; absent: anonymous. */
+  subject: describedSubjectSchema.optional(),
+  /** The device, as a verified posture assertion would describe it; absent: no posture. */
+  device: describedDeviceSchema.optional(),
+});
+
+export type DescribedRequest = z.output<typeof describedRequestSchema>;
+
+function subjectOf(s: DescribedRequest['subject'], now: number): Subject | undefined {
+  if (!s) return undefined;
+  const nowSeconds = Math.floor(now / 1000);
+  return {
+    source: s.source,
+    issuer: s.issuer,
+    sub: s.sub,
+    email: s.email,
+    emailVerified: s.emailVerified,
+    groups: s.groups,
+    claims: { ...s.claims, sub: s.sub, iss: s.issuer },
+    authTime: s.authTime !== undefined ? Math.floor(Date.parse(s.authTime) / 1000) : s.authAge !== undefined ? nowSeconds - s.authAge : undefined,
+    acr: s.acr,
+    amr: s.amr,
+  };
+}
+
+/** The lifetime given to a described device: it is "verified" and fresh at the request's time. */
+const DESCRIBED_DEVICE_LIFETIME_S = 300;
+
+export function deviceOf(d: DescribedRequest['device'], now: number): Device | undefined {
+  if (!d) return undefined;
+  const issuedAt = Math.floor(now / 1000);
+  return {
+    issuer: d.issuer,
+    id: d.id,
+    issuedAt,
+    expiresAt: issuedAt + DESCRIBED_DEVICE_LIFETIME_S,
+    posture: {
+      managed: d.managed,
+      compliant: d.compliant,
+      os: d.os === undefined ? undefined : { name: d.os.name, version: d.os.version },
+      patchAgeDays: d.patchAgeDays,
+      diskEncrypted: d.diskEncrypted,
+      firewall: d.firewall,
+      edr: d.edr,
+      screenLock: d.screenLock,
+    },
+  };
+}
+
+/** Where a described request ends: refused before policy (400, 404), or at a route's policy. */
+export type ResolvedRequest =
+  | { readonly kind: 'refused'; readonly status: number; readonly reason: string; readonly route: CompiledRoute | undefined }
+  | { readonly kind: 'routed'; readonly route: CompiledRoute; readonly canonicalPath: string; readonly input: PolicyInput };
+
+/** The proxy's sanitation and route match for a described request (nothing is sent anywhere). */
+export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): ResolvedRequest {
+  const q = request.path.indexOf('?');
+  const path = canonicalizePath(q < 0 ? request.path : request.path.slice(0, q));
+  const host = canonicalizeHost(request.host);
+  if (!host) return { kind: 'refused', status: 400, reason: 'invalid-host', route: undefined };
+  if (!path.ok) return { kind: 'refused', status: 400, reason: path.reason, route: undefined };
+  const target: RouteTarget = { host: host.name, path: path.path, encodedSlash: path.encodedSlash, route: undefined, policyPath: '' };
+  const selected = selectRoute(snapshot.router, target);
+  if ('reply' in selected) {
+    return { kind: 'refused', status: REPLIES[selected.reply.code].status, reason: selected.reply.details, route: target.route };
+  }
+  const route = target.route!;
+  const now = request.time !== undefined ? Date.parse(request.time) : Date.now();
+  return {
+    kind: 'routed',
+    route,
+    canonicalPath: path.path,
+    input: {
+      method: request.method.toUpperCase(),
+      host: host.name,
+      path: target.policyPath,
+      sourceIp: request.sourceIp,
+      spiffeId: request.spiffeId,
+      subject: subjectOf(request.subject, now),
+      device: deviceOf(request.device, now),
+      now,
+    },
+  };
+}

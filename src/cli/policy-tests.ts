@@ -1,0 +1,194 @@
+// `ztproxy check -c FILE --tests DIR` (SPEC §2): policy test files — described requests
+// and the decision each must get — run against the config's embedded policies, so that
+// an operator tests a policy change before it ships, in CI. Each request goes through
+// the proxy's own canonicalisation and route selection (./described-request.ts) and the
+// route's compiled policy, exactly as on the wire.
+//
+// A test file is strict (zod): a misspelt key (`expcet:`, `subjct:`) is an error that
+// fails the run, never a case that silently asserts less than its author meant.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { formatIssues } from '../config/load.ts';
+import type { Effect, ExplainStep } from '../policy/index.ts';
+import type { Snapshot } from '../pipeline/context.ts';
+import { describedRequestSchema, resolveRequest } from './described-request.ts';
+
+/** `route: none` in an expectation: no route matched (404, deny by default). */
+export const NO_ROUTE = 'none';
+
+const STATUSES = ['forwarded', 400, 401, 403, 404, 503] as const;
+
+const expectationObject = z
+  .strictObject({
+    decision: z.enum(['allow', 'deny', 'error']).optional(),
+    /** The route the request is judged on, or `none`. */
+    route: z.string().min(1).optional(),
+    /** The deciding rule's id, e.g. `deny.or[0].path` (as `ztproxy explain` shows it). */
+    rule: z.string().min(1).optional(),
+    /** The access log's reason: `policy-allow`, `policy-deny`, `no-allow-matched`, `no-route`, `encoded-slash`, ... */
+    reason: z.string().min(1).optional(),
+    /** What the client gets: `forwarded`, or 400 / 401 (a login could change it) / 403 / 404 / 503. */
+    status: z.literal(STATUSES).optional(),
+  })
+  .refine((e) => Object.values(e).some((v) => v !== undefined), { message: 'name at least one of decision, route, rule, reason, status' })
+  .refine((e) => !(e.route === NO_ROUTE && e.decision !== undefined && e.decision !== 'deny'), {
+    message: 'a request no route matches is denied (404): decision must be deny',
+    path: ['decision'],
+  });
+
+// `expect: allow` is short for `expect: {decision: allow}`.
+const expectationSchema = z.preprocess((v) => (typeof v === 'string' ? { decision: v } : v), expectationObject);
+
+export type Expectation = z.output<typeof expectationObject>;
+
+const testCaseSchema = z.strictObject({
+  name: z.string().min(1),
+  request: describedRequestSchema,
+  expect: expectationSchema,
+});
+
+const testFileSchema = z
+  .array(testCaseSchema, { error: 'must be a list of test cases (- name: ..., request: {...}, expect: allow)' })
+  .min(1, 'has no test cases')
+  .superRefine((cases, ctx) => {
+    const seen = new Map<string, number>();
+    cases.forEach((c, i) => {
+      const first = seen.get(c.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate name (also case ${first})` });
+      else seen.set(c.name, i);
+    });
+  });
+
+export type PolicyTestCase = z.output<typeof testCaseSchema>;
+
+export interface PolicyTestFile {
+  /** As the user will look for it: DIR joined with the file name. */
+  readonly file: string;
+  readonly cases: readonly PolicyTestCase[];
+}
+
+/** Parses one test file's text; problems as `FILE:index.key: message` (or `FILE:line:column: message` for YAML syntax). */
+export function parsePolicyTests(file: string, text: string): { tests?: PolicyTestFile; errors: string[] } {
+  const lines = new LineCounter();
+  // As for the config: a repeated key is an error (not "last one wins"); aliases bounded.
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: false, lineCounter: lines });
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) {
+    // The first syntax error only: the parser's later ones are mostly its consequences.
+    const pos = lines.linePos(syntax.pos[0]);
+    return { errors: [`${file}:${pos.line}:${pos.col}: ${syntax.message.split('\n')[0]}`] };
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { errors: [`${file}: ${(err as Error).message}`] };
+  }
+  const parsed = testFileSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) return { errors: formatIssues(parsed.error.issues).map((line) => `${file}:${line}`) };
+  return { tests: { file, cases: parsed.data }, errors: [] };
+}
+
+/** Every `*.yaml` / `*.yml` file directly in `dir`, in name order. */
+export function loadPolicyTests(dir: string): { files: PolicyTestFile[]; errors: string[] } {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name))
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    return { files: [], errors: [`${dir}: cannot read the tests directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
+  }
+  // A CI job pointed at the wrong folder must not pass by running nothing.
+  if (names.length === 0) return { files: [], errors: [`${dir}: no test files (*.yaml, *.yml)`] };
+  const files: PolicyTestFile[] = [];
+  const errors: string[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      errors.push(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      continue;
+    }
+    const result = parsePolicyTests(file, text);
+    errors.push(...result.errors);
+    if (result.tests) files.push(result.tests);
+  }
+  return { files, errors };
+}
+
+/** What a described request got, in the terms an expectation uses. */
+export interface Outcome {
+  readonly decision: Effect;
+  /** The route's name, or `none`. */
+  readonly route: string;
+  readonly rule: string | undefined;
+  readonly reason: string;
+  readonly status: 'forwarded' | number;
+  /** The rules evaluated, when a route's policy decided. */
+  readonly trail: readonly ExplainStep[];
+}
+
+export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
+  const resolved = resolveRequest(snapshot, c.request);
+  if (resolved.kind === 'refused') {
+    return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, trail: [] };
+  }
+  const { decision, trail } = resolved.route.policy.explain(resolved.input);
+  return {
+    decision: decision.effect,
+    route: resolved.route.name,
+    rule: decision.rule,
+    reason: decision.reason,
+    status: decision.effect === 'allow' ? 'forwarded' : decision.effect === 'error' ? 503 : decision.needsAuthentication ? 401 : 403,
+    trail,
+  };
+}
+
+const KEYS = ['decision', 'route', 'rule', 'reason', 'status'] as const;
+
+/** The expectation's keys the outcome does not meet (empty: the case passes). */
+export function mismatches(expected: Expectation, got: Outcome): (typeof KEYS)[number][] {
+  return KEYS.filter((k) => expected[k] !== undefined && expected[k] !== got[k]);
+}
+
+const describe = (o: Partial<Record<(typeof KEYS)[number], unknown>>): string =>
+  KEYS.filter((k) => o[k] !== undefined)
+    .map((k) => `${k} ${String(o[k])}`)
+    .join(', ');
+
+export interface RunSummary {
+  readonly passed: number;
+  readonly failed: number;
+}
+
+/** Runs every case; writes one line per case (`ok` / `FAIL`, with expected, got and the rule trail). */
+export function runPolicyTests(snapshot: Snapshot, files: readonly PolicyTestFile[], write: (line: string) => void): RunSummary {
+  let passed = 0;
+  let failed = 0;
+  for (const { file, cases } of files) {
+    for (const c of cases) {
+      const got = decideCase(snapshot, c);
+      const wrong = mismatches(c.expect, got);
+      if (wrong.length === 0) {
+        passed++;
+        write(`ok   ${file} › ${c.name}`);
+        continue;
+      }
+      failed++;
+      write(`FAIL ${file} › ${c.name}`);
+      write(`     expected: ${describe(c.expect)}`);
+      write(`     got:      ${describe({ ...got, rule: got.rule ?? '(none)' })}`);
+      if (got.trail.length > 0) {
+        write('     trail:');
+        for (const step of got.trail) write(`       ${step.matched ? 'match   ' : 'no match'} ${step.rule}: ${step.detail}`);
+      }
+    }
+  }
+  return { passed, failed };
+}
