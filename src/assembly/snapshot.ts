@@ -70,7 +70,12 @@ function policyClaimNames(routes: readonly RouteConfig[]): string[] {
       }
     }
   };
-  for (const r of routes) walk(r.policy);
+  // The shadow policy's claims too: a claim it reads must not be missing from a session
+  // (a divergence that only says "the cookie did not keep that claim").
+  for (const r of routes) {
+    walk(r.policy);
+    walk(r.shadowPolicy);
+  }
   return [...names];
 }
 
@@ -189,6 +194,7 @@ export async function buildSnapshot(
         acquiredPdps.push(pdp);
         remote = Object.freeze({ pdp, mode: settings.mode, route: Object.freeze({ name: rc.name, templates: matcher, pathPrefix }) });
       }
+      const shadowPolicy = rc.shadowPolicy && compilePolicy(rc.shadowPolicy, { caseInsensitivePaths: caseInsensitive });
       const upstream = upstreams.acquire(rc);
       acquired.push(upstream);
       routes.push({
@@ -201,6 +207,7 @@ export async function buildSnapshot(
         config: rc,
         policy,
         remote,
+        shadowPolicy,
         headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),
         stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, new ForwardStage(upstream)]),
       });

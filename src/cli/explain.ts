@@ -61,6 +61,8 @@ export async function runExplain(argv: string[]): Promise<number> {
         policyPath: resolved.input.path,
         decision: explanation.decision,
         trail: explanation.trail,
+        // What the route's shadowPolicy would have said (never enforced).
+        ...(route.shadowPolicy ? { shadow: route.shadowPolicy.explain(resolved.input) } : {}),
       };
     }
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

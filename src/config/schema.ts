@@ -187,6 +187,12 @@ const routeSchema = z.strictObject({
   templates: templatesSchema.optional(),
   /** An OpenAPI 3 document (JSON or YAML) whose `paths` keys are the templates. */
   openapi: filePath.optional(),
+  /**
+   * A candidate policy (same language as `policy`), evaluated beside the enforced one on
+   * every request that reaches authorization, after it is answered: divergences are
+   * logged and counted, never enforced.
+   */
+  shadowPolicy: policySchema.optional(),
 });
 
 const identitySchema = z.strictObject({

@@ -4,6 +4,7 @@
 import type { RequestContext } from './context.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { evaluateShadow } from './shadow-policy.ts';
 
 const round = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.round(ms * 1000) / 1000);
 
@@ -14,6 +15,9 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
   if (ctx.timings.policy !== undefined) metrics.policySeconds.observe(ctx.timings.policy / 1000);
   const posture = ctx.device !== undefined ? 'valid' : ctx.postureProblem;
   if (posture !== undefined) metrics.countPosture(posture);
+  // After the answer, so a shadow policy never delays or changes one; only requests that
+  // reached authorization (a 404, 400 or a refused token never had a decision to compare).
+  const shadow = ctx.decision === undefined ? undefined : evaluateShadow(ctx, ctx.decision, log, metrics);
   // Below `info` (a benchmark, a quiet deployment) the line is not even built.
   if (!log.isLevelEnabled('info')) return;
   log.info({
@@ -35,6 +39,8 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     decision,
     reason: ctx.details || ctx.decision?.reason,
     rule: ctx.decision?.rule,
+    shadowDecision: shadow?.effect,
+    shadowRule: shadow?.rule,
     // Families only, each once: a forged header's value may be a real token, and a
     // request of 2000 forged headers must not become a line of 2000 entries.
     strippedHeaders: ctx.strippedFamilies === undefined ? undefined : [...new Set(ctx.strippedFamilies)],

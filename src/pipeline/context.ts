@@ -19,7 +19,7 @@ import type { AssertionSigner } from '../identity/assertion/index.ts';
 import type { BearerVerifier } from '../identity/jwt/index.ts';
 import type { PostureVerifier } from '../identity/posture/index.ts';
 import type { SessionManager } from '../identity/session/manager.ts';
-import type { CompiledPolicy, Decision } from '../policy/index.ts';
+import type { CompiledPolicy, Decision, PolicyInput } from '../policy/index.ts';
 import type { RemoteRoute } from '../policy/remote-input.ts';
 import type { RemotePdp } from '../pdp/index.ts';
 import { NO_TLS_IDENTITY, type ConnectionIdentity } from '../tls/peer-identity.ts';
@@ -59,6 +59,8 @@ export interface CompiledRoute {
   readonly policy: CompiledPolicy;
   /** The remote PDP the route asks after its gate allows, or undefined (embedded). */
   readonly remote: RouteRemote | undefined;
+  /** `shadowPolicy`: evaluated after the answer, for the log and metrics only; never enforced. */
+  readonly shadowPolicy: CompiledPolicy | undefined;
   /** The route's own `stripHeaders` (on top of the snapshot's), when it lists any. */
   readonly headerStripper: HeaderStripper | undefined;
   /** This route's chain after route match, built once; its last stage forwards. */
@@ -155,6 +157,11 @@ export class RequestContext {
   /** The id of the browser session the request carried, if valid (an error page's sign-out form is bound to it). */
   sessionId: string | undefined;
   decision: Decision | undefined;
+  /**
+   * What the authorize stage asked the policy (its `now` included): the shadow policy
+   * is evaluated on this very input after the answer, so both decisions saw the same request.
+   */
+  policyInput: PolicyInput | undefined;
   /**
    * Who produced `decision`: the embedded engine, a remote PDP (`opa`, `authzen`), or the
    * decision cache in front of one (`cache`) — for the audit log.

@@ -156,6 +156,34 @@ export class Metrics {
     };
   }
 
+  readonly shadowEvaluations = new Counter({
+    name: 'ztproxy_policy_shadow_evaluations_total',
+    help: 'Requests whose route has a shadowPolicy, evaluated after the answer, by route and the effects of the enforced and the shadow decision (allow, deny, error).',
+    labelNames: ['route', 'enforced', 'shadow'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDivergences = new Counter({
+    name: 'ztproxy_policy_shadow_divergences_total',
+    help: 'Shadow evaluations whose effect differed from the enforced allow or deny (also counted in ztproxy_policy_shadow_evaluations_total).',
+    labelNames: ['route', 'enforced', 'shadow'] as const,
+    registers: [this.registry],
+  });
+  readonly #shadowCounters = new Map<string, { evaluations: { inc(): void }; divergences: { inc(): void } }>();
+
+  /** shadow_evaluations_total + 1, and shadow_divergences_total + 1 if `diverged`; label children bound once. */
+  countShadow(route: string, enforced: string, shadow: string, diverged: boolean): void {
+    const key = `${route}\u0000${enforced}\u0000${shadow}`;
+    let counters = this.#shadowCounters.get(key);
+    if (!counters) {
+      // Bounded: routes come from config, effects from {allow, deny, error}.
+      const labels = { route, enforced, shadow };
+      counters = { evaluations: this.shadowEvaluations.labels(labels), divergences: this.shadowDivergences.labels(labels) };
+      this.#shadowCounters.set(key, counters);
+    }
+    counters.evaluations.inc();
+    if (diverged) counters.divergences.inc();
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 

@@ -87,6 +87,19 @@ describe('ztproxy explain', () => {
     expect(ask({ sub: 'alice', groups: ['eng'] })).toMatchObject({ status: 'forwarded', decision: { effect: 'allow', rule: 'allow.and' } });
   });
 
+  it('shows what the route\'s shadowPolicy would decide, beside the enforced decision', () => {
+    const file = configFile('shadow.yaml', {
+      listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+      routes: [{ name: 'app', upstream: 'http://127.0.0.1:9000', policy: { allow: { accept: true } }, shadowPolicy: { allow: { method: ['GET'] } } }],
+    });
+    const r = ztproxy('explain', '-c', file, '--request', JSON.stringify({ host: 'a.test', method: 'POST' }));
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout).result;
+    expect(out).toMatchObject({ status: 'forwarded', decision: { effect: 'allow', rule: 'allow.accept' }, shadow: { decision: { effect: 'deny', reason: 'no-allow-matched' } } });
+    expect(out.shadow.trail).toEqual([{ rule: 'allow.method', matched: false, detail: expect.stringContaining('POST') as string }]);
+    expect(JSON.parse(ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'app.example.com' })).stdout).result.shadow).toBeUndefined();
+  });
+
   it('refuses a malformed request description with exit 2', () => {
     expect(ztproxy('explain', '-c', good, '--request', '{').status).toBe(2);
     expect(ztproxy('explain', '-c', good, '--request', '{"path":"/"}').status).toBe(2);

@@ -57,6 +57,12 @@ describe('config validation', () => {
     ['prefix with dot segment', (c) => (c.routes[0].match = { pathPrefix: '/a/../b' }), ['routes.0.match.pathPrefix: must be a canonical path: request paths read it as "/b"']],
     ['upstream cert without key', (c) => (c.routes[0].upstreamTls = { cert: CERT }), ['routes.0.upstreamTls: cert and key go together (upstream mTLS needs both)']],
     ['unreadable file', (c) => (c.listen.tls.key = '/nonexistent/key.pem'), ['listen.tls.key: cannot read /nonexistent/key.pem (ENOENT)']],
+    // A shadow policy is a policy: the same strict rules, checked at load, not at the first request.
+    [
+      'typo in a shadowPolicy',
+      (c) => (c.routes[0].shadowPolicy = { allow: { metod: ['GET'] } }),
+      ['routes.0.shadowPolicy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, method, path, host, sourceIp, time, authAge'],
+    ],
   ];
   it.each(cases)('%s', (_name, mutate, expected) => {
     const c = base();

@@ -71,7 +71,8 @@ export const authorizeStage: Stage = {
   name: 'authorize',
   run(ctx: RequestContext): StageResult {
     const started = performance.now();
-    const decision = ctx.route!.policy.decide(policyInput(ctx));
+    const input = (ctx.policyInput = policyInput(ctx));
+    const decision = ctx.route!.policy.decide(input);
     ctx.timings.policy = performance.now() - started;
     ctx.decision = decision;
     ctx.policySource = 'embedded';
@@ -141,7 +142,7 @@ export const remoteAuthorizeStage: Stage = {
     const started = performance.now();
     const route = ctx.route!;
     const remote = route.remote!;
-    const input = policyInput(ctx);
+    const input = (ctx.policyInput = policyInput(ctx));
     const gate = route.policy.decide(input);
     if (gate.effect !== 'allow') {
       ctx.timings.policy = performance.now() - started;
