@@ -1,6 +1,13 @@
 // One access-log line per request (SPEC §8): who, what, which route, the decision and
 // its reason, and where the time went. The path is logged without its query (queries
 // carry tokens and personal data); no header, cookie or token is ever logged.
+//
+// The line is also the decision audit (issue #5 point 6): who (subject, device id, SPIFFE
+// id), what (route, method, path), the outcome, the rule or the PDP's reasons behind it,
+// which engine answered (policySource: embedded, opa, authzen, cache) and how long it took
+// (durations.policy) — one line per request rather than a second `decision` line: the same
+// request id, status and timings belong to the decision, and a second JSON line per request
+// would double the logging cost of the hot path (docs/design.md "Decision audit").
 import type { RequestContext } from './context.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -39,6 +46,8 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     decision,
     reason: ctx.details || ctx.decision?.reason,
     rule: ctx.decision?.rule,
+    policySource: ctx.policySource,
+    policyReasons: ctx.policyReasons,
     shadowDecision: shadow?.effect,
     shadowRule: shadow?.rule,
     // Families only, each once: a forged header's value may be a real token, and a
