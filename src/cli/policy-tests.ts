@@ -186,7 +186,7 @@ export function runPolicyTests(snapshot: Snapshot, files: readonly PolicyTestFil
       write(`     got:      ${describe({ ...got, rule: got.rule ?? '(none)' })}`);
       if (got.trail.length > 0) {
         write('     trail:');
-        for (const step of got.trail) write(`       ${step.matched ? 'match   ' : 'no match'} ${step.rule}: ${step.detail}`);
+        for (const step of got.trail) write(`       ${step.unknown === true ? 'unknown ' : step.matched ? 'match   ' : 'no match'} ${step.rule}: ${step.detail}`);
       }
     }
   }

@@ -101,6 +101,7 @@ describe('ztproxy check --tests (the command)', () => {
         { name: 'admin for engineers', request: { subject: alice, host: 'wiki.example.com', path: '/admin' }, expect: 'allow' },
         { name: 'wrong rule', request: { subject: alice, host: 'wiki.example.com' }, expect: { rule: 'allow.or' } },
         { name: 'no route expected, but there is one', request: { host: 'blog.example.com' }, expect: { route: 'none' } },
+        { name: 'anonymous', request: { host: 'wiki.example.com', path: '/docs' }, expect: 'allow' },
       ],
     });
     const r = ztproxy(['check', '-c', configFile, '--tests', tests]);
@@ -119,7 +120,10 @@ describe('ztproxy check --tests (the command)', () => {
     );
     expect(r.stdout).toContain(`FAIL ${file} › wrong rule\n     expected: rule allow.or\n     got:      decision allow, route wiki, rule allow.and,`);
     expect(r.stdout).toContain(`FAIL ${file} › no route expected, but there is one\n     expected: route none\n     got:      decision allow, route any-sub`);
-    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 3 failed');
+    // A rule over an attribute the request lacks is neither matched nor not (three-valued logic).
+    expect(r.stdout).toContain(`FAIL ${file} › anonymous\n`);
+    expect(r.stdout).toMatch(/\n {7}unknown {2}allow\.and\[0\]\.groups: /);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 4 failed');
   });
 
   it('an invalid test file fails the run with file:index.key errors; the valid files still run', () => {
