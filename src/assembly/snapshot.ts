@@ -58,7 +58,7 @@ export class IdentityRuntime {
 }
 
 /** Claim names that `claim` rules anywhere in the routes' policies read. */
-function policyClaimNames(routes: readonly RouteConfig[]): string[] {
+export function policyClaimNames(routes: readonly RouteConfig[]): string[] {
   const names = new Set<string>();
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);

@@ -201,3 +201,16 @@ describe('shadowPolicy', () => {
     expect(await total()).toBe(before);
   });
 });
+
+describe('shadowPolicy and sessions', () => {
+  it('the claims a shadow policy reads are kept in sessions, as the enforced policy\'s are', async () => {
+    const { policyClaimNames } = await import('../../src/assembly/snapshot.ts');
+    const { configSchema } = await import('../../src/config/schema.ts');
+    const route = (policy: unknown, shadowPolicy?: unknown) => ({ name: 'r', upstream: 'http://127.0.0.1:1', policy, ...(shadowPolicy ? { shadowPolicy } : {}) });
+    const config = configSchema.parse({
+      listen: { tls: { cert: 'c', key: 'k' } },
+      routes: [route({ allow: { claim: { name: 'acr', equals: 'mfa' } } }, { allow: { and: [{ claim: { name: 'department', equals: 'it' } }] } })],
+    });
+    expect(policyClaimNames(config.routes).sort()).toEqual(['acr', 'department']);
+  });
+});
