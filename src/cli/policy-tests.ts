@@ -31,8 +31,10 @@ const expectationObject = z
     reason: z.string().min(1).optional(),
     /** What the client gets: `forwarded`, or 400 / 401 (a login could change it) / 403 / 404 / 503. */
     status: z.literal(STATUSES).optional(),
+    /** What the route's shadowPolicy would decide (`none`: the route has none, or no route) — to test a candidate before it is swapped in. */
+    shadow: z.enum(['allow', 'deny', 'error', 'none']).optional(),
   })
-  .refine((e) => Object.values(e).some((v) => v !== undefined), { message: 'name at least one of decision, route, rule, reason, status' })
+  .refine((e) => Object.values(e).some((v) => v !== undefined), { message: 'name at least one of decision, route, rule, reason, status, shadow' })
   .refine((e) => !(e.route === NO_ROUTE && e.decision !== undefined && e.decision !== 'deny'), {
     message: 'a request no route matches is denied (404): decision must be deny',
     path: ['decision'],
@@ -131,13 +133,15 @@ export interface Outcome {
   readonly reason: string;
   readonly status: 'forwarded' | number;
   /** The rules evaluated, when a route's policy decided. */
+  /** The shadowPolicy's effect, or `none`. */
+  readonly shadow: Effect | 'none';
   readonly trail: readonly ExplainStep[];
 }
 
 export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
   const resolved = resolveRequest(snapshot, c.request);
   if (resolved.kind === 'refused') {
-    return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, trail: [] };
+    return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, shadow: 'none', trail: [] };
   }
   const { decision, trail } = resolved.route.policy.explain(resolved.input);
   return {
@@ -146,11 +150,12 @@ export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
     rule: decision.rule,
     reason: decision.reason,
     status: decision.effect === 'allow' ? 'forwarded' : decision.effect === 'error' ? 503 : decision.needsAuthentication ? 401 : 403,
+    shadow: resolved.route.shadowPolicy?.decide(resolved.input).effect ?? 'none',
     trail,
   };
 }
 
-const KEYS = ['decision', 'route', 'rule', 'reason', 'status'] as const;
+const KEYS = ['decision', 'route', 'rule', 'reason', 'status', 'shadow'] as const;
 
 /** The expectation's keys the outcome does not meet (empty: the case passes). */
 export function mismatches(expected: Expectation, got: Outcome): (typeof KEYS)[number][] {
@@ -183,7 +188,8 @@ export function runPolicyTests(snapshot: Snapshot, files: readonly PolicyTestFil
       failed++;
       write(`FAIL ${file} › ${c.name}`);
       write(`     expected: ${describe(c.expect)}`);
-      write(`     got:      ${describe({ ...got, rule: got.rule ?? '(none)' })}`);
+      const shadow = c.expect.shadow !== undefined || got.shadow !== 'none' ? got.shadow : undefined;
+      write(`     got:      ${describe({ ...got, rule: got.rule ?? '(none)', shadow })}`);
       if (got.trail.length > 0) {
         write('     trail:');
         for (const step of got.trail) write(`       ${step.unknown === true ? 'unknown ' : step.matched ? 'match   ' : 'no match'} ${step.rule}: ${step.detail}`);

@@ -35,7 +35,13 @@ const CONFIG = {
       },
     },
     { name: 'wiki-api', match: { host: 'wiki.example.com', pathPrefix: '/api' }, upstream: 'http://127.0.0.1:9000', policy: { allow: { spiffe: { trustDomain: 'example.org' } } } },
-    { name: 'any-sub', match: { host: '*.example.com' }, upstream: 'http://127.0.0.1:9000', policy: { allow: { accept: true } } },
+    {
+      name: 'any-sub',
+      match: { host: '*.example.com' },
+      upstream: 'http://127.0.0.1:9000',
+      policy: { allow: { accept: true } },
+      shadowPolicy: { allow: { method: ['GET'] } },
+    },
     {
       name: 'office',
       match: { host: 'office.test' },
@@ -71,6 +77,8 @@ const PASSING = [
   { name: 'a prefix matches whole segments', request: { host: 'wiki.example.com', path: '/apix', subject: alice }, expect: { route: 'wiki' } },
   { name: 'an exact host keeps its requests: no fallback to the wildcard', request: { host: 'wiki.example.com', path: '/x' }, expect: { route: 'wiki', decision: 'deny' } },
   { name: 'the wildcard host', request: { host: 'blog.example.com' }, expect: 'allow' },
+  { name: 'its candidate policy would refuse a POST', request: { host: 'blog.example.com', method: 'POST' }, expect: { decision: 'allow', shadow: 'deny' } },
+  { name: 'a route without a shadow policy', request: { host: 'office.test' }, expect: { shadow: 'none' } },
   { name: 'no route is a deny', request: { host: 'nowhere.test' }, expect: { route: 'none', decision: 'deny', reason: 'no-route', status: 404 } },
   { name: 'an encoded dot segment is refused', request: { host: 'wiki.example.com', path: '/%2e%2e/admin' }, expect: { status: 400, reason: 'encoded-dot-segment' } },
   { name: 'office hours from the office', request: { host: 'office.test', sourceIp: '10.9.9.9', time: '2026-12-03T10:00:00Z' }, expect: 'allow' },
@@ -102,6 +110,7 @@ describe('ztproxy check --tests (the command)', () => {
         { name: 'wrong rule', request: { subject: alice, host: 'wiki.example.com' }, expect: { rule: 'allow.or' } },
         { name: 'no route expected, but there is one', request: { host: 'blog.example.com' }, expect: { route: 'none' } },
         { name: 'anonymous', request: { host: 'wiki.example.com', path: '/docs' }, expect: 'allow' },
+        { name: 'the shadow allows a GET', request: { host: 'blog.example.com' }, expect: { shadow: 'deny' } },
       ],
     });
     const r = ztproxy(['check', '-c', configFile, '--tests', tests]);
@@ -123,7 +132,8 @@ describe('ztproxy check --tests (the command)', () => {
     // A rule over an attribute the request lacks is neither matched nor not (three-valued logic).
     expect(r.stdout).toContain(`FAIL ${file} › anonymous\n`);
     expect(r.stdout).toMatch(/\n {7}unknown {2}allow\.and\[0\]\.groups: /);
-    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 4 failed');
+    expect(r.stdout).toContain(`FAIL ${file} › the shadow allows a GET\n     expected: shadow deny\n     got:      decision allow, route any-sub, rule allow.accept, reason policy-allow, status forwarded, shadow allow\n`);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 5 failed');
   });
 
   it('an invalid test file fails the run with file:index.key errors; the valid files still run', () => {
@@ -156,7 +166,7 @@ describe('ztproxy check --tests (the command)', () => {
     expect(lines.filter((l) => l.startsWith(at('b-typos.yaml')))).toEqual([
       `${at('b-typos.yaml')}:0.request.subjct: unknown key`,
       `${at('b-typos.yaml')}:1.expect.decison: unknown key`,
-      `${at('b-typos.yaml')}:1.expect: name at least one of decision, route, rule, reason, status`,
+      `${at('b-typos.yaml')}:1.expect: name at least one of decision, route, rule, reason, status, shadow`,
       `${at('b-typos.yaml')}:2.request.subject.group: unknown key`,
       `${at('b-typos.yaml')}:3.request.device.manged: unknown key`,
       `${at('b-typos.yaml')}:4.expect.decision: Invalid option: expected one of "allow"|"deny"|"error"`,
