@@ -322,19 +322,22 @@ export const configSchema = z.strictObject({
 }).superRefine(
   (config, ctx) => {
     const value: unknown = config.routes;
-    const routes = Array.isArray(value) ? (value as { policy?: unknown }[]) : [];
+    const routes = Array.isArray(value) ? (value as { policy?: unknown; shadowPolicy?: unknown }[]) : [];
     for (const issue of pdpIssues(config.pdp, routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (config.device !== undefined) return;
     // Without a `device` block no request ever carries posture, so a `device` rule could
     // never match: an allow rule that silently denies everyone, or (under `not`, in a
     // deny block) a rule whose meaning depends on an attribute that cannot exist.
+    // The same for a shadowPolicy: its device rules would diverge on every request.
     routes.forEach((route, i) => {
-      for (const path of criterionPaths(route?.policy, 'device')) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['routes', i, 'policy', ...path],
-          message: 'a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
-        });
+      for (const block of ['policy', 'shadowPolicy'] as const) {
+        for (const path of criterionPaths(route?.[block], 'device')) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, block, ...path],
+            message: 'a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture',
+          });
+        }
       }
     });
   },

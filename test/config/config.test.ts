@@ -61,7 +61,12 @@ describe('config validation', () => {
     [
       'typo in a shadowPolicy',
       (c) => (c.routes[0].shadowPolicy = { allow: { metod: ['GET'] } }),
-      ['routes.0.shadowPolicy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, method, path, host, sourceIp, time, authAge'],
+      ['routes.0.shadowPolicy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, device, method, path, host, sourceIp, time, authAge'],
+    ],
+    [
+      'a device rule in a shadowPolicy without the device block',
+      (c) => (c.routes[0].shadowPolicy = { allow: { and: [{ accept: true }, { device: { managed: true } }] } }),
+      ['routes.0.shadowPolicy.allow.and.1.device: a device rule needs the top-level device block (the issuers whose posture assertions count); without it no request has posture'],
     ],
   ];
   it.each(cases)('%s', (_name, mutate, expected) => {
