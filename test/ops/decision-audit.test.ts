@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { CompactSign, SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
@@ -26,6 +26,7 @@ import { useProxyStack } from '../helpers/stack.ts';
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
 let key: CryptoKey;
+let deviceKey: CryptoKey;
 
 async function token(sub: string, groups: string[]): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
@@ -41,17 +42,23 @@ async function token(sub: string, groups: string[]): Promise<string> {
 const stack = useProxyStack(async ({ pki, upstream }) => {
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
-  const jwksFile = join(mkdtempSync(join(tmpdir(), 'ztproxy-audit-')), 'jwks.json');
+  const device = await generateKeyPair('ES256', { extractable: true });
+  deviceKey = device.privateKey;
+  const dir = mkdtempSync(join(tmpdir(), 'ztproxy-audit-'));
+  const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+  const deviceJwks = join(dir, 'device.json');
+  writeFileSync(deviceJwks, JSON.stringify({ keys: [{ ...(await exportJWK(device.publicKey)), kid: 'agent-1', alg: 'ES256', use: 'sig' }] }));
   return {
     listen: { clientAuth: { mode: 'optional', ca: pki.ca.certPath } },
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
+    device: { issuers: [{ issuer: 'device-agent.test', jwksFile: deviceJwks }] },
     routes: [
       {
         name: 'api',
         match: { host: 'api.test' },
         upstream: upstream.url,
-        policy: { allow: { and: [{ authenticated: true }, { groups: { has: 'eng' } }] }, deny: { path: { prefix: '/admin' } } },
+        policy: { allow: { and: [{ authenticated: true }, { groups: { has: 'eng' } }, { device: { managed: true } }] }, deny: { path: { prefix: '/admin' } } },
       },
     ],
   };
@@ -70,10 +77,15 @@ const lineFor = async (requestId: string): Promise<LogLine> => {
 describe('decision audit over real sockets (embedded engine)', () => {
   it('an allowed request: subject, SPIFFE id, route, method, path, outcome, rule, source and latency; no secret in any line', async () => {
     const bearer = await token('alice', ['eng']);
-    // A posture assertion as a device agent would send it (signed, so it looks like one).
-    const posture = await new CompactSign(new TextEncoder().encode(JSON.stringify({ iss: 'agent', sub: 'mac-1', posture: { managed: true } })))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign((await generateKeyPair('ES256')).privateKey);
+    // A valid posture assertion from the configured device agent.
+    const t = Math.floor(Date.now() / 1000);
+    const posture = await new SignJWT({ posture: { managed: true, patchAgeDays: 3 } })
+      .setProtectedHeader({ alg: 'ES256', kid: 'agent-1' })
+      .setIssuer('device-agent.test')
+      .setSubject('mac-1')
+      .setIssuedAt(t)
+      .setExpirationTime(t + 300)
+      .sign(deviceKey);
     const cookie = '__Host-ztproxy=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..c2VjcmV0LXNlc3Npb24tY29va2ll.c2VjcmV0; app_session=app-cookie-secret-value';
     const clientCert = stack.pki.clients.valid;
     const logsBefore = stack.proxy.logs.length;
@@ -95,22 +107,24 @@ describe('decision audit over real sockets (embedded engine)', () => {
       subject: 'alice',
       issuer: ISS,
       spiffeId: stack.pki.spiffeId,
+      deviceId: 'mac-1',
+      posture: 'valid',
       decision: 'allow',
       reason: 'policy-allow',
       rule: 'allow.and',
       policySource: 'embedded',
     });
     expect(typeof (line.durations as Record<string, unknown>).policy).toBe('number');
-    // No posture stage judged the header here: no device on the line (never the header's claims).
-    expect(line.deviceId).toBeUndefined();
     expect(line.policyReasons).toBeUndefined();
+    // The device's id, never its posture claims.
+    expect(JSON.stringify(line)).not.toContain('patchAgeDays');
 
     const logged = JSON.stringify(stack.proxy.logs.slice(logsBefore));
     const secrets = [
       bearer,
       ...bearer.split('.'),
       posture,
-      posture.split('.')[2]!,
+      ...posture.split('.'),
       assertion,
       assertion.split('.')[2]!,
       'c2VjcmV0LXNlc3Npb24tY29va2ll',
