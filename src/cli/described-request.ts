@@ -8,7 +8,8 @@ import { canonicalizeHost, canonicalizePath } from '../basics/canonical.ts';
 import type { Device } from '../basics/device.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { Subject } from '../basics/subject.ts';
-import type { PolicyInput } from '../policy/index.ts';
+import type { Explanation, PolicyInput } from '../policy/index.ts';
+import { describePdpRequest } from '../pdp/index.ts';
 import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
 import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
 
@@ -142,4 +143,28 @@ export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): R
       now,
     },
   };
+}
+
+/** The request a route's remote PDP would get (not sent): its mode, endpoint and body. */
+export interface PdpRequest {
+  readonly mode: 'opa' | 'authzen';
+  readonly method: 'POST';
+  readonly url: string;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * What the route's authorize stage would do with the input, short of calling a remote PDP:
+ * the embedded policy's explanation (on a remote route, the gate's), and — when the gate
+ * allows on a remote route — the request the PDP would be asked (`pdp`), or, for an
+ * anonymous request to an AuthZEN PDP, the login it is answered with instead
+ * (`pdp-needs-subject`, as remoteAuthorizeStage does).
+ */
+export function judgeOffline(route: CompiledRoute, input: PolicyInput): { explanation: Explanation; pdp: PdpRequest | undefined; needsSubject: boolean } {
+  const explanation = route.policy.explain(input);
+  const remote = route.remote;
+  if (remote === undefined || explanation.decision.effect !== 'allow') return { explanation, pdp: undefined, needsSubject: false };
+  const described = describePdpRequest(remote.pdp.settings, input, remote.route);
+  if (described.body === undefined) return { explanation, pdp: undefined, needsSubject: true };
+  return { explanation, pdp: { mode: remote.mode, method: described.method, url: described.url, body: described.body }, needsSubject: false };
 }

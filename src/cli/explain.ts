@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, formatIssues } from '../config/load.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
-import { describedRequestSchema, resolveRequest } from './described-request.ts';
+import { describedRequestSchema, judgeOffline, resolveRequest } from './described-request.ts';
 
 export async function runExplain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -50,10 +50,11 @@ export async function runExplain(argv: string[]): Promise<number> {
       };
     } else {
       const route = resolved.route;
-      const explanation = route.policy.explain(resolved.input);
+      const { explanation, pdp, needsSubject } = judgeOffline(route, resolved.input);
       const d = explanation.decision;
       out.result = {
-        status: d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403,
+        // `pdp`: the gate allows and the route's remote PDP decides (shown in `pdp`, not asked).
+        status: pdp !== undefined ? 'pdp' : needsSubject ? 401 : d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403,
         route: route.name,
         canonicalPath: resolved.canonicalPath,
         // What the policy compared: the case-folded path on a case-insensitive route.
@@ -61,6 +62,8 @@ export async function runExplain(argv: string[]): Promise<number> {
         policyPath: resolved.input.path,
         decision: explanation.decision,
         trail: explanation.trail,
+        ...(pdp !== undefined ? { pdp } : {}),
+        ...(needsSubject ? { reason: 'pdp-needs-subject' } : {}),
         // What the route's shadowPolicy would have said (never enforced).
         ...(route.shadowPolicy ? { shadow: route.shadowPolicy.explain(resolved.input) } : {}),
       };

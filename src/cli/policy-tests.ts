@@ -13,23 +13,24 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.ts';
 import type { Effect, ExplainStep } from '../policy/index.ts';
 import type { Snapshot } from '../pipeline/context.ts';
-import { describedRequestSchema, resolveRequest } from './described-request.ts';
+import { describedRequestSchema, judgeOffline, resolveRequest } from './described-request.ts';
 
 /** `route: none` in an expectation: no route matched (404, deny by default). */
 export const NO_ROUTE = 'none';
 
-const STATUSES = ['forwarded', 400, 401, 403, 404, 503] as const;
+const STATUSES = ['forwarded', 'pdp', 400, 401, 403, 404, 503] as const;
 
 const expectationObject = z
   .strictObject({
-    decision: z.enum(['allow', 'deny', 'error']).optional(),
+    /** `pdp`: the route's gate allows and its remote PDP decides (not asked by a test). */
+    decision: z.enum(['allow', 'deny', 'error', 'pdp']).optional(),
     /** The route the request is judged on, or `none`. */
     route: z.string().min(1).optional(),
     /** The deciding rule's id, e.g. `deny.or[0].path` (as `ztproxy explain` shows it). */
     rule: z.string().min(1).optional(),
     /** The access log's reason: `policy-allow`, `policy-deny`, `no-allow-matched`, `no-route`, `encoded-slash`, ... */
     reason: z.string().min(1).optional(),
-    /** What the client gets: `forwarded`, or 400 / 401 (a login could change it) / 403 / 404 / 503. */
+    /** What the client gets: `forwarded`, `pdp` (the remote PDP decides), or 400 / 401 (a login could change it) / 403 / 404 / 503. */
     status: z.literal(STATUSES).optional(),
     /** What the route's shadowPolicy would decide (`none`: the route has none, or no route) — to test a candidate before it is swapped in. */
     shadow: z.enum(['allow', 'deny', 'error', 'none']).optional(),
@@ -126,12 +127,12 @@ export function loadPolicyTests(dir: string): { files: PolicyTestFile[]; errors:
 
 /** What a described request got, in the terms an expectation uses. */
 export interface Outcome {
-  readonly decision: Effect;
+  readonly decision: Effect | 'pdp';
   /** The route's name, or `none`. */
   readonly route: string;
   readonly rule: string | undefined;
   readonly reason: string;
-  readonly status: 'forwarded' | number;
+  readonly status: 'forwarded' | 'pdp' | number;
   /** The rules evaluated, when a route's policy decided. */
   /** The shadowPolicy's effect, or `none`. */
   readonly shadow: Effect | 'none';
@@ -143,14 +144,19 @@ export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
   if (resolved.kind === 'refused') {
     return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, shadow: 'none', trail: [] };
   }
-  const { decision, trail } = resolved.route.policy.explain(resolved.input);
+  const { explanation, pdp, needsSubject } = judgeOffline(resolved.route, resolved.input);
+  const { decision, trail } = explanation;
+  const shadow = resolved.route.shadowPolicy?.decide(resolved.input).effect ?? 'none';
+  // A remote route whose gate allows: the PDP's answer is not known here, and is not guessed.
+  if (pdp !== undefined) return { decision: 'pdp', route: resolved.route.name, rule: decision.rule, reason: 'pdp-decides', status: 'pdp', shadow, trail };
+  if (needsSubject) return { decision: 'deny', route: resolved.route.name, rule: undefined, reason: 'pdp-needs-subject', status: 401, shadow, trail };
   return {
     decision: decision.effect,
     route: resolved.route.name,
     rule: decision.rule,
     reason: decision.reason,
     status: decision.effect === 'allow' ? 'forwarded' : decision.effect === 'error' ? 503 : decision.needsAuthentication ? 401 : 403,
-    shadow: resolved.route.shadowPolicy?.decide(resolved.input).effect ?? 'none',
+    shadow,
     trail,
   };
 }

@@ -100,6 +100,28 @@ describe('ztproxy explain', () => {
     expect(JSON.parse(ztproxy('explain', '-c', good, '--request', JSON.stringify({ host: 'app.example.com' })).stdout).result.shadow).toBeUndefined();
   });
 
+  it('on a remote-PDP route: the gate, then the request the PDP would get (not sent)', () => {
+    const file = configFile('remote.yaml', {
+      listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+      routes: [{ name: 'todo', upstream: 'http://127.0.0.1:9000', pdp: { mode: 'authzen', url: 'http://127.0.0.1:9/pdp' }, templates: ['/todos/{todoId}'], policy: { allow: { accept: true } } }],
+    });
+    const ask = (extra: object) => JSON.parse(ztproxy('explain', '-c', file, '--request', JSON.stringify({ host: 'todo.test', path: '/todos/7', method: 'PUT', ...extra })).stdout).result;
+    const out = ask({ subject: { sub: 'alice' } });
+    expect(out).toMatchObject({
+      status: 'pdp',
+      decision: { effect: 'allow', rule: 'allow.accept' },
+      pdp: {
+        mode: 'authzen',
+        method: 'POST',
+        url: 'http://127.0.0.1:9/pdp/access/v1/evaluation',
+        body: { subject: { type: 'identity', id: 'alice' }, action: { name: 'PUT' }, resource: { type: 'route', id: '/todos/{todoId}', properties: { params: { todoId: '7' } } } },
+      },
+    });
+    // Nobody cannot be described to an AuthZEN PDP: a login is asked for instead.
+    expect(ask({})).toMatchObject({ status: 401, reason: 'pdp-needs-subject' });
+    expect(ask({}).pdp).toBeUndefined();
+  });
+
   it('refuses a malformed request description with exit 2', () => {
     expect(ztproxy('explain', '-c', good, '--request', '{').status).toBe(2);
     expect(ztproxy('explain', '-c', good, '--request', '{"path":"/"}').status).toBe(2);

@@ -43,6 +43,16 @@ const CONFIG = {
       shadowPolicy: { allow: { method: ['GET'] } },
     },
     {
+      // A remote AuthZEN PDP decides after a gate that admits anyone; never called by a test.
+      name: 'todo',
+      match: { host: 'todo.test' },
+      upstream: 'http://127.0.0.1:9000',
+      pdp: { mode: 'authzen', url: 'http://127.0.0.1:9' },
+      templates: ['/todos/{todoId}'],
+      policy: { allow: { accept: true }, deny: { method: ['DELETE'] } },
+      shadowPolicy: { allow: { groups: { has: 'api-users' } } },
+    },
+    {
       name: 'office',
       match: { host: 'office.test' },
       upstream: 'http://127.0.0.1:9000',
@@ -79,6 +89,9 @@ const PASSING = [
   { name: 'the wildcard host', request: { host: 'blog.example.com' }, expect: 'allow' },
   { name: 'its candidate policy would refuse a POST', request: { host: 'blog.example.com', method: 'POST' }, expect: { decision: 'allow', shadow: 'deny' } },
   { name: 'a route without a shadow policy', request: { host: 'office.test' }, expect: { shadow: 'none' } },
+  { name: 'a remote route: the PDP decides, and is not guessed', request: { host: 'todo.test', path: '/todos/7', subject: alice }, expect: { decision: 'pdp', status: 'pdp', rule: 'allow.accept', shadow: 'deny' } },
+  { name: 'a remote route: its gate denies without asking', request: { host: 'todo.test', method: 'DELETE', path: '/todos/7', subject: alice }, expect: { decision: 'deny', rule: 'deny.method', status: 403 } },
+  { name: 'an AuthZEN PDP is not asked about nobody', request: { host: 'todo.test', path: '/todos/7' }, expect: { decision: 'deny', reason: 'pdp-needs-subject', status: 401 } },
   { name: 'no route is a deny', request: { host: 'nowhere.test' }, expect: { route: 'none', decision: 'deny', reason: 'no-route', status: 404 } },
   { name: 'an encoded dot segment is refused', request: { host: 'wiki.example.com', path: '/%2e%2e/admin' }, expect: { status: 400, reason: 'encoded-dot-segment' } },
   { name: 'office hours from the office', request: { host: 'office.test', sourceIp: '10.9.9.9', time: '2026-12-03T10:00:00Z' }, expect: 'allow' },
@@ -92,7 +105,7 @@ describe('ztproxy check --tests (the command)', () => {
     const r = ztproxy(['check', '-c', configFile, '--tests', tests]);
     expect(r.stderr).toBe('');
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toBe(`${configFile}: ok (4 routes)`);
+    expect(lines[0]).toBe(`${configFile}: ok (5 routes)`);
     // Files in name order, cases in file order.
     expect(lines.slice(1, -1)).toEqual([
       `ok   ${join(tests, 'more.yml')} › one more`,
@@ -111,6 +124,7 @@ describe('ztproxy check --tests (the command)', () => {
         { name: 'no route expected, but there is one', request: { host: 'blog.example.com' }, expect: { route: 'none' } },
         { name: 'anonymous', request: { host: 'wiki.example.com', path: '/docs' }, expect: 'allow' },
         { name: 'the shadow allows a GET', request: { host: 'blog.example.com' }, expect: { shadow: 'deny' } },
+        { name: 'a PDP answer is never assumed', request: { host: 'todo.test', path: '/todos/1', subject: alice }, expect: 'allow' },
       ],
     });
     const r = ztproxy(['check', '-c', configFile, '--tests', tests]);
@@ -133,7 +147,8 @@ describe('ztproxy check --tests (the command)', () => {
     expect(r.stdout).toContain(`FAIL ${file} › anonymous\n`);
     expect(r.stdout).toMatch(/\n {7}unknown {2}allow\.and\[0\]\.groups: /);
     expect(r.stdout).toContain(`FAIL ${file} › the shadow allows a GET\n     expected: shadow deny\n     got:      decision allow, route any-sub, rule allow.accept, reason policy-allow, status forwarded, shadow allow\n`);
-    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 5 failed');
+    expect(r.stdout).toContain(`FAIL ${file} › a PDP answer is never assumed\n     expected: decision allow\n     got:      decision pdp, route todo, rule allow.accept, reason pdp-decides, status pdp, shadow deny\n`);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 6 failed');
   });
 
   it('an invalid test file fails the run with file:index.key errors; the valid files still run', () => {
@@ -169,7 +184,7 @@ describe('ztproxy check --tests (the command)', () => {
       `${at('b-typos.yaml')}:1.expect: name at least one of decision, route, rule, reason, status, shadow`,
       `${at('b-typos.yaml')}:2.request.subject.group: unknown key`,
       `${at('b-typos.yaml')}:3.request.device.manged: unknown key`,
-      `${at('b-typos.yaml')}:4.expect.decision: Invalid option: expected one of "allow"|"deny"|"error"`,
+      `${at('b-typos.yaml')}:4.expect.decision: Invalid option: expected one of "allow"|"deny"|"error"|"pdp"`,
       `${at('b-typos.yaml')}:5.request.device.os.version: must be a quoted string ("14.3"): YAML reads 14.10 as the number 14.1`,
       `${at('b-typos.yaml')}:6.name: is required`,
       `${at('b-typos.yaml')}:7.expect: is required`,
