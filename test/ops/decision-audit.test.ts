@@ -21,12 +21,14 @@ import { createLogger } from '../../src/telemetry/logger.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { NO_TLS_IDENTITY } from '../../src/tls/peer-identity.ts';
 import { get, type LogLine } from '../helpers/proxy.ts';
+import { startTestPdp, type TestPdp } from '../helpers/pdp.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
 let key: CryptoKey;
 let deviceKey: CryptoKey;
+let pdp: TestPdp;
 
 async function token(sub: string, groups: string[]): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
@@ -39,7 +41,12 @@ async function token(sub: string, groups: string[]): Promise<string> {
     .sign(key);
 }
 
-const stack = useProxyStack(async ({ pki, upstream }) => {
+const stack = useProxyStack(async ({ pki, upstream, onClose }) => {
+  // An AuthZEN PDP deciding by a table of its own: alice may, anyone else may not (with its reasons).
+  pdp = await startTestPdp((body) =>
+    (body.subject as { id?: string } | undefined)?.id === 'alice' ? { decision: true } : { decision: false, context: { reason_admin: { en: 'not-owner' } } },
+  );
+  onClose(() => pdp.close());
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
   const device = await generateKeyPair('ES256', { extractable: true });
@@ -54,6 +61,7 @@ const stack = useProxyStack(async ({ pki, upstream }) => {
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
     device: { issuers: [{ issuer: 'device-agent.test', jwksFile: deviceJwks }] },
     routes: [
+      { name: 'todo', match: { host: 'todo.test' }, upstream: upstream.url, pdp: { mode: 'authzen', url: pdp.origin }, templates: ['/todos/{todoId}'] },
       {
         name: 'api',
         match: { host: 'api.test' },
@@ -151,6 +159,26 @@ describe('decision audit over real sockets (embedded engine)', () => {
     expect(line).toMatchObject({ decision: 'none', status: 401 });
     expect(line.policySource).toBeUndefined();
     expect(line.rule).toBeUndefined();
+  });
+});
+
+describe('decision audit of a remote PDP over real sockets', () => {
+  it('the source (authzen, then cache), the PDP reasons and the latency, for an allow and a deny', async () => {
+    const bob = await token('bob', ['eng']);
+    const first = await get(stack.proxy.port, '/todos/7', { host: 'todo.test', method: 'DELETE', headers: { authorization: `Bearer ${bob}` } });
+    expect(first.status).toBe(403);
+    const line = await lineFor(first.headers['x-request-id'] as string);
+    expect(line).toMatchObject({ route: 'todo', subject: 'bob', method: 'DELETE', path: '/todos/7', decision: 'deny', policySource: 'authzen', policyReasons: ['not-owner'] });
+    expect(typeof (line.durations as Record<string, unknown>).policy).toBe('number');
+    // The same request again: answered by the decision cache, and logged as such.
+    const again = await get(stack.proxy.port, '/todos/7', { host: 'todo.test', method: 'DELETE', headers: { authorization: `Bearer ${bob}` } });
+    expect(again.status).toBe(403);
+    expect(await lineFor(again.headers['x-request-id'] as string)).toMatchObject({ decision: 'deny', policySource: 'cache', policyReasons: ['not-owner'] });
+    const alice = await get(stack.proxy.port, '/todos/7', { host: 'todo.test', headers: { authorization: `Bearer ${await token('alice', ['eng'])}` } });
+    expect(alice.status).toBe(200);
+    const allowed = await lineFor(alice.headers['x-request-id'] as string);
+    expect(allowed).toMatchObject({ subject: 'alice', decision: 'allow', policySource: 'authzen' });
+    expect(allowed.policyReasons).toBeUndefined();
   });
 });
 

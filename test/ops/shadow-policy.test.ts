@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { get, type LogLine } from '../helpers/proxy.ts';
+import { startTestPdp } from '../helpers/pdp.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
@@ -26,7 +27,10 @@ async function token(sub: string, groups: string[]): Promise<string> {
     .sign(key);
 }
 
-const stack = useProxyStack(async ({ upstream }) => {
+const stack = useProxyStack(async ({ upstream, onClose }) => {
+  // An AuthZEN PDP of its own mind: every PUT is allowed, nothing else.
+  const pdp = await startTestPdp((body) => ({ decision: (body.action as { name?: string } | undefined)?.name === 'PUT' }));
+  onClose(() => pdp.close());
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
   const jwksFile = join(mkdtempSync(join(tmpdir(), 'ztproxy-shadow-')), 'jwks.json');
@@ -67,6 +71,14 @@ const stack = useProxyStack(async ({ upstream }) => {
         paths: 'caseInsensitive',
         policy: { allow: { accept: true } },
         shadowPolicy: { allow: { accept: true }, deny: { path: { prefix: '/Admin' } } },
+      },
+      {
+        // The enforced decision is a remote PDP's; the candidate is an embedded policy.
+        name: 'remote',
+        match: { host: 'remote.test' },
+        upstream: upstream.url,
+        pdp: { mode: 'authzen', url: pdp.origin },
+        shadowPolicy: { allow: { and: [{ groups: { has: 'engineering' } }, { method: ['GET', 'PUT'] }] } },
       },
       { name: 'plain', match: { host: 'plain.test' }, upstream: upstream.url, policy: { allow: { accept: true } } },
     ],
@@ -172,6 +184,21 @@ describe('shadowPolicy', () => {
     const sales = await get(stack.proxy.port, '/x', { host: 'groups.test', headers: { authorization: `Bearer ${await token('bob', ['sales'])}` } });
     expect(sales.status).toBe(200);
     expect(await lineFor(idOf(sales), 'policy shadow divergence')).toMatchObject({ subject: 'bob', issuer: ISS, enforced: 'allow', shadow: 'deny' });
+  });
+
+  it('beside a remote PDP: the embedded candidate is compared with the PDP\'s answer, on the same input', async () => {
+    const bob = { authorization: `Bearer ${await token('bob', ['sales'])}` };
+    const put = await get(stack.proxy.port, '/x', { host: 'remote.test', method: 'PUT', headers: bob, body: 'x' });
+    expect(put.status).toBe(200);
+    expect(await lineFor(idOf(put), 'policy shadow divergence')).toMatchObject({ route: 'remote', subject: 'bob', enforced: 'allow', policySource: 'authzen', shadow: 'deny' });
+    const alice = { authorization: `Bearer ${await token('alice', ['engineering'])}` };
+    const get1 = await get(stack.proxy.port, '/x', { host: 'remote.test', headers: alice });
+    expect(get1.status).toBe(403);
+    expect(await lineFor(idOf(get1), 'policy shadow divergence')).toMatchObject({ enforced: 'deny', shadow: 'allow', shadowRule: 'allow.and' });
+    const put2 = await get(stack.proxy.port, '/x', { host: 'remote.test', method: 'PUT', headers: alice, body: 'x' });
+    expect(put2.status).toBe(200);
+    expect(await lineFor(idOf(put2), 'policy shadow divergence')).toBeUndefined();
+    expect(await lineFor(idOf(put2), 'request')).toMatchObject({ decision: 'allow', shadowDecision: 'allow' });
   });
 
   it('a case-insensitive route: the shadow judges the folded path', async () => {
