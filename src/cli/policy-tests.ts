@@ -47,7 +47,12 @@ const expectationSchema = z.preprocess((v) => (typeof v === 'string' ? { decisio
 export type Expectation = z.output<typeof expectationObject>;
 
 const testCaseSchema = z.strictObject({
-  name: z.string().min(1),
+  // One line of CI output per case: a newline or escape sequence in a name could print a
+  // forged `ok` line or hide a FAIL in a terminal.
+  name: z
+    .string()
+    .min(1)
+    .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { message: 'must be one line without control characters' }),
   request: describedRequestSchema,
   expect: expectationSchema,
 });

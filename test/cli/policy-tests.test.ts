@@ -164,6 +164,7 @@ describe('ztproxy check --tests (the command)', () => {
         { request: { host: 'wiki.example.com' }, expect: 'deny' },
         { name: 'no expectation', request: { host: 'wiki.example.com' } },
         { name: 'no route cannot be allowed', request: { host: 'x.test' }, expect: { route: 'none', decision: 'allow' } },
+        { name: 'forged\nok   line', request: { host: 'x.test' }, expect: 'deny' },
       ],
       'c-dup.yaml': '- name: a\n  name: b\n  request: {host: x}\n  expect: deny\n',
       'd-dup-names.yaml': [
@@ -189,12 +190,13 @@ describe('ztproxy check --tests (the command)', () => {
       `${at('b-typos.yaml')}:6.name: is required`,
       `${at('b-typos.yaml')}:7.expect: is required`,
       `${at('b-typos.yaml')}:8.expect.decision: a request no route matches is denied (404): decision must be deny`,
+      `${at('b-typos.yaml')}:9.name: must be one line without control characters`,
     ]);
     expect(lines.find((l) => l.startsWith(at('c-dup.yaml')))).toMatch(/^.*c-dup\.yaml:2:3: Map keys must be unique/);
     expect(lines).toContain(`${at('d-dup-names.yaml')}:1.name: duplicate name (also case 0)`);
     expect(lines).toContain(`${at('e-empty.yaml')}:(root): must be a list of test cases (- name: ..., request: {...}, expect: allow)`);
     expect(lines).toContain(`${at('f-map.yaml')}:(root): must be a list of test cases (- name: ..., request: {...}, expect: allow)`);
-    expect(lines.at(-1)).toBe('1 passed, 0 failed, 14 problems in test files');
+    expect(lines.at(-1)).toBe('1 passed, 0 failed, 15 problems in test files');
   });
 
   it('a tests directory that is missing or holds no test file fails (exit 1): CI must not pass by running nothing', () => {
