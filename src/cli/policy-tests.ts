@@ -20,16 +20,23 @@ export const NO_ROUTE = 'none';
 
 const STATUSES = ['forwarded', 'pdp', 400, 401, 403, 404, 503] as const;
 
+// Printed on one line of CI output: a newline or escape sequence could print a forged
+// `ok` line or hide a FAIL in a terminal.
+const oneLine = z
+  .string()
+  .min(1)
+  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { message: 'must be one line without control characters' });
+
 const expectationObject = z
   .strictObject({
     /** `pdp`: the route's gate allows and its remote PDP decides (not asked by a test). */
     decision: z.enum(['allow', 'deny', 'error', 'pdp']).optional(),
     /** The route the request is judged on, or `none`. */
-    route: z.string().min(1).optional(),
+    route: oneLine.optional(),
     /** The deciding rule's id, e.g. `deny.or[0].path` (as `ztproxy explain` shows it). */
-    rule: z.string().min(1).optional(),
+    rule: oneLine.optional(),
     /** The access log's reason: `policy-allow`, `policy-deny`, `no-allow-matched`, `no-route`, `encoded-slash`, ... */
-    reason: z.string().min(1).optional(),
+    reason: oneLine.optional(),
     /** What the client gets: `forwarded`, `pdp` (the remote PDP decides), or 400 / 401 (a login could change it) / 403 / 404 / 503. */
     status: z.literal(STATUSES).optional(),
     /** What the route's shadowPolicy would decide (`none`: the route has none, or no route) — to test a candidate before it is swapped in. */
@@ -47,12 +54,7 @@ const expectationSchema = z.preprocess((v) => (typeof v === 'string' ? { decisio
 export type Expectation = z.output<typeof expectationObject>;
 
 const testCaseSchema = z.strictObject({
-  // One line of CI output per case: a newline or escape sequence in a name could print a
-  // forged `ok` line or hide a FAIL in a terminal.
-  name: z
-    .string()
-    .min(1)
-    .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { message: 'must be one line without control characters' }),
+  name: oneLine,
   request: describedRequestSchema,
   expect: expectationSchema,
 });
