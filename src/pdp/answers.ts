@@ -9,6 +9,16 @@
 // AuthZEN 1.0 evaluation: `{"decision": bool, "context"?: object}`; reasons are read from
 // `context.reason` (a string) or `context.reason_admin` (an object of strings, the spec's
 // example shape).
+//
+// A member name twice in one object (`{"decision": false, "decision": true}`) is
+// malformed too: JSON.parse keeps the last, other parsers the first, and RFC 8259 §4
+// calls the outcome unpredictable — which one the PDP (or whatever assembled its answer)
+// meant is a guess. JSON.parse cannot see duplicates, so parseAnswerJson looks for them
+// with the yaml parser (YAML 1.2 reads JSON; uniqueKeys compares decoded names, so
+// `"decisio\u006e"` is caught), but only when the text could hold one: without a
+// backslash a name has one spelling, so a name that occurs once as `"name"` occurs once.
+// The common answer costs a few indexOf calls, not a second parse.
+import { parseDocument } from 'yaml';
 
 export interface ParsedAnswer {
   readonly allow: boolean;
@@ -18,6 +28,28 @@ export interface ParsedAnswer {
 /** Reasons go to the audit log: bounded, whatever the PDP sends. */
 const MAX_REASONS = 16;
 const MAX_REASON_LENGTH = 256;
+
+/** The member names the parsers below read, quoted as they appear in JSON text. */
+const READ_NAMES = ['"decision"', '"context"', '"reason"', '"reason_admin"', '"result"', '"allow"', '"reasons"'];
+
+function mayRepeatAName(text: string): boolean {
+  if (text.includes('\\')) return true;
+  for (const name of READ_NAMES) {
+    const at = text.indexOf(name);
+    if (at !== -1 && text.indexOf(name, at + name.length) !== -1) return true;
+  }
+  return false;
+}
+
+/** The answer's JSON value; throws SyntaxError on anything JSON.parse refuses and on a repeated member name. */
+export function parseAnswerJson(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  if (mayRepeatAName(text)) {
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: false, schema: 'json' });
+    if (doc.errors.length > 0) throw new SyntaxError(`PDP answer: ${doc.errors[0]!.code === 'DUPLICATE_KEY' ? 'a member name appears twice in one object' : 'not read the same way twice'}`);
+  }
+  return value;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

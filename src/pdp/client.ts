@@ -7,7 +7,7 @@
 // answer is read up to MAX_ANSWER_BYTES and must say it is JSON.
 import { Pool } from 'undici';
 import type { RemotePdpSettings } from '../config/pdp.ts';
-import { parseAuthzenAnswer, parseOpaAnswer, type ParsedAnswer } from './answers.ts';
+import { parseAnswerJson, parseAuthzenAnswer, parseOpaAnswer, type ParsedAnswer } from './answers.ts';
 
 /** Why an evaluation is not a decision (the access log's details and a metrics label). */
 export type PdpErrorReason = 'pdp-timeout' | 'pdp-unavailable' | 'pdp-bad-status' | 'pdp-malformed-answer' | 'pdp-circuit-open';
@@ -89,7 +89,7 @@ export class PdpHttpClient {
       }
       let json: unknown;
       try {
-        json = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+        json = parseAnswerJson(Buffer.concat(chunks, size).toString('utf8'));
       } catch {
         return 'pdp-malformed-answer';
       }
