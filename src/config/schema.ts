@@ -324,6 +324,7 @@ export const configSchema = z.strictObject({
     const value: unknown = config.routes;
     const routes = Array.isArray(value) ? (value as { policy?: unknown; shadowPolicy?: unknown }[]) : [];
     for (const issue of pdpIssues(config.pdp, routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of sharedIssuerIssues(config.identity, config.device)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (config.device !== undefined) return;
     // Without a `device` block no request ever carries posture, so a `device` rule could
     // never match: an allow rule that silently denies everyone, or (under `not`, in a
@@ -348,6 +349,38 @@ export const configSchema = z.strictObject({
       typeof payload.value === 'object' && payload.value !== null && !payload.issues.some((issue) => issue.path?.[0] === 'pdp'),
   },
 );
+
+/**
+ * Token substitution (RFC 8725 §2.8, §3.12): a posture assertion and a bearer access
+ * token are both JWTs a client puts in a header, and `iss` alone chooses whose keys and
+ * which checks apply. One issuer in both lists would make them interchangeable — a
+ * posture assertion carrying the API's `aud` authenticates its device id as a user, an
+ * access token with a `posture` claim is a device. Read defensively: this runs even when
+ * identity or device did not parse (their own problems are reported at their keys).
+ */
+function sharedIssuerIssues(identity: unknown, device: unknown): { path: (string | number)[]; message: string }[] {
+  const list = (v: unknown, key: string): unknown[] => {
+    const inner = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+    return Array.isArray(inner) ? inner : [];
+  };
+  const issuerOf = (v: unknown): unknown => (typeof v === 'object' && v !== null ? (v as { issuer?: unknown }).issuer : undefined);
+  const bearer = new Map<string, number>();
+  list(identity, 'jwt').forEach((c, i) => {
+    const iss = issuerOf(c);
+    if (typeof iss === 'string' && !bearer.has(iss)) bearer.set(iss, i);
+  });
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  list(device, 'issuers').forEach((c, i) => {
+    const iss = issuerOf(c);
+    const j = typeof iss === 'string' ? bearer.get(iss) : undefined;
+    if (j === undefined) return;
+    issues.push({
+      path: ['device', 'issuers', i, 'issuer'],
+      message: `${String(iss)} is also a bearer-token issuer (identity.jwt.${j}): a posture assertion could be presented as an access token and an access token as posture (RFC 8725 §3.12); give the device-trust issuer its own iss`,
+    });
+  });
+  return issues;
+}
 
 /** Where a criterion is used in a (validated) policy: the paths of its keys. */
 function criterionPaths(node: unknown, key: string, at: (string | number)[] = []): (string | number)[][] {
