@@ -20,6 +20,7 @@ import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts
 import { sendLocalReply } from './reply.ts';
 import type { Upstream } from './upstream.ts';
 import { closeAtCertExpiry } from './cert-expiry.ts';
+import { closeAtPostureExpiry } from './posture-expiry.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
@@ -82,6 +83,7 @@ proxy.on('proxyReqWs', (proxyReq, req) => {
     decorate(ctx, res, true);
     ctx.status = 101;
     closeAtCertExpiry(ctx, ctx.upgrade!.socket);
+    closeAtPostureExpiry(ctx, ctx.upgrade!.socket);
   });
   proxyReq.once('response', (res: IncomingMessage) => {
     clearTimeout(timer);
