@@ -72,12 +72,27 @@ export class TemplateMatcher {
     }
   }
 
-  /** The template the canonical path matches, else the route prefix with no parameters. */
+  /**
+   * The template the canonical path matches, else the route prefix with no parameters.
+   * A trailing slash is not significant unless a template has one, as for the `path`
+   * criterion: Express (non-strict routing), Spring MVC < 6, Rails and Django serve
+   * `/todos/42/` as `/todos/42`, so the PDP must be asked about `/todos/{todoId}`. Sent as
+   * the prefix instead (`/todos`, the list, on a route whose prefix is a template too),
+   * one `/` bypassed the PDP's item rule. A template written with the slash (`/todos/`,
+   * an OpenAPI path of its own) is tried first and keeps the exact path.
+   */
   match(path: string): MatchedResource {
+    const exact = this.#find(path);
+    if (exact !== undefined) return exact;
+    if (path.length > 1 && path.endsWith('/')) return this.#find(path.slice(0, -1)) ?? this.#fallback;
+    return this.#fallback;
+  }
+
+  #find(path: string): MatchedResource | undefined {
     const segments = path.split('/');
     const values: string[] = [];
     const leaf = walk(this.#root, segments, 1, values);
-    if (leaf === undefined) return this.#fallback;
+    if (leaf === undefined) return undefined;
     if (leaf.names.length === 0) return { id: leaf.text, params: NO_PARAMS };
     const params = Object.create(null) as Record<string, string>;
     for (let i = 0; i < leaf.names.length; i++) params[leaf.names[i]!] = values[i]!;

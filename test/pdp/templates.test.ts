@@ -18,7 +18,10 @@ describe('TemplateMatcher', () => {
     ['/a/b/c', '/a/{x}/c', { x: 'b' }], // backtracks from the literal /a/b when /a/b/c is not there
     ['/a/b/d', '/a/b/d', {}],
     ['/todos', '/todos', {}],
-    ['/todos/', '/todos/', {}],
+    ['/todos/', '/todos/', {}], // a template with the slash keeps it
+    // Otherwise a trailing slash is not significant (Express, Spring < 6, Rails serve /x/ as /x).
+    ['/users/alice/', '/users/{userId}', { userId: 'alice' }],
+    ['/users/alice/todos/7/', '/users/{userId}/todos/{todoId}', { userId: 'alice', todoId: '7' }],
     ['/', '/', {}],
     ['/users/ab%40c', '/users/{userId}', { userId: 'ab%40c' }],
     // A parameter named __proto__ is an own property, not the prototype (what the PDP is sent).
