@@ -144,15 +144,33 @@ export const jwtIssuerSchema = z
     groupsClaim: claimName.default('groups'),
     emailClaim: claimName.default('email'),
   })
-  .superRefine((c, ctx) => {
-    if ((c.jwksUri === undefined) === (c.jwksFile === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'needs exactly one of jwksUri (fetched, refreshed on an unknown kid) or jwksFile (read at start)',
-        path: c.jwksUri === undefined ? [] : ['jwksFile'],
-      });
-    }
-  });
+  .superRefine(oneKeySource);
 
 export type JwtIssuerConfig = z.output<typeof jwtIssuerSchema>;
 export type JwtIssuerInput = z.input<typeof jwtIssuerSchema>;
+
+const ASYMMETRIC: ReadonlySet<string> = new Set(BEARER_ALGORITHMS);
+
+/**
+ * What is wrong with an issuer's verification settings, or undefined. The schema already
+ * refuses all of it; verifiers (bearer tokens, posture assertions) check again because
+ * one built from a hand-made config must never be the way HMAC or `none` gets in.
+ */
+export function issuerSettingsProblem(c: { readonly algorithms: readonly string[]; readonly clockTolerance: number; readonly maxLifetime: number }): string | undefined {
+  const bad = c.algorithms.find((a) => !ASYMMETRIC.has(a));
+  if (bad !== undefined || c.algorithms.length === 0) return `algorithm ${bad ?? '(none listed)'} is not allowed`;
+  if (!(c.clockTolerance >= 0 && c.clockTolerance <= MAX_CLOCK_TOLERANCE_MS)) return 'clockTolerance must be 0 to 60 s';
+  if (!(c.maxLifetime >= 1000 && c.maxLifetime <= MAX_MAX_LIFETIME_MS)) return 'maxLifetime must be 1 s to 365 d';
+  return undefined;
+}
+
+/** An issuer's keys come from exactly one place: a JWKS URI or a JWKS file (bearer and posture issuers). */
+export function oneKeySource(c: { readonly jwksUri?: string | undefined; readonly jwksFile?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((c.jwksUri === undefined) === (c.jwksFile === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'needs exactly one of jwksUri (fetched, refreshed on an unknown kid) or jwksFile (read at start)',
+      path: c.jwksUri === undefined ? [] : ['jwksFile'],
+    });
+  }
+}

@@ -18,7 +18,7 @@ import { readConfirmation } from './confirmation.ts';
 import { keySetFor, type KeyResolver } from './key-set.ts';
 import { precheckJws, type PrecheckProblem } from './precheck.ts';
 import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';
-import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, MAX_MAX_LIFETIME_MS, type JwtIssuerConfig } from './schema.ts';
+import { issuerSettingsProblem, type JwtIssuerConfig } from './schema.ts';
 import { tokenTimesProblem } from '../../basics/token-times.ts';
 import { subjectFromClaims } from './subject-from-claims.ts';
 import { normalizeTyp, tokenTypeProblem } from './token-type.ts';
@@ -71,8 +71,6 @@ interface CacheEntry {
   /** The certificate the token is bound to (RFC 8705), if any. */
   readonly thumbprint: string | undefined;
 }
-
-const ASYMMETRIC: ReadonlySet<string> = new Set(BEARER_ALGORITHMS);
 
 /** One frozen result per reason: refusing allocates nothing. */
 const FAILURES = Object.freeze(
@@ -130,19 +128,9 @@ export class BearerVerifier {
         problems.push(`${where}: configured twice; list every audience of one issuer under a single entry`);
         continue;
       }
-      // The schema already refuses these; checked again because a verifier built from a
-      // hand-made config must not be the way HMAC or `none` gets in.
-      const bad = config.algorithms.find((a) => !ASYMMETRIC.has(a));
-      if (bad !== undefined || config.algorithms.length === 0) {
-        problems.push(`${where}: algorithm ${bad ?? '(none listed)'} is not allowed`);
-        continue;
-      }
-      if (!(config.clockTolerance >= 0 && config.clockTolerance <= MAX_CLOCK_TOLERANCE_MS)) {
-        problems.push(`${where}: clockTolerance must be 0 to 60 s`);
-        continue;
-      }
-      if (!(config.maxLifetime >= 1000 && config.maxLifetime <= MAX_MAX_LIFETIME_MS)) {
-        problems.push(`${where}: maxLifetime must be 1 s to 365 d`);
+      const problem = issuerSettingsProblem(config);
+      if (problem !== undefined) {
+        problems.push(`${where}: ${problem}`);
         continue;
       }
       let keys: KeyResolver;

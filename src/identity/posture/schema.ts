@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { HOP_BY_HOP, FORWARDED_HEADERS, normalizeHeaderName } from '../../basics/headers.ts';
 import { stripEntryProblem } from '../../basics/identity-headers.ts';
-import { algorithm, boundedDuration, clockTolerance, jwksUrl, maxLifetime } from '../jwt/schema.ts';
+import { algorithm, boundedDuration, clockTolerance, jwksUrl, maxLifetime, oneKeySource } from '../jwt/schema.ts';
 
 export const DEFAULT_POSTURE_HEADER = 'X-Device-Posture';
 
@@ -44,15 +44,7 @@ const issuerSchema = z
     /** Milliseconds (written as a duration): `exp − iat` above it is refused (`posture-lifetime-too-long`). Default 24h. */
     maxLifetime,
   })
-  .superRefine((c, ctx) => {
-    if ((c.jwksUri === undefined) === (c.jwksFile === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'needs exactly one of jwksUri (fetched, refreshed on an unknown kid) or jwksFile (read at start)',
-        path: c.jwksUri === undefined ? [] : ['jwksFile'],
-      });
-    }
-  });
+  .superRefine(oneKeySource);
 
 /** The longest `maxAge` accepted: posture older than a day describes a device that may have changed entirely. */
 export const MAX_POSTURE_MAX_AGE_MS = 24 * 3600_000;

@@ -26,7 +26,7 @@ import { readConfirmation } from '../jwt/confirmation.ts';
 import { keySetFor, type KeyResolver } from '../jwt/key-set.ts';
 import { precheckJws, type PrecheckProblem } from '../jwt/precheck.ts';
 import { reasonForError } from '../jwt/reasons.ts';
-import { BEARER_ALGORITHMS, MAX_CLOCK_TOLERANCE_MS, MAX_MAX_LIFETIME_MS } from '../jwt/schema.ts';
+import { issuerSettingsProblem } from '../jwt/schema.ts';
 import { FROM_BEARER, POSTURE_FAILURE_REASONS, type PostureFailureReason } from './reasons.ts';
 import { MAX_POSTURE_MAX_AGE_MS, type DeviceConfig } from './schema.ts';
 
@@ -64,8 +64,6 @@ interface CacheEntry {
   readonly thumbprint: string | undefined;
   readonly uid: string | undefined;
 }
-
-const ASYMMETRIC: ReadonlySet<string> = new Set(BEARER_ALGORITHMS);
 
 /** The claims every posture assertion carries (SPEC §6). */
 const REQUIRED_CLAIMS = ['iss', 'sub', 'iat', 'exp'];
@@ -162,19 +160,9 @@ export class PostureVerifier {
         problems.push(`${where}: configured twice`);
         continue;
       }
-      // The schema already refuses these; checked again so that a hand-made config is
-      // never the way HMAC or `none` gets in.
-      const bad = c.algorithms.find((a) => !ASYMMETRIC.has(a));
-      if (bad !== undefined || c.algorithms.length === 0) {
-        problems.push(`${where}: algorithm ${bad ?? '(none listed)'} is not allowed`);
-        continue;
-      }
-      if (!(c.clockTolerance >= 0 && c.clockTolerance <= MAX_CLOCK_TOLERANCE_MS)) {
-        problems.push(`${where}: clockTolerance must be 0 to 60 s`);
-        continue;
-      }
-      if (!(c.maxLifetime >= 1000 && c.maxLifetime <= MAX_MAX_LIFETIME_MS)) {
-        problems.push(`${where}: maxLifetime must be 1 s to 365 d`);
+      const problem = issuerSettingsProblem(c);
+      if (problem !== undefined) {
+        problems.push(`${where}: ${problem}`);
         continue;
       }
       try {
