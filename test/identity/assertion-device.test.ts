@@ -9,7 +9,9 @@ import type { Subject } from '../../src/basics/subject.ts';
 import { AssertionSigner, deviceClaim, ephemeralAssertionKey } from '../../src/identity/assertion/index.ts';
 
 const NOTHING: DevicePosture = { managed: undefined, compliant: undefined, os: undefined, patchAgeDays: undefined, diskEncrypted: undefined, firewall: undefined, edr: undefined, screenLock: undefined };
-const device = (id: string, posture: Partial<DevicePosture>): Device => Object.freeze({ issuer: 'agent.test', id, issuedAt: 1, expiresAt: 2, posture: { ...NOTHING, ...posture } });
+const nowS = Math.floor(Date.now() / 1000);
+const device = (id: string, posture: Partial<DevicePosture>, expiresAt = nowS + 3600): Device =>
+  Object.freeze({ issuer: 'agent.test', id, issuedAt: nowS, expiresAt, posture: { ...NOTHING, ...posture } });
 const alice: Subject = { source: 'bearer', issuer: 'https://idp.test', sub: 'alice', email: undefined, emailVerified: false, groups: [], claims: {}, authTime: undefined, acr: undefined, amr: [] };
 
 async function claims(signer: AssertionSigner, d: Device | undefined, subject: Subject | undefined = alice) {
@@ -40,5 +42,17 @@ describe('the device claim', () => {
     const none = await claims(signer, undefined);
     expect(none.device).toBeUndefined();
     expect(new Set([a.jti, other.jti, changed.jti, none.jti]).size).toBe(4);
+  });
+});
+
+describe('the lifetime of an assertion with a device claim', () => {
+  it('ends no later than the posture assertion behind it', async () => {
+    const signer = new AssertionSigner([await ephemeralAssertionKey()], { issuer: 'z', ttlSeconds: 60 });
+    const soon = await claims(signer, device('d1', { managed: true }, nowS + 10));
+    expect(soon.exp).toBe(nowS + 10);
+    const later = await claims(signer, device('d2', { managed: true }));
+    expect(later.exp! - later.iat!).toBe(60);
+    const none = await claims(signer, undefined);
+    expect(none.exp! - none.iat!).toBe(60);
   });
 });

@@ -162,17 +162,20 @@ export class AssertionSigner {
     }
     if (input.spiffeId) claims.spiffe_id = input.spiffeId;
     if (input.device) claims.device = deviceClaim(input.device);
+    // A statement about a device is no longer true than the posture assertion behind it:
+    // an upstream must not keep trusting the device claim past the assertion's own exp.
+    const exp = input.device ? Math.min(now + this.ttlSeconds, input.device.expiresAt) : now + this.ttlSeconds;
     const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.#signing.kid })
       .setIssuer(this.issuer)
       .setAudience(input.route)
       .setIssuedAt(now)
-      .setExpirationTime(now + this.ttlSeconds)
+      .setExpirationTime(exp)
       .setJti(randomUUID());
     if (s) jwt.setSubject(s.sub);
     else if (input.spiffeId) jwt.setSubject(input.spiffeId);
     const token = await jwt.sign(this.#signing.privateKey);
-    this.#cache.set(key, { token, refreshAt: nowMs + (this.ttlSeconds * 1000) / 2 });
+    this.#cache.set(key, { token, refreshAt: nowMs + ((exp - now) * 1000) / 2 });
     return token;
   }
 }
