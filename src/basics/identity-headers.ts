@@ -45,6 +45,25 @@ export const IDENTITY_HEADER_FAMILIES: readonly HeaderFamily[] = Object.freeze([
     setBy: 'ztproxy sets X-Request-Id and X-Real-IP itself and reads the device-posture header (SPEC §6)',
   },
   {
+    // Plain device-state flags: a legacy app once behind an MDM gateway or a device-trust
+    // proxy may read them. Device posture reaches upstreams only as the verified `device`
+    // claim of X-ZT-Assertion (SPEC §6).
+    family: 'device-trust',
+    names: [
+      'x-device-compliant',
+      'x-device-compliance',
+      'x-device-managed',
+      'x-device-trusted',
+      'x-device-trust',
+      'x-device-trust-level',
+      'x-device-trust-score',
+      'x-device-verified',
+      'x-device-encrypted',
+    ],
+    prefixes: [],
+    setBy: 'MDM gateways and device-trust proxies (compliance and management flags)',
+  },
+  {
     family: 'oauth2-proxy',
     names: [
       'x-forwarded-user',

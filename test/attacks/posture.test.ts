@@ -221,6 +221,13 @@ describe('forged and broken assertions are no posture: 403, nothing forwarded', 
     expect(lastLog()).toMatchObject({ posture: 'posture-absent' });
   });
 
+  it('plain device flags never reach an upstream, not even on a public route', async () => {
+    const res = await call('open.test', { 'x-device-compliant': 'true', X_Device_Managed: 'true', 'x-device-trust-level': 'high' });
+    expect(res.status).toBe(200);
+    const seen = stack.upstream.seen[0]!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(seen.filter((n) => n.replace(/_/g, '-').startsWith('x-device-'))).toEqual([]);
+  });
+
   it('two posture headers (both valid) are no posture', async () => {
     const good = await assertion();
     const res = await secure([good, good]);
