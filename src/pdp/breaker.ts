@@ -28,6 +28,11 @@ export class CircuitBreaker {
     return now < this.#openUntil ? 'open' : 'half-open';
   }
 
+  /** How long a client refused by the open breaker should wait (Retry-After): the rest of the cool-down, at least 1 s. */
+  retryAfterSeconds(now = Date.now()): number {
+    return Math.max(1, Math.ceil((this.#openUntil - now) / 1000));
+  }
+
   /**
    * May a call go out now? `call` when closed; in half-open `trial` once, until that
    * call's outcome is reported (with `trial: true`); otherwise false.

@@ -86,6 +86,11 @@ export class RemotePdp {
     return this.#breaker.state();
   }
 
+  /** Seconds until the open breaker lets a trial through (a `Retry-After` for `pdp-circuit-open`). */
+  retryAfterSeconds(): number {
+    return this.#breaker.retryAfterSeconds();
+  }
+
   /** The answer for this exact document: synchronous on a cache hit. Never rejects. */
   decide(document: string, requestId: string): PdpAnswer | Promise<PdpAnswer> {
     const key = createHash('sha256').update(document).digest('base64url');

@@ -338,6 +338,8 @@ describe('circuit breaker', () => {
       const res = await send('br.test', '/docs', 'alice');
       expect(res.status).toBe(503);
       expect(logOf(res)).toMatchObject({ decision: 'error', reason: 'pdp-circuit-open' });
+      // The rest of the 1 s cool-down, rounded up: ask again then.
+      expect(res.headers['retry-after']).toBe('1');
     }
     expect(breakerPdp.calls).toHaveLength(3);
     expect(stack.upstream.seen).toEqual([]);

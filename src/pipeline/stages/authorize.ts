@@ -133,6 +133,11 @@ function applyAnswer(ctx: RequestContext, answer: PdpAnswer, started: number): S
     return refuse(ctx, PDP_DENY_ANONYMOUS);
   }
   ctx.decision = decision;
+  if (decision.reason === 'pdp-circuit-open') {
+    // Failing fast for the cool-down: tell clients when asking again can help (RFC 9110 §10.2.3).
+    const seconds = ctx.route!.remote!.pdp.retryAfterSeconds();
+    return { reply: { code: 'service-unavailable', details: decision.reason, headers: { 'retry-after': String(seconds) } } };
+  }
   return pdpReply(decision);
 }
 
