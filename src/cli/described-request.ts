@@ -3,15 +3,19 @@
 // selection (basics/canonical.ts, pipeline/stages/route-match.ts) and turned into the
 // PolicyInput the authorize stage would build. One path for both commands, so a test
 // that passes here passes for the same request on the wire.
+import { METHODS } from 'node:http';
 import { z } from 'zod';
-import { canonicalizeHost, canonicalizePath } from '../basics/canonical.ts';
+import { canonicalizeHost, canonicalizePath, isValidQuery } from '../basics/canonical.ts';
 import type { Device } from '../basics/device.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { Subject } from '../basics/subject.ts';
 import type { Explanation, PolicyInput } from '../policy/index.ts';
 import { describePdpRequest } from '../pdp/index.ts';
 import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
+import type { StageResult } from '../pipeline/stage.ts';
+import { reservedAnswer } from '../pipeline/stages/reserved-paths.ts';
 import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
+import { refusedMethod } from '../pipeline/stages/sanitize.ts';
 
 const instant = z.iso.datetime({ offset: true });
 
@@ -109,23 +113,44 @@ export function deviceOf(d: DescribedRequest['device'], now: number): Device | u
   };
 }
 
-/** Where a described request ends: refused before policy (400, 404), or at a route's policy. */
+/**
+ * Where a described request ends: refused before policy (400, 404, 405), answered by
+ * ztproxy itself (`local`: its reserved paths — the assertion JWKS, the login endpoints),
+ * or at a route's policy.
+ */
 export type ResolvedRequest =
-  | { readonly kind: 'refused'; readonly status: number; readonly reason: string; readonly route: CompiledRoute | undefined }
+  | { readonly kind: 'refused'; readonly status: number | 'local'; readonly reason: string; readonly route: CompiledRoute | undefined }
   | { readonly kind: 'routed'; readonly route: CompiledRoute; readonly canonicalPath: string; readonly input: PolicyInput };
+
+function refusal(result: StageResult, route: CompiledRoute | undefined): ResolvedRequest {
+  if (!('reply' in result)) throw new Error('refusal: not a reply');
+  return { kind: 'refused', status: REPLIES[result.reply.code].status, reason: result.reply.details, route };
+}
 
 /** The proxy's sanitation and route match for a described request (nothing is sent anywhere). */
 export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): ResolvedRequest {
+  // In the order of the sanitize and reserved-paths stages: each refusal the proxy makes
+  // before a route is chosen is made here too, or a test would pass for a request that
+  // never reaches the route's policy on the wire.
+  const method = request.method.toUpperCase();
+  // Node's HTTP parser answers 400 to a method it does not know (TRACK, FOO) before
+  // ztproxy sees the request: no route's policy ever judges one.
+  if (!METHODS.includes(method)) return { kind: 'refused', status: 400, reason: 'unknown-method', route: undefined };
+  const badMethod = refusedMethod(method);
+  if (badMethod !== undefined) return refusal(badMethod, undefined);
   const q = request.path.indexOf('?');
+  if (q >= 0 && !isValidQuery(request.path.slice(q + 1))) return { kind: 'refused', status: 400, reason: 'invalid-query', route: undefined };
   const path = canonicalizePath(q < 0 ? request.path : request.path.slice(0, q));
   const host = canonicalizeHost(request.host);
-  if (!host) return { kind: 'refused', status: 400, reason: 'invalid-host', route: undefined };
   if (!path.ok) return { kind: 'refused', status: 400, reason: path.reason, route: undefined };
+  if (!host) return { kind: 'refused', status: 400, reason: 'invalid-host', route: undefined };
+  // /.ztproxy/… and the assertion JWKS are answered before any route, on every host.
+  const reserved = reservedAnswer(path.path, method, snapshot.sessions !== undefined);
+  if (reserved === 'local') return { kind: 'refused', status: 'local', reason: 'reserved-path', route: undefined };
+  if (reserved !== undefined) return refusal(reserved, undefined);
   const target: RouteTarget = { host: host.name, path: path.path, encodedSlash: path.encodedSlash, route: undefined, policyPath: '' };
   const selected = selectRoute(snapshot.router, target);
-  if ('reply' in selected) {
-    return { kind: 'refused', status: REPLIES[selected.reply.code].status, reason: selected.reply.details, route: target.route };
-  }
+  if ('reply' in selected) return refusal(selected, target.route);
   const route = target.route!;
   const now = request.time !== undefined ? Date.parse(request.time) : Date.now();
   return {
@@ -133,7 +158,7 @@ export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): R
     route,
     canonicalPath: path.path,
     input: {
-      method: request.method.toUpperCase(),
+      method,
       host: host.name,
       path: target.policyPath,
       sourceIp: request.sourceIp,

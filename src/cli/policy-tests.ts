@@ -18,7 +18,7 @@ import { describedRequestSchema, judgeOffline, resolveRequest } from './describe
 /** `route: none` in an expectation: no route matched (404, deny by default). */
 export const NO_ROUTE = 'none';
 
-const STATUSES = ['forwarded', 'pdp', 400, 401, 403, 404, 503] as const;
+const STATUSES = ['forwarded', 'pdp', 'local', 400, 401, 403, 404, 405, 503] as const;
 
 // Printed on one line of CI output: a newline or escape sequence could print a forged
 // `ok` line or hide a FAIL in a terminal.
@@ -37,7 +37,7 @@ const expectationObject = z
     rule: oneLine.optional(),
     /** The access log's reason: `policy-allow`, `policy-deny`, `no-allow-matched`, `no-route`, `encoded-slash`, ... */
     reason: oneLine.optional(),
-    /** What the client gets: `forwarded`, `pdp` (the remote PDP decides), or 400 / 401 (a login could change it) / 403 / 404 / 503. */
+    /** What the client gets: `forwarded`, `pdp` (the remote PDP decides), `local` (ztproxy's own endpoint: /.ztproxy/…, its JWKS), or 400 / 401 (a login could change it) / 403 / 404 / 405 / 503. */
     status: z.literal(STATUSES).optional(),
     /** What the route's shadowPolicy would decide (`none`: the route has none, or no route) — to test a candidate before it is swapped in. */
     shadow: z.enum(['allow', 'deny', 'error', 'none']).optional(),
@@ -139,7 +139,7 @@ export interface Outcome {
   readonly route: string;
   readonly rule: string | undefined;
   readonly reason: string;
-  readonly status: 'forwarded' | 'pdp' | number;
+  readonly status: 'forwarded' | 'pdp' | 'local' | number;
   /** The rules evaluated, when a route's policy decided. */
   /** The shadowPolicy's effect, or `none`. */
   readonly shadow: Effect | 'none';

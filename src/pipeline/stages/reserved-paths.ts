@@ -51,14 +51,38 @@ async function loginEndpoint(ctx: RequestContext): Promise<StageResult> {
   return { reply: local };
 }
 
+/**
+ * Which of ztproxy's own trees a canonical path is in, or undefined. One test for the
+ * stage and for the policy tests / explain (src/cli/described-request.ts): a described
+ * request to such a path must not be judged by a route that never sees it.
+ */
+function reservedTree(path: string): 'jwks' | 'ztproxy' | undefined {
+  // One cheap test on the hot path: both reserved trees start with "/.".
+  if (path.charCodeAt(1) !== 46) return undefined;
+  if (path === JWKS_PATH) return 'jwks';
+  if (path.startsWith(RESERVED_PREFIX)) return 'ztproxy';
+  return undefined;
+}
+
+const LOGIN_ENDPOINTS: ReadonlySet<string> = new Set([LOGIN_PATH, CALLBACK_PATH, LOGOUT_PATH, BACKCHANNEL_LOGOUT_PATH]);
+
+/**
+ * What the stage would do with a reserved path, without running an endpoint (for a
+ * described request): its refusal, `local` (an endpoint of ztproxy's own answers it —
+ * the JWKS, a login endpoint), or undefined for a path that is not reserved.
+ */
+export function reservedAnswer(path: string, method: string, loginConfigured: boolean): StageResult | 'local' | undefined {
+  const tree = reservedTree(path);
+  if (tree === undefined) return undefined;
+  if (tree === 'jwks') return method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
+  return loginConfigured && LOGIN_ENDPOINTS.has(path) ? 'local' : NOT_FOUND;
+}
+
 export const reservedPathsStage: Stage = {
   name: 'reserved-paths',
   run(ctx: RequestContext): StageResult | Promise<StageResult> {
-    const path = ctx.path;
-    // One cheap test on the hot path: both reserved trees start with "/.".
-    if (path.charCodeAt(1) !== 46) return NEXT;
-    if (path === JWKS_PATH) return jwks(ctx);
-    if (path.startsWith(RESERVED_PREFIX)) return loginEndpoint(ctx);
-    return NEXT;
+    const tree = reservedTree(ctx.path);
+    if (tree === undefined) return NEXT;
+    return tree === 'jwks' ? jwks(ctx) : loginEndpoint(ctx);
   },
 };

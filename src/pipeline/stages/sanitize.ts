@@ -17,6 +17,24 @@ import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
 import { withoutOurCookies } from '../../identity/session/cookies.ts';
 
+const CONNECT_REFUSED = reply('bad-request', 'connect-not-allowed');
+const TRACE_REFUSED = reply('method-not-allowed', 'trace-not-allowed');
+
+/**
+ * The reply to a method refused before any route, or undefined. Shared with the policy
+ * tests and explain (src/cli/described-request.ts), so they never judge by a route's
+ * policy a request the proxy refuses here.
+ */
+export function refusedMethod(method: string): StageResult | undefined {
+  // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
+  // policy could judge; no route allows them.
+  if (method === 'CONNECT') return CONNECT_REFUSED;
+  // TRACE echoes the request — headers ztproxy adds included — back to the client
+  // (cross-site tracing); nginx refuses it by default too.
+  if (method === 'TRACE' || method === 'TRACK') return TRACE_REFUSED;
+  return undefined;
+}
+
 export const sanitizeStage: Stage = {
   name: 'sanitize',
   run(ctx: RequestContext): StageResult {
@@ -28,12 +46,8 @@ export const sanitizeStage: Stage = {
     // anyway for a client that sends `TE: chunked`; an HTTP/1.0 hop in front would then
     // pass the chunk-size lines on as content.
     if (req.httpVersionMinor === 0 && ctx.res) ctx.res.useChunkedEncodingByDefault = false;
-    // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
-    // policy could judge; no route allows them.
-    if (method === 'CONNECT') return reply('bad-request', 'connect-not-allowed');
-    // TRACE echoes the request — headers ztproxy adds included — back to the client
-    // (cross-site tracing); nginx refuses it by default too.
-    if (method === 'TRACE' || method === 'TRACK') return reply('method-not-allowed', 'trace-not-allowed');
+    const refused = refusedMethod(method);
+    if (refused !== undefined) return refused;
     const url = req.url ?? '';
     if (url === '*') return reply('bad-request', 'asterisk-form');
     // Absolute-form (`GET http://other/ HTTP/1.1`) would let the target's authority

@@ -1,0 +1,97 @@
+// Differential check of `ztproxy check --tests` against a real ztproxy: the same config,
+// the same request described to the check and sent over a TLS socket. Whatever the
+// check reports as the status must be what the proxy answers — a case `ok` in CI that
+// the running proxy decides differently is a policy test that lies.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
+import { decideCase, type PolicyTestCase } from '../../src/cli/policy-tests.ts';
+import { describedRequestSchema } from '../../src/cli/described-request.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { UpstreamRegistry } from '../../src/proxy/upstream.ts';
+import { rawRequest } from '../helpers/proxy.ts';
+import { useProxyStack } from '../helpers/stack.ts';
+
+const ISS = 'https://idp.test';
+const AUD = 'https://api.test';
+let config: Record<string, unknown>;
+
+const stack = useProxyStack(async ({ upstream }) => {
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const dir = mkdtempSync(join(tmpdir(), 'ztproxy-check-diff-'));
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+  config = {
+    identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256'] }] },
+    routes: [
+      { name: 'fresh', match: { host: 'app.test', pathPrefix: '/fresh' }, upstream: upstream.url, policy: { allow: { authAge: { maxSeconds: 600 } } } },
+      { name: 'open', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { accept: true } } },
+    ],
+  };
+  return config;
+});
+
+let snapshot: AssembledSnapshot;
+const registry = new UpstreamRegistry();
+beforeAll(async () => {
+  const listen = { address: '127.0.0.1:0', tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath } };
+  const { config: parsed, errors } = parseConfig(stringify({ ...config, listen }), '/');
+  expect(errors).toEqual([]);
+  snapshot = await buildSnapshot(parsed!, 1, registry);
+});
+afterAll(() => registry.destroyAll());
+
+/** What the check says the client gets, as a number (`forwarded`: the upstream's 200), or `local`. */
+function checked(request: Record<string, unknown>): { status: number | 'local'; reason: string } {
+  const c: PolicyTestCase = { name: 'x', request: describedRequestSchema.parse({ host: 'app.test', ...request }), expect: { decision: 'allow' } };
+  const got = decideCase(snapshot, c);
+  return { status: got.status === 'forwarded' ? 200 : (got.status as number | 'local'), reason: got.reason };
+}
+
+/** What the proxy answers to `METHOD target` on app.test, and whether the upstream saw it. */
+async function sent(method: string, target: string, headers = ''): Promise<{ status: number; forwarded: boolean }> {
+  stack.upstream.reset();
+  const r = await rawRequest(stack.proxy.port, `${method} ${target} HTTP/1.1\r\nHost: app.test\r\n${headers}Connection: close\r\n\r\n`);
+  return { status: r.status, forwarded: stack.upstream.seen.length > 0 };
+}
+
+describe('check --tests agrees with the proxy on the wire', () => {
+  it('a path ztproxy answers itself (reserved /.ztproxy/, the assertion JWKS) is never "forwarded" by the check', async () => {
+    // No OIDC login configured: everything under /.ztproxy/ is 404, on every host.
+    for (const path of ['/.ztproxy/login', '/.ztproxy/anything']) {
+      expect(await sent('GET', path)).toEqual({ status: 404, forwarded: false });
+      expect(checked({ path })).toEqual({ status: 404, reason: 'reserved-path-unknown' });
+    }
+    expect(await sent('GET', '/.well-known/ztproxy/jwks.json')).toEqual({ status: 200, forwarded: false });
+    expect(checked({ path: '/.well-known/ztproxy/jwks.json' })).toEqual({ status: 'local', reason: 'reserved-path' });
+    expect(await sent('POST', '/.well-known/ztproxy/jwks.json', 'Content-Length: 0\r\n')).toEqual({ status: 405, forwarded: false });
+    expect(checked({ method: 'POST', path: '/.well-known/ztproxy/jwks.json' })).toEqual({ status: 405, reason: 'reserved-path-method' });
+  });
+
+  it("TRACE, CONNECT and methods unknown to Node's parser are refused before any route: the check says so too", async () => {
+    for (const method of ['TRACE', 'TRACK', 'FOO', 'PURGE']) {
+      const wire = await sent(method, '/x');
+      expect({ method, status: checked({ method, path: '/x' }).status }).toEqual({ method, status: wire.forwarded ? 200 : wire.status });
+    }
+    expect(checked({ method: 'CONNECT', path: '/x' })).toEqual({ status: 400, reason: 'connect-not-allowed' });
+  });
+
+  it('a query the proxy refuses (raw space, non-ASCII) is refused by the check', async () => {
+    const wire = await sent('GET', '/x?a="b"|{c}');
+    expect(wire.status).toBe(200); // the permissive bytes pass
+    expect(checked({ path: '/x?a="b"|{c}' }).status).toBe(200);
+    expect(await sent('GET', '/x?é')).toEqual({ status: 400, forwarded: false });
+    expect(checked({ path: '/x?é' }).status).toBe(400);
+    expect(checked({ path: '/x?a b' }).status).toBe(400);
+  });
+
+  it('a target that is not origin-form is refused by the check as by the proxy', async () => {
+    const wire = await sent('GET', 'x');
+    expect(wire.forwarded).toBe(false);
+    expect(checked({ path: 'x' }).status).toBe(wire.status);
+  });
+});
