@@ -9,11 +9,12 @@ import { canonicalizeHost, canonicalizePath, isValidQuery } from '../basics/cano
 import type { Device } from '../basics/device.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { Subject } from '../basics/subject.ts';
-import type { Explanation, PolicyInput } from '../policy/index.ts';
+import type { Decision, Explanation, PolicyInput } from '../policy/index.ts';
 import { describePdpRequest } from '../pdp/index.ts';
 import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
 import type { StageResult } from '../pipeline/stage.ts';
 import { reservedAnswer } from '../pipeline/stages/reserved-paths.ts';
+import { freshLoginWouldPass, STEP_UP_GRACE_S } from '../pipeline/stages/authorize.ts';
 import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
 import { refusedMethod } from '../pipeline/stages/sanitize.ts';
 
@@ -183,13 +184,34 @@ export interface PdpRequest {
  * the embedded policy's explanation (on a remote route, the gate's), and — when the gate
  * allows on a remote route — the request the PDP would be asked (`pdp`), or, for an
  * anonymous request to an AuthZEN PDP, the login it is answered with instead
- * (`pdp-needs-subject`, as remoteAuthorizeStage does).
+ * (`pdp-needs-subject`, as remoteAuthorizeStage does). `stepUp`: a denial that a fresh
+ * login of the same subject would turn into an allow (authAge), which the proxy answers
+ * with a login — 401 `insufficient_user_authentication` to a bearer caller, the login
+ * redirect to a browser session — not with 403 (authorize.ts `refuse`).
  */
-export function judgeOffline(route: CompiledRoute, input: PolicyInput): { explanation: Explanation; pdp: PdpRequest | undefined; needsSubject: boolean } {
+export function judgeOffline(route: CompiledRoute, input: PolicyInput): { explanation: Explanation; pdp: PdpRequest | undefined; needsSubject: boolean; stepUp: boolean } {
   const explanation = route.policy.explain(input);
+  const decision = explanation.decision;
   const remote = route.remote;
-  if (remote === undefined || explanation.decision.effect !== 'allow') return { explanation, pdp: undefined, needsSubject: false };
+  if (decision.effect !== 'allow') return { explanation, pdp: undefined, needsSubject: false, stepUp: stepUpAsked(route, input, decision) };
+  if (remote === undefined) return { explanation, pdp: undefined, needsSubject: false, stepUp: false };
   const described = describePdpRequest(remote.pdp.settings, input, remote.route);
-  if (described.body === undefined) return { explanation, pdp: undefined, needsSubject: true };
-  return { explanation, pdp: { mode: remote.mode, method: described.method, url: described.url, body: described.body }, needsSubject: false };
+  if (described.body === undefined) return { explanation, pdp: undefined, needsSubject: true, stepUp: false };
+  return { explanation, pdp: { mode: remote.mode, method: described.method, url: described.url, body: described.body }, needsSubject: false, stepUp: false };
+}
+
+function stepUpAsked(route: CompiledRoute, input: PolicyInput, decision: Decision): boolean {
+  const subject = input.subject;
+  if (decision.effect !== 'deny' || decision.needsAuthentication || subject?.authTime === undefined) return false;
+  if (!freshLoginWouldPass(route.policy, input, subject)) return false;
+  // A browser session logged in moments ago is not sent round again (no loop): 403.
+  return subject.source === 'bearer' || Math.floor(input.now / 1000) - subject.authTime > STEP_UP_GRACE_S;
+}
+
+/** The client's answer for a judged request, in the terms of a policy test's `status`. */
+export function offlineStatus(judged: ReturnType<typeof judgeOffline>): 'forwarded' | 'pdp' | number {
+  const d = judged.explanation.decision;
+  if (judged.pdp !== undefined) return 'pdp';
+  if (judged.needsSubject || judged.stepUp) return 401;
+  return d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403;
 }

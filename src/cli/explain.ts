@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, formatIssues } from '../config/load.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
-import { describedRequestSchema, judgeOffline, resolveRequest } from './described-request.ts';
+import { describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
 
 export async function runExplain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -50,11 +50,11 @@ export async function runExplain(argv: string[]): Promise<number> {
       };
     } else {
       const route = resolved.route;
-      const { explanation, pdp, needsSubject } = judgeOffline(route, resolved.input);
-      const d = explanation.decision;
+      const judged = judgeOffline(route, resolved.input);
+      const { explanation, pdp, needsSubject, stepUp } = judged;
       out.result = {
         // `pdp`: the gate allows and the route's remote PDP decides (shown in `pdp`, not asked).
-        status: pdp !== undefined ? 'pdp' : needsSubject ? 401 : d.effect === 'allow' ? 'forwarded' : d.effect === 'error' ? 503 : d.needsAuthentication ? 401 : 403,
+        status: offlineStatus(judged),
         route: route.name,
         canonicalPath: resolved.canonicalPath,
         // What the policy compared: the case-folded path on a case-insensitive route.
@@ -64,6 +64,8 @@ export async function runExplain(argv: string[]): Promise<number> {
         trail: explanation.trail,
         ...(pdp !== undefined ? { pdp } : {}),
         ...(needsSubject ? { reason: 'pdp-needs-subject' } : {}),
+        // A fresh login would be allowed (authAge): the client is asked to log in again.
+        ...(stepUp ? { reason: 'step-up-required' } : {}),
         // What the route's shadowPolicy would have said (never enforced).
         ...(route.shadowPolicy ? { shadow: route.shadowPolicy.explain(resolved.input) } : {}),
       };

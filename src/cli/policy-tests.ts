@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.ts';
 import type { Effect, ExplainStep } from '../policy/index.ts';
 import type { Snapshot } from '../pipeline/context.ts';
-import { describedRequestSchema, judgeOffline, resolveRequest } from './described-request.ts';
+import { describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
 
 /** `route: none` in an expectation: no route matched (404, deny by default). */
 export const NO_ROUTE = 'none';
@@ -151,21 +151,16 @@ export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
   if (resolved.kind === 'refused') {
     return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, shadow: 'none', trail: [] };
   }
-  const { explanation, pdp, needsSubject } = judgeOffline(resolved.route, resolved.input);
-  const { decision, trail } = explanation;
+  const judged = judgeOffline(resolved.route, resolved.input);
+  const { decision, trail } = judged.explanation;
   const shadow = resolved.route.shadowPolicy?.decide(resolved.input).effect ?? 'none';
+  const status = offlineStatus(judged);
+  const route = resolved.route.name;
   // A remote route whose gate allows: the PDP's answer is not known here, and is not guessed.
-  if (pdp !== undefined) return { decision: 'pdp', route: resolved.route.name, rule: decision.rule, reason: 'pdp-decides', status: 'pdp', shadow, trail };
-  if (needsSubject) return { decision: 'deny', route: resolved.route.name, rule: undefined, reason: 'pdp-needs-subject', status: 401, shadow, trail };
-  return {
-    decision: decision.effect,
-    route: resolved.route.name,
-    rule: decision.rule,
-    reason: decision.reason,
-    status: decision.effect === 'allow' ? 'forwarded' : decision.effect === 'error' ? 503 : decision.needsAuthentication ? 401 : 403,
-    shadow,
-    trail,
-  };
+  if (judged.pdp !== undefined) return { decision: 'pdp', route, rule: decision.rule, reason: 'pdp-decides', status, shadow, trail };
+  if (judged.needsSubject) return { decision: 'deny', route, rule: undefined, reason: 'pdp-needs-subject', status, shadow, trail };
+  const reason = judged.stepUp ? 'step-up-required' : decision.reason;
+  return { decision: decision.effect, route, rule: decision.rule, reason, status, shadow, trail };
 }
 
 const KEYS = ['decision', 'route', 'rule', 'reason', 'status', 'shadow'] as const;

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
@@ -18,10 +18,12 @@ import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
 const AUD = 'https://api.test';
+let key: CryptoKey;
 let config: Record<string, unknown>;
 
 const stack = useProxyStack(async ({ upstream }) => {
   const pair = await generateKeyPair('ES256', { extractable: true });
+  key = pair.privateKey;
   const dir = mkdtempSync(join(tmpdir(), 'ztproxy-check-diff-'));
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
@@ -44,6 +46,16 @@ beforeAll(async () => {
   snapshot = await buildSnapshot(parsed!, 1, registry);
 });
 afterAll(() => registry.destroyAll());
+
+async function token(authAgeSeconds: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ sub: 'alice', aud: AUD, auth_time: now - authAgeSeconds })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+    .setIssuer(ISS)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 300)
+    .sign(key);
+}
 
 /** What the check says the client gets, as a number (`forwarded`: the upstream's 200), or `local`. */
 function checked(request: Record<string, unknown>): { status: number | 'local'; reason: string } {
@@ -93,5 +105,15 @@ describe('check --tests agrees with the proxy on the wire', () => {
     const wire = await sent('GET', 'x');
     expect(wire.forwarded).toBe(false);
     expect(checked({ path: 'x' }).status).toBe(wire.status);
+  });
+
+  it('an old login on an authAge route: the bearer caller gets 401 step-up on the wire, and in the check', async () => {
+    const wire = await sent('GET', '/fresh/x', `Authorization: Bearer ${await token(3600)}\r\n`);
+    expect(wire).toEqual({ status: 401, forwarded: false });
+    const check = checked({ path: '/fresh/x', subject: { sub: 'alice', issuer: ISS, authAge: 3600 } });
+    expect(check).toEqual({ status: 401, reason: 'step-up-required' });
+    // A recent one passes in both.
+    expect(await sent('GET', '/fresh/x', `Authorization: Bearer ${await token(10)}\r\n`)).toEqual({ status: 200, forwarded: true });
+    expect(checked({ path: '/fresh/x', subject: { sub: 'alice', issuer: ISS, authAge: 10 } }).status).toBe(200);
   });
 });

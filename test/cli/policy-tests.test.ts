@@ -80,7 +80,9 @@ const PASSING = [
     request: { subject: alice, method: 'get', host: 'WIKI.example.com.', path: '/docs/./x', sourceIp: '10.1.2.3', time: '2026-12-03T10:00:00Z' },
     expect: { decision: 'allow', route: 'wiki', rule: 'allow.and', status: 'forwarded' },
   },
-  { name: 'a stale login is not enough', request: { subject: { ...alice, authAge: 3600 }, host: 'wiki.example.com' }, expect: { decision: 'deny', reason: 'no-allow-matched' } },
+  // A fresh login would pass: the bearer caller gets the step-up 401, not a 403 (as on the wire).
+  { name: 'a stale login is not enough', request: { subject: { ...alice, authAge: 3600 }, host: 'wiki.example.com' }, expect: { decision: 'deny', reason: 'step-up-required', status: 401 } },
+  { name: 'a stale login that a fresh one would not fix either', request: { subject: { ...alice, groups: [], authAge: 3600 }, host: 'wiki.example.com' }, expect: { decision: 'deny', reason: 'no-allow-matched', status: 403 } },
   { name: 'anonymous is asked to log in', request: { host: 'wiki.example.com', path: '/docs' }, expect: { decision: 'deny', status: 401 } },
   { name: 'admin is denied to engineers too', request: { subject: alice, host: 'wiki.example.com', path: '/docs/../admin/x' }, expect: { decision: 'deny', rule: 'deny.or[0].path', status: 403 } },
   { name: 'the longest prefix picks the API route', request: { host: 'wiki.example.com', path: '/api/v1', spiffeId: 'spiffe://example.org/a' }, expect: { route: 'wiki-api', decision: 'allow' } },

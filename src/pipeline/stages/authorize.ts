@@ -12,7 +12,7 @@
 // malformed answer, open circuit — is 503 with that reason, never forwarded. The
 // embedded stage stays synchronous and allocation-free; the remote one is async only on
 // a decision-cache miss.
-import type { Decision, PolicyInput } from '../../policy/index.ts';
+import type { CompiledPolicy, Decision, PolicyInput } from '../../policy/index.ts';
 import { remoteDocument } from '../../policy/remote-input.ts';
 import type { PdpAnswer } from '../../pdp/index.ts';
 import type { Subject } from '../../basics/subject.ts';
@@ -21,7 +21,7 @@ import { NEXT, type Stage, type StageResult } from '../stage.ts';
 import { LOGIN_PATH } from './login-endpoints.ts';
 
 /** A login younger than this is not sent to log in again (no loop if the IdP ignores prompt=login). */
-const STEP_UP_GRACE_S = 30;
+export const STEP_UP_GRACE_S = 30;
 
 export function policyInput(ctx: RequestContext): PolicyInput {
   return {
@@ -60,11 +60,14 @@ function toLogin(ctx: RequestContext, details: string, reauth: boolean): StageRe
   return { reply: { code: 'found', details, body: '', headers: { location, 'content-type': 'text/plain' } } };
 }
 
-/** Would a fresh login of the same subject be allowed? (Only asked on a denial.) */
-function freshLoginWouldPass(ctx: RequestContext, subject: Subject): boolean {
-  const input = policyInput(ctx);
+/**
+ * Would a fresh login of the same subject be allowed? (Only asked on a denial.) Shared
+ * with `ztproxy check --tests` / `explain` (src/cli/described-request.ts): a policy test
+ * must see the step-up 401 the client gets, not a 403.
+ */
+export function freshLoginWouldPass(policy: CompiledPolicy, input: PolicyInput, subject: Subject): boolean {
   const fresh: Subject = { ...subject, authTime: Math.floor(input.now / 1000) };
-  return ctx.route!.policy.decide({ ...input, subject: fresh }).effect === 'allow';
+  return policy.decide({ ...input, subject: fresh }).effect === 'allow';
 }
 
 export const authorizeStage: Stage = {
@@ -90,7 +93,7 @@ function refuse(ctx: RequestContext, decision: Decision): StageResult {
     return ctx.snapshot.sessions !== undefined && isBrowserNavigation(ctx) ? toLogin(ctx, ctx.details || 'login-required', false) : NEEDS_AUTHENTICATION;
   }
   const subject = ctx.subject;
-  if (decision.effect === 'deny' && subject !== undefined && subject.authTime !== undefined && freshLoginWouldPass(ctx, subject)) {
+  if (decision.effect === 'deny' && subject !== undefined && subject.authTime !== undefined && freshLoginWouldPass(ctx.route!.policy, policyInput(ctx), subject)) {
     if (subject.source === 'bearer') return INSUFFICIENT_AUTHENTICATION;
     const loggedInAgo = Math.floor(Date.now() / 1000) - subject.authTime;
     if (isBrowserNavigation(ctx) && loggedInAgo > STEP_UP_GRACE_S) return toLogin(ctx, 'step-up-required', true);
