@@ -8,7 +8,7 @@ import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
 import { runExplain } from './explain.ts';
 import { runPosture } from './posture.ts';
-import { loadPolicyTests, runPolicyTests } from './policy-tests.ts';
+import { loadPolicyTests, printable, runPolicyTests } from './policy-tests.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
 import { runToken } from './token.ts';
@@ -58,7 +58,8 @@ async function check(argv: string[]): Promise<number> {
 
 /** Runs the policy test files in `dir` against the config's compiled routes; 0 only if every case passed. */
 async function checkPolicyTests(config: Config, dir: string): Promise<number> {
-  const write = (line: string): void => void process.stdout.write(`${line}\n`);
+  // Test files are input (a pull request may add one): every line is escaped as printed.
+  const write = (line: string): void => void process.stdout.write(`${printable(line)}\n`);
   const { files, errors } = loadPolicyTests(dir);
   const registry = new UpstreamRegistry();
   try {

@@ -163,6 +163,18 @@ export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
   return { decision: decision.effect, route, rule: decision.rule, reason, status, shadow, trail };
 }
 
+// C0/C1 controls, DEL, line/paragraph separators and bidi overrides (Trojan Source,
+// CVE-2021-42574): a file name, a described value or an unknown key printed raw could
+// start a line of its own (a forged `ok` or summary line) or make the terminal erase
+// or reorder a FAIL line.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One line of CLI output as it may be printed: every unprintable character escaped. */
+export function printable(line: string): string {
+  return line.replace(UNPRINTABLE, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const KEYS = ['decision', 'route', 'rule', 'reason', 'status', 'shadow'] as const;
 
 /** The expectation's keys the outcome does not meet (empty: the case passes). */
