@@ -6,7 +6,7 @@
 //
 // A test file is strict (zod): a misspelt key (`expcet:`, `subjct:`) is an error that
 // fails the run, never a case that silently asserts less than its author meant.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -101,21 +101,45 @@ export function parsePolicyTests(file: string, text: string): { tests?: PolicyTe
   return { tests: { file, cases: parsed.data }, errors: [] };
 }
 
-/** Every `*.yaml` / `*.yml` file directly in `dir`, in name order. */
+/**
+ * Every `*.yaml` / `*.yml` file directly in `dir`, in name order; a symbolic link to a
+ * file counts as that file. Nothing in `dir` is skipped silently: a subdirectory (not
+ * searched), a `*.yaml` that is not a file or a dangling link is a problem that fails the
+ * run — a CI job must not pass because the failing cases were never read.
+ */
 export function loadPolicyTests(dir: string): { files: PolicyTestFile[]; errors: string[] } {
   let names: string[];
+  const errors: string[] = [];
   try {
-    names = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name))
-      .map((e) => e.name)
-      .sort();
+    names = [];
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const yaml = /\.ya?ml$/i.test(e.name);
+      if (e.isFile()) {
+        if (yaml) names.push(e.name);
+        continue;
+      }
+      let target: Stats | undefined;
+      try {
+        target = e.isSymbolicLink() ? statSync(join(dir, e.name)) : undefined;
+      } catch (err) {
+        if (yaml) errors.push(`${join(dir, e.name)}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        continue;
+      }
+      if (target?.isFile() === true) {
+        if (yaml) names.push(e.name);
+      } else if (e.isDirectory() || target?.isDirectory() === true) {
+        errors.push(`${join(dir, e.name)}: a directory: not searched (policy tests are the *.yaml, *.yml files directly in ${dir})`);
+      } else if (yaml) {
+        errors.push(`${join(dir, e.name)}: not a file`);
+      }
+    }
+    names.sort();
   } catch (err) {
     return { files: [], errors: [`${dir}: cannot read the tests directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
   }
   // A CI job pointed at the wrong folder must not pass by running nothing.
-  if (names.length === 0) return { files: [], errors: [`${dir}: no test files (*.yaml, *.yml)`] };
+  if (names.length === 0) return { files: [], errors: [...errors, `${dir}: no test files (*.yaml, *.yml)`] };
   const files: PolicyTestFile[] = [];
-  const errors: string[] = [];
   for (const name of names) {
     const file = join(dir, name);
     let text: string;
