@@ -115,6 +115,29 @@ export function deviceOf(d: DescribedRequest['device'], now: number): Device | u
 }
 
 /**
+ * Why the config can never see this described request, or undefined. A described subject,
+ * device or SPIFFE ID stands for one the proxy verified; where the config verifies no such
+ * thing the request cannot occur on the wire, and a case judged on it would pass for a
+ * request the proxy answers differently (every real caller is anonymous there).
+ */
+export function cannotOccur(snapshot: Snapshot, request: DescribedRequest): string | undefined {
+  const subject = request.subject;
+  if (subject?.source === 'bearer' && snapshot.bearer === undefined) {
+    return 'subject: the config verifies no bearer token (identity.jwt lists no issuer), so no request is ever authenticated by one';
+  }
+  if (subject?.source === 'session' && snapshot.sessions === undefined) {
+    return 'subject: the config has no browser login (identity.oidc), so no request ever has a session';
+  }
+  if (request.device !== undefined && snapshot.posture === undefined) {
+    return 'device: the config has no device block, so no request ever has posture';
+  }
+  if (request.spiffeId !== undefined && snapshot.config.listen.clientAuth.mode === 'off') {
+    return 'spiffeId: listen.clientAuth is off, so no request ever carries a client certificate';
+  }
+  return undefined;
+}
+
+/**
  * Where a described request ends: refused before policy (400, 404, 405), answered by
  * ztproxy itself (`local`: its reserved paths — the assertion JWKS, the login endpoints),
  * or at a route's policy.

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, formatIssues } from '../config/load.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
-import { describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
+import { cannotOccur, describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
 
 export async function runExplain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -40,6 +40,9 @@ export async function runExplain(argv: string[]): Promise<number> {
     const snapshot = await buildSnapshot(loaded.config, 1, registry);
     registry.retain(snapshot.upstreams);
     const out: Record<string, unknown> = { request };
+    // Judged all the same (what the policy says), but flagged: the proxy never sees it.
+    const impossible = cannotOccur(snapshot, request);
+    if (impossible !== undefined) out.cannotOccur = impossible;
     const resolved = resolveRequest(snapshot, request);
     if (resolved.kind === 'refused') {
       const route = resolved.route;

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.ts';
 import type { Effect, ExplainStep } from '../policy/index.ts';
 import type { Snapshot } from '../pipeline/context.ts';
-import { describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
+import { cannotOccur, describedRequestSchema, judgeOffline, offlineStatus, resolveRequest } from './described-request.ts';
 
 /** `route: none` in an expectation: no route matched (404, deny by default). */
 export const NO_ROUTE = 'none';
@@ -168,9 +168,13 @@ export interface Outcome {
   /** The shadowPolicy's effect, or `none`. */
   readonly shadow: Effect | 'none';
   readonly trail: readonly ExplainStep[];
+  /** The request cannot occur with this config (cannotOccur): the case fails whatever it expects. */
+  readonly problem?: string;
 }
 
 export function decideCase(snapshot: Snapshot, c: PolicyTestCase): Outcome {
+  const problem = cannotOccur(snapshot, c.request);
+  if (problem !== undefined) return { decision: 'error', route: NO_ROUTE, rule: undefined, reason: 'cannot-occur', status: 400, shadow: 'none', trail: [], problem };
   const resolved = resolveRequest(snapshot, c.request);
   if (resolved.kind === 'refused') {
     return { decision: 'deny', route: resolved.route?.name ?? NO_ROUTE, rule: undefined, reason: resolved.reason, status: resolved.status, shadow: 'none', trail: [] };
@@ -223,6 +227,12 @@ export function runPolicyTests(snapshot: Snapshot, files: readonly PolicyTestFil
   for (const { file, cases } of files) {
     for (const c of cases) {
       const got = decideCase(snapshot, c);
+      if (got.problem !== undefined) {
+        failed++;
+        write(`FAIL ${file} › ${c.name}`);
+        write(`     cannot occur: ${got.problem}`);
+        continue;
+      }
       const wrong = mismatches(c.expect, got);
       if (wrong.length === 0) {
         passed++;

@@ -12,7 +12,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'ztproxy-policy-output-'));
 
 const CONFIG = {
-  listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+  listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' }, clientAuth: { mode: 'optional', ca: 'package.json' } },
   routes: [{ name: 'mesh', match: { host: 'mesh.test' }, upstream: 'http://127.0.0.1:9000', policy: { allow: { spiffe: { id: 'spiffe://example.org/a' } } } }],
 };
 const configFile = join(dir, 'config.yaml');

@@ -22,8 +22,14 @@ function ztproxy(args: string[], cwd = ROOT): { status: number | null; stdout: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// A described subject stands for a verified one: the config must verify bearer tokens
+// (and ask for client certificates, for a described SPIFFE ID) for one to occur.
+const jwksFile = join(dir, 'jwks.json');
+writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'pGnOD1tV3fN-Op7nyty7GmbuvYS1KwJnC5y6QnZ0S8U', y: 'eiCGhtRTNzuEvxVFDeesBJrQnAr98JH9D0CJPGrSlhU', kid: 't1', alg: 'ES256' }] }));
+
 const CONFIG = {
-  listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' } },
+  listen: { address: '127.0.0.1:8443', tls: { cert: 'package.json', key: 'package.json' }, clientAuth: { mode: 'optional', ca: 'package.json' } },
+  identity: { jwt: [{ issuer: 'https://idp.test', audience: 'https://api.test', jwksFile, algorithms: ['ES256'] }] },
   routes: [
     {
       name: 'wiki',
