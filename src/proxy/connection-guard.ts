@@ -24,7 +24,7 @@
 // one poll phase is a loop stall of that many milliseconds for every other client. The
 // raw socket waits (its ClientHello buffered) until Node's TLS wrapping is called for it.
 import type { Socket } from 'node:net';
-import { isIP, unmapIPv4 } from '../basics/ip.ts';
+import { addressKey, isIP, unmapIPv4 } from '../basics/ip.ts';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -62,20 +62,8 @@ export function isRefusedConnection(socket: object): boolean {
   return ((socket as { _parent?: GuardedSocket })._parent ?? (socket as GuardedSocket))[kRefused] === true;
 }
 
-/** The per-address key: the IPv4 address, or the /64 of an IPv6 one. */
-export function addressKey(ip: string): string {
-  const unmapped = unmapIPv4(ip);
-  if (isIP(unmapped) !== 6) return unmapped;
-  const bare = unmapped.split('%')[0]!.toLowerCase();
-  const [head = '', tail] = bare.split('::') as [string, string | undefined];
-  const left = head === '' ? [] : head.split(':');
-  let groups = left;
-  if (tail !== undefined) {
-    const right = tail === '' ? [] : tail.split(':');
-    groups = left.concat(Array<string>(8 - left.length - right.length).fill('0'), right);
-  }
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}
+// The per-address key (one IPv6 /64) is shared with the lockout's per-IP counters.
+export { addressKey } from '../basics/ip.ts';
 
 export class ConnectionGuard {
   readonly #opts: ConnectionGuardOptions;
