@@ -119,6 +119,22 @@ export class ZtProxy {
     this.#identity = identity;
     identity.sessions.log = log;
     identity.sessions.count = (event) => metrics.sessionEvents.inc({ event });
+    identity.lockout.telemetry = {
+      // One fixed message per ban, for fail2ban or a SIEM to match (README "Deny after
+      // repeated failures"); the refused requests are the access log's (reason locked-out).
+      banned: (e) => {
+        metrics.countLockout(e.kind);
+        log.warn(
+          e.kind === 'ip'
+            ? { kind: e.kind, clientIp: e.key, failures: e.failures, banForSeconds: Math.ceil(e.banForMs / 1000) }
+            : { kind: e.kind, subject: e.key, issuer: e.issuer, failures: e.failures, banForSeconds: Math.ceil(e.banForMs / 1000) },
+          'lockout: banned',
+        );
+      },
+      refused: (kind) => metrics.countLockoutRefusal(kind),
+      storeFailed: (err) => log.error({ err }, 'lockout: store failed; requests go on unchecked'),
+    };
+    metrics.lockoutBansSource = () => identity.lockout.bans(Date.now());
     this.#deps = { log, metrics, respond: sendLocalReply };
     this.#snapshot = snapshot;
     upstreams.retain(snapshot.upstreams);

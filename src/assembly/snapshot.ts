@@ -12,6 +12,8 @@ import { RelyingParty } from '../identity/oidc/relying-party.ts';
 import { randomSessionKey } from '../identity/session/codec.ts';
 import { SessionManager, SessionRuntime } from '../identity/session/manager.ts';
 import { SessionRevocations } from '../identity/session/revocations.ts';
+import { Lockout, LockoutRuntime } from '../identity/lockout/index.ts';
+import { lockoutAddressStage, lockoutSubjectStage } from '../pipeline/stages/lockout.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { PostureStage } from '../pipeline/stages/posture.ts';
 import { authorizeStage, remoteAuthorizeStage } from '../pipeline/stages/authorize.ts';
@@ -43,11 +45,13 @@ export interface AssembledSnapshot extends Snapshot {
 
 /**
  * State that outlives one snapshot: session revocations, the per-process session key,
- * refreshes in flight, and the relying party (its discovery cache) while its config
- * stays the same. One per proxy process.
+ * refreshes in flight, the lockout's counters and bans (a reload forgives nobody), and
+ * the relying party (its discovery cache) while its config stays the same. One per proxy
+ * process.
  */
 export class IdentityRuntime {
   readonly sessions = new SessionRuntime(new SessionRevocations(), randomSessionKey());
+  readonly lockout = new LockoutRuntime();
   #rp: { key: string; rp: RelyingParty } | undefined;
 
   relyingParty(config: NonNullable<Config['identity']['oidc']>): RelyingParty {
@@ -169,8 +173,15 @@ export async function buildSnapshot(
   // Stages a route does not use are left out of its chain (STYLE: one check per unused phase).
   // Posture after authentication (a `uid` binding is checked against the subject) and
   // before authorization (the policy reads the device); one stage instance per snapshot.
+  // With `lockout`, a banned address is refused before anything else of the route runs,
+  // a banned subject right after authentication named it (pipeline/stages/lockout.ts).
+  const lockout = config.lockout ? new Lockout(config.lockout, runtime.lockout) : undefined;
   const authStages: Stage[] = [];
-  if (bearer || sessions) authStages.push(authenticateStage);
+  if (lockout) authStages.push(lockoutAddressStage);
+  if (bearer || sessions) {
+    authStages.push(authenticateStage);
+    if (lockout) authStages.push(lockoutSubjectStage);
+  }
   if (posture) authStages.push(new PostureStage(posture));
   const routes: CompiledRoute[] = [];
   const acquired: Upstream[] = [];
@@ -236,6 +247,7 @@ export async function buildSnapshot(
     assertion,
     sessions,
     posture,
+    lockout,
     upstreams: acquired,
     pdps: acquiredPdps,
   });

@@ -13,6 +13,7 @@ import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
 import { deviceSchema } from '../identity/posture/schema.ts';
 import { oidcSchema } from '../identity/oidc/schema.ts';
 import { sessionSchema } from '../identity/session/schema.ts';
+import { lockoutSchema } from '../identity/lockout/schema.ts';
 import { routePathsIssues, routePathsSchema } from './route-paths.ts';
 import { pdpIssues, pdpSchema, routePdpSchema, templatesSchema } from './pdp.ts';
 
@@ -306,6 +307,8 @@ export const configSchema = z.strictObject({
   stripHeaders: stripHeadersSchema,
   /** The policy decision point: embedded, OPA or AuthZEN (SPEC §7); a route may override it. */
   pdp: pdpSchema,
+  /** Deny after repeated failures (fail2ban's job, in the PEP). Absent: nothing is counted. */
+  lockout: lockoutSchema.optional(),
   routes: z
     .array(routeSchema)
     .min(1, 'at least one route is needed (nothing is reachable without one)')

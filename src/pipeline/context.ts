@@ -17,6 +17,7 @@ import type { Subject } from '../basics/subject.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 import type { AssertionSigner } from '../identity/assertion/index.ts';
 import type { BearerVerifier } from '../identity/jwt/index.ts';
+import type { Lockout } from '../identity/lockout/index.ts';
 import type { PostureVerifier } from '../identity/posture/index.ts';
 import type { SessionManager } from '../identity/session/manager.ts';
 import type { CompiledPolicy, Decision, PolicyInput } from '../policy/index.ts';
@@ -93,6 +94,8 @@ export interface Snapshot {
   readonly sessions: SessionManager | undefined;
   /** Device-posture assertion verification, when `device` is configured. */
   readonly posture: PostureVerifier | undefined;
+  /** Deny after repeated failures, when `lockout` is configured (its counts outlive the snapshot). */
+  readonly lockout: Lockout | undefined;
 }
 
 export interface StageTimings {

@@ -7,6 +7,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { recordRequest } from './access-log.ts';
 import type { RequestContext } from './context.ts';
 import type { LocalReply, Stage, StageResult } from './stage.ts';
+import { countFailure } from './stages/lockout.ts';
 
 export interface RunDeps {
   readonly log: Logger;
@@ -23,6 +24,8 @@ async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: Ru
     deps.metrics.stageTimer(stage.name).observe((performance.now() - started) / 1000);
     if ('reply' in result) {
       deps.respond(ctx, result.reply);
+      // One check when no `lockout` is configured.
+      if (ctx.snapshot.lockout !== undefined) countFailure(ctx, stage.name, result.reply);
       return false;
     }
   }

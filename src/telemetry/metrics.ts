@@ -184,6 +184,46 @@ export class Metrics {
     if (diverged) counters.divergences.inc();
   }
 
+  readonly lockouts = new Counter({
+    name: 'ztproxy_lockouts_total',
+    help: 'Bans begun by the lockout (deny after repeated failures), by kind: ip (a client address, IPv6 per /64) or subject (a verified user).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly lockoutRefusals = new Counter({
+    name: 'ztproxy_lockout_refusals_total',
+    help: 'Requests answered 429 because their client address or subject is banned, by kind (ip, subject).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  /** Where the bans gauge reads the bans in force (set by the composition root). */
+  lockoutBansSource: (() => Record<string, number> | Promise<Record<string, number>>) | undefined;
+  readonly lockoutBans = new Gauge({
+    name: 'ztproxy_lockout_bans',
+    help: 'Bans in force now, by kind (ip, subject).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const source = this.lockoutBansSource;
+      if (source === undefined) return;
+      for (const [kind, n] of Object.entries(await source())) this.lockoutBans.set({ kind }, n);
+    },
+  });
+  readonly #lockoutCounters = {
+    ip: { bans: this.lockouts.labels({ kind: 'ip' }), refusals: this.lockoutRefusals.labels({ kind: 'ip' }) },
+    subject: { bans: this.lockouts.labels({ kind: 'subject' }), refusals: this.lockoutRefusals.labels({ kind: 'subject' }) },
+  };
+
+  /** lockouts_total{kind} + 1 (a ban began). */
+  countLockout(kind: 'ip' | 'subject'): void {
+    this.#lockoutCounters[kind].bans.inc();
+  }
+
+  /** lockout_refusals_total{kind} + 1 (a request answered 429). */
+  countLockoutRefusal(kind: 'ip' | 'subject'): void {
+    this.#lockoutCounters[kind].refusals.inc();
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 
