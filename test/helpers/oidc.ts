@@ -75,6 +75,8 @@ export interface LoginStackOptions {
   identity?: Record<string, unknown> | ((opIssuer: string) => Record<string, unknown>);
   /** Register ztproxy as a public client (no secret; the OP then rotates refresh tokens). */
   publicClient?: boolean;
+  /** Further top-level config keys (e.g. `lockout`). */
+  config?: Record<string, unknown>;
 }
 
 export async function startLoginStack(opts: LoginStackOptions = {}): Promise<LoginStack> {
@@ -113,6 +115,7 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
         ...(typeof opts.identity === 'function' ? opts.identity(op.issuer) : opts.identity),
       },
       routes,
+      ...opts.config,
     },
     [op, upstream],
   );
