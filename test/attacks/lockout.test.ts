@@ -182,6 +182,13 @@ describe('IPv6 per /64, X-Forwarded-For behind trusted proxies', () => {
     expect((await call('203.0.113.50, 198.51.100.30', await good('nina'))).status).toBe(429);
   });
 
+  it("a trusted proxy's own address (no X-Forwarded-For) is never banned: it carries many clients", async () => {
+    const bad = await forged('x');
+    const fromBalancer = () => get(stack.proxy.port, '/x', { host: 'api.test', headers: { authorization: `Bearer ${bad}` } });
+    expect(await times(5, fromBalancer)).toEqual([401, 401, 401, 401, 401]);
+    expect(stack.proxy.logs.find((l) => l.msg === 'lockout: banned' && l.clientIp === '127.0.0.1')).toBeUndefined();
+  });
+
   it('without trusted proxies X-Forwarded-For is ignored: changing it does not escape a ban', async () => {
     const bad = await forged('x');
     await times(3, () => call('203.0.113.1', bad, 'api.test', direct));

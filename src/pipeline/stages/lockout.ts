@@ -39,10 +39,20 @@ function check(ctx: RequestContext, kind: LockoutKind, key: string): StageResult
   );
 }
 
+/**
+ * The address a request counts against, or '' for none: a trusted proxy's own address
+ * (a request from it without X-Forwarded-For) is never a key — it carries many clients,
+ * and one of them could otherwise ban all the others (the connection guard exempts it too).
+ */
+function countedAddress(ctx: RequestContext): string {
+  return ctx.peerTrusted && ctx.clientIp === ctx.peerIp ? '' : ctx.clientIp;
+}
+
 export const lockoutAddressStage: Stage = {
   name: 'lockout',
   run(ctx: RequestContext): StageResult | Promise<StageResult> {
-    return ctx.clientIp === '' ? NEXT : check(ctx, 'ip', ipKey(ctx.clientIp));
+    const address = countedAddress(ctx);
+    return address === '' ? NEXT : check(ctx, 'ip', ipKey(address));
   },
 };
 
@@ -70,6 +80,7 @@ export function countFailure(ctx: RequestContext, stage: string, reply: LocalRep
   // times and ban them (and their address). It counts for neither.
   if (subject?.source === 'session' && ctx.req.headers['sec-fetch-site'] === 'cross-site') return;
   const now = Date.now();
-  if (ctx.clientIp !== '') lockout.recordFailure('ip', ipKey(ctx.clientIp), undefined, now);
+  const address = countedAddress(ctx);
+  if (address !== '') lockout.recordFailure('ip', ipKey(address), undefined, now);
   if (subject !== undefined) lockout.recordFailure('subject', subjectKey(subject), subject.issuer, now);
 }
