@@ -171,6 +171,8 @@ describe('IPv6 per /64, X-Forwarded-For behind trusted proxies', () => {
     const bad = await forged('x');
     await times(3, () => call('2001:db8:1:2::5', bad));
     expect((await call('2001:db8:1:2:ffff::77', await good('mona'))).status).toBe(429);
+    // Respelt (upper case, leading zeros) it is the same /64.
+    expect((await call('2001:0DB8:0001:0002::77', await good('mona'))).status).toBe(429);
     expect((await call('2001:db8:1:3::5', await good('mona'))).status).toBe(200);
   });
 
