@@ -219,7 +219,9 @@ describe('config reload keeps the bans', () => {
   it('a ban survives a reload of the same config', async () => {
     const bad = await forged('x');
     await times(3, () => call('198.51.100.50', bad));
-    await stack.proxy.proxy.reload();
+    const before = stack.proxy.proxy.snapshot.version;
+    expect((await stack.proxy.proxy.reload()).ok).toBe(true);
+    expect(stack.proxy.proxy.snapshot.version).toBe(before + 1);
     expect((await call('198.51.100.50', await good('rita'))).status).toBe(429);
   });
 });
