@@ -6,24 +6,12 @@
 // `policy`, templates only where a remote PDP reads them) are `pdpIssues`.
 import { z } from 'zod';
 import { isIP } from '../basics/ip.ts';
-import { parseDuration } from '../basics/duration.ts';
+import { durationWithin } from '../basics/duration.ts';
 import { parsePathTemplate, templateShape, type PathTemplate } from '../basics/path-template.ts';
 
 export const PDP_MODES = ['embedded', 'opa', 'authzen'] as const;
 export type PdpMode = (typeof PDP_MODES)[number];
 
-const durationIn = (minMs: number, maxMs: number, range: string) =>
-  z
-    .string()
-    .superRefine((s, ctx) => {
-      try {
-        const ms = parseDuration(s);
-        if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: `must be from ${range}` });
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .transform((s) => parseDuration(s));
 
 /** Host names a plain-http PDP may have: this machine (a sidecar OPA), nothing a network path could intercept. */
 function isLoopbackHost(hostname: string): boolean {
@@ -60,12 +48,12 @@ const pdpUrl = z.string().superRefine((s, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const timeout = durationIn(1, 30_000, '1ms to 30s');
-const cacheTtl = durationIn(0, 3_600_000, '0s (no cache) to 1h');
+const timeout = durationWithin(1, 30_000, 'from 1ms to 30s');
+const cacheTtl = durationWithin(0, 3_600_000, 'from 0s (no cache) to 1h');
 // lru-cache allocates its index arrays for `max` entries up front: a bound keeps a typo from costing gigabytes.
 const cacheMax = z.number().int().nonnegative().max(1_000_000);
 const failures = z.number().int().min(1).max(1000);
-const coolDown = durationIn(100, 3_600_000, '100ms to 1h');
+const coolDown = durationWithin(100, 3_600_000, 'from 100ms to 1h');
 
 /** The top-level `pdp`: every key has its default. */
 export const pdpSchema = z

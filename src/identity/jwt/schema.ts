@@ -5,7 +5,7 @@
 // into "expired tokens stay good for an hour".
 import { isIP } from '../../basics/ip.ts';
 import { z } from 'zod';
-import { parseDuration } from '../../basics/duration.ts';
+import { durationWithin } from '../../basics/duration.ts';
 import { DEFAULT_MAX_TOKEN_LIFETIME_MS } from '../../basics/token-times.ts';
 
 /**
@@ -87,20 +87,7 @@ export const algorithm = z.enum(BEARER_ALGORITHMS, {
 
 /** A duration string within [minMs, maxMs], parsed to milliseconds, with a default. */
 export function boundedDuration(minMs: number, maxMs: number, range: string, fallback: string) {
-  return z
-    .string()
-    .superRefine((s, ctx) => {
-      let ms: number;
-      try {
-        ms = parseDuration(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return;
-      }
-      if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: `must be ${range} (got ${s})` });
-    })
-    .transform((s) => parseDuration(s))
-    .prefault(fallback);
+  return durationWithin(minMs, maxMs, range, { echo: true }).prefault(fallback);
 }
 
 export const clockTolerance = boundedDuration(0, MAX_CLOCK_TOLERANCE_MS, 'at most 60s', '30s');

@@ -1,28 +1,16 @@
 // `lockout` (SPEC §3): deny after repeated failures — fail2ban's job, done in the PEP.
 // Absent: nothing is counted and no request pays for it.
 import { z } from 'zod';
-import { parseDuration } from '../../basics/duration.ts';
+import { durationWithin } from '../../basics/duration.ts';
 
-const durationBetween = (minMs: number, maxMs: number, range: string) =>
-  z
-    .string()
-    .superRefine((s, ctx) => {
-      try {
-        const ms = parseDuration(s);
-        if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: `must be from ${range}` });
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .transform((s) => parseDuration(s));
 
 export const lockoutSchema = z.strictObject({
   /** Failures of one client IP (IPv6: its /64) or one verified subject within `window` that ban it; the last of them is still answered normally. */
   maxFailures: z.number({ message: 'must be a whole number from 1' }).int('must be a whole number from 1').min(1, 'must be at least 1 (the failure that bans)'),
   /** How long failures are counted: from a key's first failure, for this long. */
-  window: durationBetween(1000, 24 * 3600_000, '1s to 24h'),
+  window: durationWithin(1000, 24 * 3600_000, 'from 1s to 24h'),
   /** How long a banned key is answered 429 (Retry-After: the seconds left). */
-  banFor: durationBetween(1000, 7 * 24 * 3600_000, '1s to 7d'),
+  banFor: durationWithin(1000, 7 * 24 * 3600_000, 'from 1s to 7d'),
   /**
    * Keys the in-memory store holds at most, counters and bans each (least recently used
    * dropped first): an attacker rotating addresses cannot grow memory without bound.

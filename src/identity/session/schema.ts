@@ -1,24 +1,11 @@
 // `identity.session` (SPEC §3, §4): browser sessions after an OIDC login, kept in the
 // encrypted `__Host-ztproxy` cookie.
 import { z } from 'zod';
-import { parseDuration } from '../../basics/duration.ts';
+import { durationWithin } from '../../basics/duration.ts';
 
 /** Bytes of entropy a session secret needs at least (a key for A256GCM is derived from it). */
 export const MIN_SECRET_LENGTH = 32;
 
-const durationBetween = (fallback: string, minMs: number, maxMs: number, range: string) =>
-  z
-    .string()
-    .superRefine((s, ctx) => {
-      try {
-        const ms = parseDuration(s);
-        if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: `must be from ${range}` });
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .transform((s) => parseDuration(s))
-    .prefault(fallback);
 
 export const sessionSchema = z
   .strictObject({
@@ -37,9 +24,9 @@ export const sessionSchema = z
       .refine((k) => new Set(k).size === k.length, { message: 'must not list the same key twice' })
       .optional(),
     /** Absolute lifetime from login; no refresh extends it. */
-    ttl: durationBetween('8h', 60_000, 30 * 24 * 3600_000, '1m to 30d'),
+    ttl: durationWithin(60_000, 30 * 24 * 3600_000, 'from 1m to 30d').prefault('8h'),
     /** A session unused for this long ends. */
-    idleTimeout: durationBetween('30m', 60_000, 30 * 24 * 3600_000, '1m to 30d'),
+    idleTimeout: durationWithin(60_000, 30 * 24 * 3600_000, 'from 1m to 30d').prefault('30m'),
     /** Only `cookie`: the session lives, encrypted, in the browser's cookie. */
     store: z.enum(['cookie'], { error: 'must be cookie (the only session store this version has)' }).default('cookie'),
   })
