@@ -4,8 +4,7 @@
 // the request and allows it — the cost measured is ztproxy's (document, hash, cache,
 // HTTP exchange), not a policy's. Port 0, reported over IPC; exits with its parent.
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { UpstreamReady } from './upstream-server.ts';
+import { listenAsChild } from './child-server.ts';
 
 const ALLOW = Buffer.from('{"decision":true}');
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(ALLOW.length) };
@@ -28,12 +27,4 @@ const server = createServer({ keepAliveTimeout: 75_000, headersTimeout: 80_000 }
   });
 });
 
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  const ready: UpstreamReady = { type: 'ready', port };
-  if (process.send) process.send(ready);
-  else process.stdout.write(`${JSON.stringify(ready)}\n`);
-});
-
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
+listenAsChild(server);

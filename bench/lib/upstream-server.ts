@@ -3,12 +3,8 @@
 // answers every request with the same small JSON body. It binds port 0 on loopback and
 // tells the parent the port over IPC, and exits when the parent goes away.
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenAsChild } from './child-server.ts';
 
-export interface UpstreamReady {
-  readonly type: 'ready';
-  readonly port: number;
-}
 
 const BODY = Buffer.from(`${JSON.stringify({ ok: true, service: 'bench-upstream', items: [1, 2, 3] })}\n`);
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
@@ -27,12 +23,4 @@ const server = createServer(
   },
 );
 
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  const ready: UpstreamReady = { type: 'ready', port };
-  if (process.send) process.send(ready);
-  else process.stdout.write(`${JSON.stringify(ready)}\n`);
-});
-
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
+listenAsChild(server);

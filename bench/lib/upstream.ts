@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { spawnChild, type Child } from './children.ts';
 import { waitFor, waitForOk } from './net.ts';
-import type { UpstreamReady } from './upstream-server.ts';
+import type { UpstreamReady } from './child-server.ts';
 
 const SERVER = fileURLToPath(new URL('./upstream-server.ts', import.meta.url));
 
