@@ -15,6 +15,7 @@ import { RequestContext } from './pipeline/context.ts';
 import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
+import { StreamRegistry } from './proxy/streams.ts';
 import { PdpRegistry } from './pdp/index.ts';
 import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { CloseSpreader, jitter } from './proxy/close-spread.ts';
@@ -94,6 +95,8 @@ export class ZtProxy {
   readonly #certSockets = new Set<TLSSocket>();
   /** Sockets handed to the upgrade path (WebSocket tunnels, CONNECT answers). */
   readonly #upgraded = new Set<Duplex>();
+  /** Open WebSocket and CONNECT tunnels (proxy/streams.ts), across snapshots. */
+  readonly #streams: StreamRegistry;
   /** Connection cuts, jittered and a few per tick (proxy/close-spread.ts). */
   readonly #closer = new CloseSpreader();
   #guard!: ConnectionGuard;
@@ -110,8 +113,14 @@ export class ZtProxy {
     upstreams: UpstreamRegistry,
     identity: IdentityRuntime,
     pdps: PdpRegistry,
+    streams: StreamRegistry,
   ) {
     this.#opts = opts;
+    this.#streams = streams;
+    streams.telemetry = {
+      opened: (kind) => metrics.countStreamOpened(kind),
+      closed: (kind, reason) => metrics.countStreamClosed(kind, reason),
+    };
     this.log = log;
     this.metrics = metrics;
     this.#upstreams = upstreams;
@@ -161,6 +170,7 @@ export class ZtProxy {
     let proxy: ZtProxy;
     const upstreams = new UpstreamRegistry();
     const identity = new IdentityRuntime();
+    const streams = new StreamRegistry();
     const pdps = new PdpRegistry((label) =>
       metrics.pdp(label, (state) => {
         if (state === 'open') log.warn({ pdp: label }, 'PDP circuit open: requests it decides answer 503 without asking it until the cool-down ends');
@@ -168,7 +178,7 @@ export class ZtProxy {
       }),
     );
     try {
-      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams, identity, pdps), log, metrics, upstreams, identity, pdps);
+      proxy = new ZtProxy(opts, await buildSnapshot(config, 1, upstreams, identity, pdps, streams), log, metrics, upstreams, identity, pdps, streams);
     } catch (err) {
       if (err instanceof SnapshotError) throw new StartError(err.errors);
       throw err;
@@ -432,7 +442,7 @@ export class ZtProxy {
     const old = this.#snapshot;
     let next: Snapshot;
     try {
-      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams, this.#identity, this.#pdps);
+      next = await buildSnapshot(loaded.config, this.#version + 1, this.#upstreams, this.#identity, this.#pdps, this.#streams);
     } catch (err) {
       return this.#rejectReload(trigger, err instanceof SnapshotError ? err.errors : [(err as Error).message]);
     }
@@ -523,6 +533,7 @@ export class ZtProxy {
     }
     this.#https.closeAllConnections();
     this.#guard.cutHandshakes();
+    this.#streams.closeAll('shutdown');
     for (const socket of this.#upgraded) socket.destroy();
     this.#redirect?.closeAllConnections();
     // Requests still in flight after the deadline are cut; their upstream requests too

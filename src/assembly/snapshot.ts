@@ -24,6 +24,7 @@ import { effectivePdp } from '../config/pdp.ts';
 import { readOpenApiTemplates } from '../config/openapi.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
 import { ForwardStage } from '../proxy/forward-stage.ts';
+import { StreamRegistry } from '../proxy/streams.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
@@ -131,6 +132,7 @@ export async function buildSnapshot(
   upstreams: UpstreamRegistry,
   runtime: IdentityRuntime = new IdentityRuntime(),
   pdps: PdpRegistry = new PdpRegistry(),
+  streams: StreamRegistry = new StreamRegistry(),
 ): Promise<AssembledSnapshot> {
   const errors: string[] = [];
   const oidc = config.identity.oidc;
@@ -220,7 +222,7 @@ export async function buildSnapshot(
         remote,
         shadowPolicy,
         headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),
-        stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, new ForwardStage(upstream)]),
+        stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, new ForwardStage(upstream, streams)]),
       });
     } catch (err) {
       errors.push(`routes.${i}: ${(err as Error).message}`);

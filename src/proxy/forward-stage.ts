@@ -4,18 +4,22 @@
 import type { RequestContext } from '../pipeline/context.ts';
 import type { Stage, StageResult } from '../pipeline/stage.ts';
 import { forwardHttp } from './forward.ts';
+import type { StreamRegistry } from './streams.ts';
 import type { Upstream } from './upstream.ts';
 import { forwardUpgrade } from './websocket.ts';
 
 export class ForwardStage implements Stage {
   readonly name = 'forward';
   readonly upstream: Upstream;
+  /** Where an upgraded stream is registered once open (the process's, across snapshots). */
+  readonly streams: StreamRegistry;
 
-  constructor(upstream: Upstream) {
+  constructor(upstream: Upstream, streams: StreamRegistry) {
     this.upstream = upstream;
+    this.streams = streams;
   }
 
   run(ctx: RequestContext): Promise<StageResult> {
-    return ctx.upgrade ? forwardUpgrade(ctx, this.upstream) : forwardHttp(ctx, this.upstream);
+    return ctx.upgrade ? forwardUpgrade(ctx, this.upstream, this.streams) : forwardHttp(ctx, this.upstream);
   }
 }

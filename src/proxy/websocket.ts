@@ -21,10 +21,12 @@ import { sendLocalReply } from './reply.ts';
 import type { Upstream } from './upstream.ts';
 import { closeAtCertExpiry } from './cert-expiry.ts';
 import { closeAtPostureExpiry } from './posture-expiry.ts';
+import type { StreamRegistry } from './streams.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
-type WithContext = { [kContext]?: RequestContext };
+const kStreams = Symbol('ztproxy.streams');
+type WithContext = { [kContext]?: RequestContext; [kStreams]?: StreamRegistry };
 
 const proxy = new ProxyServer({ ws: true, xfwd: false, prependPath: false });
 // Errors are answered per call (the callback below); the emitter must not throw.
@@ -61,7 +63,8 @@ function decorate(ctx: RequestContext, res: IncomingMessage, keepUpgradeHeaders:
 // `proxyReqWs` before adding them), so these run first and can veto.
 proxy.on('proxyReqWs', (proxyReq, req) => {
   const ctx = (req as WithContext)[kContext];
-  if (!ctx) return;
+  const streams = (req as WithContext)[kStreams];
+  if (!ctx || !streams) return;
   const timer = setTimeout(() => {
     if (answered(ctx)) return;
     sendLocalReply(ctx, { code: 'gateway-timeout', details: 'upstream-headers-timeout' });
@@ -82,6 +85,7 @@ proxy.on('proxyReqWs', (proxyReq, req) => {
     }
     decorate(ctx, res, true);
     ctx.status = 101;
+    streams.add('websocket', ctx, ctx.upgrade!.socket);
     closeAtCertExpiry(ctx, ctx.upgrade!.socket);
     closeAtPostureExpiry(ctx, ctx.upgrade!.socket);
   });
@@ -103,7 +107,7 @@ function toHeaderObject(flat: readonly string[]): IncomingHttpHeaders {
   return out;
 }
 
-export async function forwardUpgrade(ctx: RequestContext, upstream: Upstream): Promise<StageResult> {
+export async function forwardUpgrade(ctx: RequestContext, upstream: Upstream, streams: StreamRegistry): Promise<StageResult> {
   const route = ctx.route!;
   const upgrade = ctx.upgrade!;
   if (!route.config.websocket) return reply('bad-request', 'upgrade-not-allowed');
@@ -125,6 +129,7 @@ export async function forwardUpgrade(ctx: RequestContext, upstream: Upstream): P
   ctx.req.headers = headers;
   ctx.req.url = ctx.target;
   (ctx.req as WithContext)[kContext] = ctx;
+  (ctx.req as WithContext)[kStreams] = streams;
   const url = new URL(upstream.origin);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   ctx.startedUpstream = performance.now();

@@ -224,6 +224,30 @@ export class Metrics {
     this.#lockoutCounters[kind].refusals.inc();
   }
 
+  readonly streamsOpen = new Gauge({
+    name: 'ztproxy_streams_open',
+    help: 'Long-lived streams open now, by kind: websocket, tunnel (CONNECT).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly streamCloses = new Counter({
+    name: 'ztproxy_stream_closes_total',
+    help: 'Long-lived streams ended, by kind and reason (websocket-closed / tunnel-closed when a peer ended it; policy, session, token, posture or reload reasons when ztproxy cut it).',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** streams_open{kind} + 1. */
+  countStreamOpened(kind: string): void {
+    this.streamsOpen.inc({ kind });
+  }
+
+  /** streams_open{kind} - 1, stream_closes_total{kind,reason} + 1 (reasons: a small fixed set of kebab-case words). */
+  countStreamClosed(kind: string, reason: string): void {
+    this.streamsOpen.dec({ kind });
+    this.streamCloses.inc({ kind, reason });
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 
@@ -251,6 +275,7 @@ export class Metrics {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     for (const counter of this.#strippedCounters.values()) counter.inc(0);
+    for (const kind of ['websocket', 'tunnel']) this.streamsOpen.set({ kind }, 0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ztproxy_' });
   }
 }
