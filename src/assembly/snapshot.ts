@@ -16,6 +16,7 @@ import { Lockout, LockoutRuntime } from '../identity/lockout/index.ts';
 import { lockoutAddressStage, lockoutSubjectStage } from '../pipeline/stages/lockout.ts';
 import { authenticateStage } from '../pipeline/stages/authenticate.ts';
 import { PostureStage } from '../pipeline/stages/posture.ts';
+import { cliConfigurationJson } from '../pipeline/stages/cli-configuration.ts';
 import { authorizeStage, remoteAuthorizeStage } from '../pipeline/stages/authorize.ts';
 import { PdpRegistry, type RemotePdp } from '../pdp/index.ts';
 import { TemplateMatcher } from '../policy/path-templates.ts';
@@ -250,6 +251,7 @@ export async function buildSnapshot(
     sessions,
     posture,
     lockout,
+    cliConfigurationJson: cliConfigurationJson(config),
     upstreams: acquired,
     pdps: acquiredPdps,
   });

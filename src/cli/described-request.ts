@@ -169,7 +169,7 @@ export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): R
   if (!path.ok) return { kind: 'refused', status: 400, reason: path.reason, route: undefined };
   if (!host) return { kind: 'refused', status: 400, reason: 'invalid-host', route: undefined };
   // /.ztproxy/… and the assertion JWKS are answered before any route, on every host.
-  const reserved = reservedAnswer(path.path, method, snapshot.sessions !== undefined);
+  const reserved = reservedAnswer(path.path, method, { login: snapshot.sessions !== undefined, cli: snapshot.cliConfigurationJson !== undefined });
   if (reserved === 'local') return { kind: 'refused', status: 'local', reason: 'reserved-path', route: undefined };
   if (reserved !== undefined) return refusal(reserved, undefined);
   const target: RouteTarget = { host: host.name, path: path.path, encodedSlash: path.encodedSlash, route: undefined, policyPath: '' };

@@ -12,6 +12,7 @@ import { loadPolicyTests, printable, runPolicyTests } from './policy-tests.ts';
 import { buildSnapshot, SnapshotError } from '../assembly/snapshot.ts';
 import { UpstreamRegistry } from '../proxy/upstream.ts';
 import { runToken } from './token.ts';
+import { runLogin } from './login.ts';
 
 export const USAGE = `usage: ztproxy <command> [options]
 
@@ -32,6 +33,11 @@ commands:
           [--edr ..] [--screen-lock ..] [--user SUB] [--bind-cert FILE] [--ttl 5m] [--dir certs]
                                      a dev device-posture assertion signed with certs/device-agent.key
   schema                             print the config JSON Schema (config/schema.json)
+  login --via https://PROXY [--ca FILE] [--no-browser] [--timeout 5m]
+                                     log in from the terminal (OIDC code flow with PKCE in the
+                                     browser); tokens stored in the config dir, mode 0600
+  logout [--via https://PROXY] [--ca FILE]
+                                     revoke and delete the stored login (all of them without --via)
 `;
 
 export class UsageError extends Error {}
@@ -111,6 +117,9 @@ export async function run(argv: string[]): Promise<number> {
         return await runToken(rest);
       case 'posture':
         return await runPosture(rest);
+      case 'login':
+      case 'logout':
+        return await runLogin(command, rest);
       case 'schema':
         process.stdout.write(configJsonSchemaText());
         return 0;

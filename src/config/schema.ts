@@ -16,6 +16,7 @@ import { sessionSchema } from '../identity/session/schema.ts';
 import { lockoutSchema } from '../identity/lockout/schema.ts';
 import { routePathsIssues, routePathsSchema } from './route-paths.ts';
 import { pdpIssues, pdpSchema, routePdpSchema, templatesSchema } from './pdp.ts';
+import { cliIssues, cliSchema } from './cli.ts';
 
 /** A text value checked and converted by `parse`, whose thrown message is the error. */
 function parsedWith<In extends z.ZodType<string | number>, Out>(input: In, parse: (v: z.output<In>) => Out, fallback: string) {
@@ -232,6 +233,10 @@ const identitySchema = z.strictObject({
       }),
     })
     .prefault({}),
+  /** `ztproxy login`: the public CLI client, published at /.well-known/ztproxy/cli-configuration. */
+  cli: cliSchema.optional(),
+}).superRefine((identity, ctx) => {
+  for (const issue of cliIssues(identity)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
 });
 
 export const configSchema = z.strictObject({

@@ -96,6 +96,8 @@ export interface Snapshot {
   readonly posture: PostureVerifier | undefined;
   /** Deny after repeated failures, when `lockout` is configured (its counts outlive the snapshot). */
   readonly lockout: Lockout | undefined;
+  /** The /.well-known/ztproxy/cli-configuration document, when `identity.cli` is configured. */
+  readonly cliConfigurationJson: string | undefined;
 }
 
 export interface StageTimings {

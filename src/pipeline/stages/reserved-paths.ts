@@ -1,10 +1,12 @@
 // Stage: paths ztproxy answers itself on every host, before any route is chosen (SPEC
 // §4 reserved paths), so no route — and no upstream — can shadow or forge them:
-// /.well-known/ztproxy/jwks.json (the keys that verify X-ZT-Assertion) and everything
-// under /.ztproxy/ (login, callback, logout, back-channel logout; 404 for the rest, and
-// for all of them when no OIDC login is configured).
+// /.well-known/ztproxy/jwks.json (the keys that verify X-ZT-Assertion),
+// /.well-known/ztproxy/cli-configuration (what `ztproxy login` needs; 404 without
+// identity.cli) and everything under /.ztproxy/ (login, callback, logout, back-channel
+// logout; 404 for the rest, and for all of them when no OIDC login is configured).
 import type { RequestContext } from '../context.ts';
 import { NEXT, reply, type LocalReply, type Stage, type StageResult } from '../stage.ts';
+import { CLI_CONFIGURATION_PATH } from './cli-configuration.ts';
 import { BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, LOGIN_PATH, LOGOUT_PATH, backchannelLogout, callback, login, logout } from './login-endpoints.ts';
 
 export const JWKS_PATH = '/.well-known/ztproxy/jwks.json';
@@ -23,6 +25,19 @@ function jwks(ctx: RequestContext): StageResult {
       headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' },
     },
   };
+}
+
+const CLI_CONFIGURATION_HEADERS = Object.freeze({
+  'content-type': 'application/json',
+  // Briefly cacheable: it changes only with the config, and a login reads it once.
+  'cache-control': 'public, max-age=60',
+});
+
+function cliConfiguration(ctx: RequestContext): StageResult {
+  const body = ctx.snapshot.cliConfigurationJson;
+  if (body === undefined) return NOT_FOUND;
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return NOT_ALLOWED;
+  return { reply: { code: 'ok', details: 'cli-configuration', body, headers: CLI_CONFIGURATION_HEADERS } };
 }
 
 async function loginEndpoint(ctx: RequestContext): Promise<StageResult> {
@@ -56,10 +71,11 @@ async function loginEndpoint(ctx: RequestContext): Promise<StageResult> {
  * stage and for the policy tests / explain (src/cli/described-request.ts): a described
  * request to such a path must not be judged by a route that never sees it.
  */
-function reservedTree(path: string): 'jwks' | 'ztproxy' | undefined {
-  // One cheap test on the hot path: both reserved trees start with "/.".
+function reservedTree(path: string): 'jwks' | 'cli' | 'ztproxy' | undefined {
+  // One cheap test on the hot path: every reserved tree starts with "/.".
   if (path.charCodeAt(1) !== 46) return undefined;
   if (path === JWKS_PATH) return 'jwks';
+  if (path === CLI_CONFIGURATION_PATH) return 'cli';
   if (path.startsWith(RESERVED_PREFIX)) return 'ztproxy';
   return undefined;
 }
@@ -71,11 +87,16 @@ const LOGIN_ENDPOINTS: ReadonlySet<string> = new Set([LOGIN_PATH, CALLBACK_PATH,
  * described request): its refusal, `local` (an endpoint of ztproxy's own answers it —
  * the JWKS, a login endpoint), or undefined for a path that is not reserved.
  */
-export function reservedAnswer(path: string, method: string, loginConfigured: boolean): StageResult | 'local' | undefined {
+export function reservedAnswer(
+  path: string,
+  method: string,
+  configured: { readonly login: boolean; readonly cli: boolean },
+): StageResult | 'local' | undefined {
   const tree = reservedTree(path);
   if (tree === undefined) return undefined;
   if (tree === 'jwks') return method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
-  return loginConfigured && LOGIN_ENDPOINTS.has(path) ? 'local' : NOT_FOUND;
+  if (tree === 'cli') return !configured.cli ? NOT_FOUND : method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
+  return configured.login && LOGIN_ENDPOINTS.has(path) ? 'local' : NOT_FOUND;
 }
 
 export const reservedPathsStage: Stage = {
@@ -83,6 +104,6 @@ export const reservedPathsStage: Stage = {
   run(ctx: RequestContext): StageResult | Promise<StageResult> {
     const tree = reservedTree(ctx.path);
     if (tree === undefined) return NEXT;
-    return tree === 'jwks' ? jwks(ctx) : loginEndpoint(ctx);
+    return tree === 'jwks' ? jwks(ctx) : tree === 'cli' ? cliConfiguration(ctx) : loginEndpoint(ctx);
   },
 };
