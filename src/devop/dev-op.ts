@@ -45,6 +45,23 @@ export interface DevOp {
 }
 
 const ACR = 'urn:ztproxy:dev:pwd';
+
+/**
+ * A public native client for `ztproxy login` (RFC 8252): no secret, PKCE only, and a
+ * loopback redirect URI on any port — oidc-provider ignores the port of a loopback
+ * redirect for `application_type: native` clients (RFC 8252 §7.3), so the CLI may bind
+ * whatever port is free.
+ */
+export function cliClient(clientId: string): ClientMetadata {
+  return {
+    client_id: clientId,
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: ['http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  };
+}
 const MAX_FORM_BYTES = 8 * 1024;
 
 function validateOptions(opts: DevOpOptions): void {
@@ -184,6 +201,14 @@ export async function startDevOp(opts: DevOpOptions): Promise<DevOp> {
     // A refresh token for every client allowed the grant, without the consent
     // prompt `offline_access` would require: the proxy renews sessions with it.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // RFC 9068 access tokens for the API resource carry what the proxy's policies read
+    // (groups, a verified email): the CLI's token is its only credential at the proxy,
+    // with no session or userinfo behind it.
+    extraTokenClaims: async (_ctx, token) => {
+      if (token.kind !== 'AccessToken' || token.aud !== apiResource || token.accountId === undefined) return undefined;
+      const user = usersByName.get(token.accountId);
+      return user === undefined ? undefined : { email: user.email, email_verified: true, groups: [...user.groups] };
+    },
     findAccount: async (_ctx, sub) => {
       const user = usersByName.get(sub);
       if (user === undefined) return undefined;

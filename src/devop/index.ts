@@ -3,7 +3,7 @@
 // and both logout flavours are exercised against the real protocol rather than a
 // mock. Plain HTTP and public demo passwords: never for production.
 
-export { startDevOp } from './dev-op.ts';
+export { cliClient, startDevOp } from './dev-op.ts';
 export type { DevOp, DevOpOptions } from './dev-op.ts';
 export { DEMO_USERS } from './users.ts';
 export type { DemoUser } from './users.ts';

@@ -6,7 +6,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Agent, fetch } from 'undici';
 import { startDevOp, type DevOp } from '../../src/devop/index.ts';
-import { makeTestPki } from './pki.ts';
+import type { ClientMetadata } from 'oidc-provider';
+import { makeTestPki, type TestPki } from './pki.ts';
 import { startTestProxy, type TestProxy } from './proxy.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
 
@@ -59,6 +60,8 @@ export interface LoginStack {
   readonly upstream: TestUpstream;
   /** https://127.0.0.1:<port> */
   readonly origin: string;
+  /** The throwaway PKI whose server certificate the proxy presents (`pki.ca.certPath` trusts it). */
+  readonly pki: TestPki;
   close(): Promise<void>;
 }
 
@@ -77,6 +80,8 @@ export interface LoginStackOptions {
   publicClient?: boolean;
   /** Further top-level config keys (e.g. `lockout`). */
   config?: Record<string, unknown>;
+  /** Further clients registered at the OP (e.g. the public CLI client). */
+  clients?: ClientMetadata[];
 }
 
 export async function startLoginStack(opts: LoginStackOptions = {}): Promise<LoginStack> {
@@ -96,6 +101,7 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
         backchannel_logout_uri: `${origin}/.ztproxy/backchannel-logout`,
         backchannel_logout_session_required: true,
       },
+      ...(opts.clients ?? []),
     ],
   });
   const routes = (opts.routes ?? [{ name: 'app', policy: { allow: { authenticated: true } } }]).map((r) => ({ upstream: upstream.url, ...r }));
@@ -119,7 +125,7 @@ export async function startLoginStack(opts: LoginStackOptions = {}): Promise<Log
     },
     [op, upstream],
   );
-  return { op, proxy, upstream, origin, close: closeAll };
+  return { op, proxy, upstream, origin, pki, close: closeAll };
 }
 
 /**
