@@ -27,7 +27,10 @@ export class CredentialsError extends ZtError {
   }
 }
 
-/** Refresh this long before `exp`, so a token does not expire between here and the proxy. */
+/**
+ * Refresh this long before `exp` (at most half the token's lifetime, so a short-lived
+ * token is not refreshed on every use), so it does not expire on the way to the proxy.
+ */
 export const REFRESH_LEEWAY_S = 30;
 /** A lock file older than this is left over from a crashed ztproxy and is taken over. */
 const STALE_LOCK_MS = 30_000;
@@ -55,6 +58,8 @@ export interface StoredLogin {
   readonly idToken: string | undefined;
   /** Epoch seconds the access token expires, null when neither the OP nor the token said. */
   readonly expiresAt: number | null;
+  /** Epoch seconds the access token was received. */
+  readonly obtainedAt: number;
 }
 
 export interface CredentialsOptions {
@@ -134,7 +139,8 @@ function parseLogin(text: string, path: string, origin: string): StoredLogin {
     str('proxy') && str('issuer') && str('clientId') && str('subject') && str('accessToken') &&
     optStr('refreshToken') && optStr('idToken') && optStr('resource') &&
     Array.isArray(o['scopes']) && (o['scopes'] as unknown[]).every((s) => typeof s === 'string') &&
-    (o['expiresAt'] === null || (typeof o['expiresAt'] === 'number' && Number.isFinite(o['expiresAt'])));
+    (o['expiresAt'] === null || (typeof o['expiresAt'] === 'number' && Number.isFinite(o['expiresAt']))) &&
+    typeof o['obtainedAt'] === 'number' && Number.isFinite(o['obtainedAt']);
   if (!ok) throw new CredentialsError(`${path} is not a ztproxy login file: delete it and run ztproxy login --via ${origin}`);
   // The file names its proxy: a login copied or renamed to another origin's file is not used there.
   if (o['proxy'] !== origin) throw new CredentialsError(`${path} holds the login for ${String(o['proxy'])}, not ${origin}: delete it and log in again`);
@@ -256,7 +262,9 @@ async function withLock<T>(file: string, origin: string, fn: () => Promise<T>): 
 }
 
 function isFresh(login: StoredLogin, nowS: number): boolean {
-  return login.expiresAt === null || login.expiresAt - nowS > REFRESH_LEEWAY_S;
+  if (login.expiresAt === null) return true;
+  const leeway = Math.min(REFRESH_LEEWAY_S, Math.max(0, login.expiresAt - login.obtainedAt) / 2);
+  return login.expiresAt - nowS > leeway;
 }
 
 /** When an access token expires: the OP's `expires_in`, else the JWT's own `exp`, else unknown. */
@@ -303,6 +311,7 @@ async function refreshLogin(login: StoredLogin, ca: Buffer | undefined): Promise
       refreshToken: tokens.refresh_token ?? login.refreshToken,
       idToken: tokens.id_token ?? login.idToken,
       expiresAt: expiryOf(tokens.access_token, tokens.expiresIn(), nowS),
+      obtainedAt: nowS,
     };
   } finally {
     await agent.close();
@@ -311,7 +320,7 @@ async function refreshLogin(login: StoredLogin, ca: Buffer | undefined): Promise
 
 /**
  * A valid access token for the proxy at `proxyUrl` from the stored login, refreshed
- * first when it expired (or expires within REFRESH_LEEWAY_S); undefined when not logged
+ * first when it expired (or expires within REFRESH_LEEWAY_S, or half its lifetime); undefined when not logged
  * in. Throws CredentialsError with a one-line message when the login cannot be used.
  */
 export async function storedAccessToken(proxyUrl: string, opts: CredentialsOptions = {}): Promise<string | undefined> {

@@ -303,6 +303,7 @@ async function login(origin: string, ca: Buffer | undefined, noBrowser: boolean,
       refreshToken: tokens.refresh_token,
       idToken: tokens.id_token,
       expiresAt: expiryOf(tokens.access_token, tokens.expiresIn(), nowS),
+      obtainedAt: nowS,
     };
     const file = await writeLogin(configDir(io.env), stored);
     const email = typeof claims['email'] === 'string' ? ` (${printableText(claims['email'])})` : '';

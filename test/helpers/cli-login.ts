@@ -58,10 +58,10 @@ export function runCli(args: string[], dir: string, env: Record<string, string> 
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   let onUrl: ((u: URL) => void) | undefined;
   const authUrl = new Promise<URL>((resolve) => (onUrl = resolve));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
     err += c;
     const m = /^ {2}(https?:\/\/\S+)$/m.exec(err);
     if (m?.[1] !== undefined) onUrl?.(new URL(m[1]));
