@@ -51,8 +51,10 @@ export function describeOpError(err: unknown): string {
   if (err instanceof client.AuthorizationResponseError) {
     return `${err.error}${err.error_description ? `: ${printableText(err.error_description)}` : ''}`;
   }
+  // openid-client wraps oauth4webapi's check ('unexpected "iss" (issuer) response
+  // parameter value') in a generic "invalid response encountered": say both.
   const e = err as { message?: unknown; cause?: { message?: unknown; code?: unknown } };
-  const cause = e.cause?.code ?? e.cause?.message;
+  const cause = typeof e.cause?.message === 'string' && e.cause.message !== '' ? e.cause.message : e.cause?.code;
   return printableText(`${typeof e.message === 'string' ? e.message : String(err)}${typeof cause === 'string' ? ` (${cause})` : ''}`);
 }
 
