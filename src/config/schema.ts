@@ -235,9 +235,13 @@ const identitySchema = z.strictObject({
     .prefault({}),
   /** `ztproxy login`: the public CLI client, published at /.well-known/ztproxy/cli-configuration. */
   cli: cliSchema.optional(),
-}).superRefine((identity, ctx) => {
-  for (const issue of cliIssues(identity)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-});
+}).superRefine(
+  (identity, ctx) => {
+    for (const issue of cliIssues(identity)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  },
+  // Across keys only once cli, oidc and jwt parsed: their own problems are reported at their keys.
+  { when: (payload) => !payload.issues.some((issue) => ['cli', 'oidc', 'jwt'].includes(String(issue.path?.[0]))) },
+);
 
 export const configSchema = z.strictObject({
   listen: z.strictObject({

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts';
+import { cliClient, DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts';
 import { initDevPki } from '../tls/pki.ts';
 import { startProxy, StartError } from '../main.ts';
 import { curlBlock } from './curls.ts';
@@ -20,8 +20,11 @@ async function startDemoOp(config: Config): Promise<DevOp | undefined> {
   if (issuer.protocol !== 'http:' || issuer.hostname !== '127.0.0.1' || issuer.pathname !== '/') return undefined;
   const port = Number(config.listen.address.slice(config.listen.address.lastIndexOf(':') + 1));
   const origins = [`https://localhost:${port}`, `https://127.0.0.1:${port}`];
+  // `ztproxy login`'s public client, when the config publishes one for this OP.
+  const cli = config.identity.cli !== undefined && (config.identity.cli.issuer ?? oidc.issuer) === oidc.issuer ? config.identity.cli : undefined;
   return startDevOp({
     port: Number(issuer.port),
+    ...(cli?.resource === undefined ? {} : { apiResource: cli.resource }),
     loopbackCa: readFileSync(`${CERTS}/ca.crt`, 'utf8'),
     clients: [
       {
@@ -32,6 +35,7 @@ async function startDemoOp(config: Config): Promise<DevOp | undefined> {
         backchannel_logout_uri: `https://localhost:${port}/.ztproxy/backchannel-logout`,
         backchannel_logout_session_required: true,
       },
+      ...(cli === undefined ? [] : [cliClient(cli.clientId)]),
     ],
   });
 }
@@ -79,7 +83,11 @@ Log in with a browser: open ${base}/ (accept the dev certificate, or trust ${CER
 ${DEMO_USERS.map((u) => `    ${u.username.padEnd(6)} password ${u.password.padEnd(20)} groups ${u.groups.join(', ')}`).join('\n')}
   alice (engineering) reaches the app; bob (sales) is refused (403). Sign out with the
   button on the app's page (or ${base}/.ztproxy/logout).
-`
+${loaded.config.identity.cli === undefined ? '' : `
+Log in from the terminal (the browser opens at the OP; the token is kept in ~/.config/ztproxy, mode 0600):
+  npx ztproxy login --via ${base} --ca ${CERTS}/ca.crt
+  npx ztproxy logout --via ${base}
+`}`
     : '';
   process.stdout.write(`
 ztproxy demo is running
