@@ -1,7 +1,8 @@
 // `ztproxy login` / `ztproxy logout` as users run them (the command as a child process)
 // against the development OP and ztproxy: the full login, the stored file and its
 // permissions, the token accepted by the proxy, and logout with revocation at the OP.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
@@ -57,6 +58,26 @@ describe('ztproxy login', () => {
     const res = await get(stack.proxy.port, '/api/hello', { headers: { authorization: `Bearer ${stored['accessToken'] as string}` } });
     expect(res.status).toBe(200);
     expect(stack.upstream.seen.map((r) => r.url)).toEqual(['/api/hello']);
+  });
+});
+
+describe('opening the browser', () => {
+  it('runs $BROWSER with the authorization URL as one argument (no shell)', async () => {
+    const dir = await tempConfigDir();
+    const seen = join(dir, 'browser-argv');
+    const script = join(dir, 'fake-browser');
+    writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$#" "$1" > '${seen}'\n`, { mode: 0o755 });
+    const run = runCli(['login', '--via', stack.origin, '--ca', stack.pki.ca.certPath], dir, { BROWSER: `/nonexistent/browser:${script}` });
+    const printed = await run.authUrl;
+    expect(run.stderr()).toContain('Opened a browser to log in');
+    let argv: string[] = [];
+    for (let i = 0; i < 100 && argv.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      argv = existsSync(seen) ? readFileSync(seen, 'utf8').trim().split('\n') : [];
+    }
+    expect(argv).toEqual(['1', printed.href]);
+    await visit(await signInForCallback(stack, printed));
+    expect((await run.done).code).toBe(0);
   });
 });
 
