@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { cliClient, DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts';
 import { initDevPki } from '../tls/pki.ts';
 import { startProxy, StartError } from '../main.ts';
+import { configDir } from '../cli/credentials.ts';
 import { curlBlock } from './curls.ts';
 import { startDemoUpstream } from './upstream.ts';
 
@@ -84,7 +85,7 @@ ${DEMO_USERS.map((u) => `    ${u.username.padEnd(6)} password ${u.password.padEn
   alice (engineering) reaches the app; bob (sales) is refused (403). Sign out with the
   button on the app's page (or ${base}/.ztproxy/logout).
 ${loaded.config.identity.cli === undefined ? '' : `
-Log in from the terminal (the browser opens at the OP; the token is kept in ~/.config/ztproxy, mode 0600):
+Log in from the terminal (the browser opens at the OP; the token is kept in ${configDir()}, mode 0600):
   npx ztproxy login --via ${base} --ca ${CERTS}/ca.crt
   npx ztproxy logout --via ${base}
 `}`
