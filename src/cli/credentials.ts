@@ -32,10 +32,13 @@ export class CredentialsError extends ZtError {
  * token is not refreshed on every use), so it does not expire on the way to the proxy.
  */
 export const REFRESH_LEEWAY_S = 30;
-/** A lock file older than this is left over from a crashed ztproxy and is taken over. */
-const STALE_LOCK_MS = 30_000;
+/**
+ * A lock file older than this is left over from a crashed ztproxy and is taken over
+ * (a refresh holds it for at most two OP calls of HTTP_TIMEOUT_MS each).
+ */
+const STALE_LOCK_MS = 60_000;
 /** How long to wait for another ztproxy's refresh before giving up. */
-const LOCK_WAIT_MS = 20_000;
+const LOCK_WAIT_MS = 35_000;
 const LOCK_POLL_MS = 100;
 const MAX_FILE_BYTES = 64 * 1024;
 const FILE_PREFIX = 'login-';

@@ -167,13 +167,39 @@ interface Flow {
  * process or web page poking the port can neither finish nor abort it. The first answer
  * with the right state ends the flow: a second one (a replay) is refused.
  */
+type Tokens = Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+
 function callbackHandler(
   flow: Flow,
   host: string,
   warn: (line: string) => void,
-  finish: (outcome: { tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>> } | { error: LoginError }) => void,
+  /** Stores the login; the page says "Logged in" only once it is stored. */
+  complete: (tokens: Tokens) => Promise<void>,
+  settle: (error: Error | undefined) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   let answered = false;
+  const exchange = async (res: ServerResponse, current: URL): Promise<void> => {
+    let tokens: Tokens;
+    try {
+      tokens = await client.authorizationCodeGrant(
+        flow.op,
+        current,
+        { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true },
+        flow.metadata.resource === undefined ? undefined : { resource: flow.metadata.resource },
+      );
+    } catch (err) {
+      page(res, 400, 'Login failed', 'The login did not complete. Return to the terminal for the reason.');
+      return settle(new LoginError(`login failed: ${describeOpError(err)}`));
+    }
+    try {
+      await complete(tokens);
+    } catch (err) {
+      page(res, 500, 'Login not saved', 'The login succeeded but could not be stored. Return to the terminal for the reason.');
+      return settle(err instanceof Error ? err : new LoginError(String(err)));
+    }
+    page(res, 200, 'Logged in', `ztproxy is logged in to ${flow.origin}. You can close this tab and return to the terminal.`);
+    settle(undefined);
+  };
   return (req, res) => {
     if (req.headers.host !== host) return page(res, 400, 'Wrong address', 'This server only answers the ztproxy login callback.');
     const url = new URL(req.url ?? '/', `http://${host}`);
@@ -193,23 +219,7 @@ function callbackHandler(
     // The URL as registered (never the request's Host) with the OP's parameters.
     const current = new URL(flow.redirectUri);
     current.search = url.search;
-    client
-      .authorizationCodeGrant(
-        flow.op,
-        current,
-        { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true },
-        flow.metadata.resource === undefined ? undefined : { resource: flow.metadata.resource },
-      )
-      .then(
-        (tokens) => {
-          page(res, 200, 'Logged in', `ztproxy is logged in to ${flow.origin}. You can close this tab and return to the terminal.`);
-          finish({ tokens });
-        },
-        (err: unknown) => {
-          page(res, 400, 'Login failed', 'The login did not complete. Return to the terminal for the reason.');
-          finish({ error: new LoginError(`login failed: ${describeOpError(err)}`) });
-        },
-      );
+    void exchange(res, current);
   };
 }
 
@@ -266,19 +276,38 @@ async function login(origin: string, ca: Buffer | undefined, noBrowser: boolean,
       nonce: flow.nonce,
       ...(metadata.resource === undefined ? {} : { resource: metadata.resource }),
     });
-    const outcome = new Promise<Awaited<ReturnType<typeof client.authorizationCodeGrant>>>((resolve, reject) => {
+    let done: { file: string; sub: string; email: string | undefined; refresh: boolean } | undefined;
+    const complete = async (tokens: Tokens): Promise<void> => {
+      const claims = tokens.claims();
+      if (claims === undefined) throw new LoginError('login failed: the OpenID Provider sent no ID token');
+      const nowS = Math.floor(Date.now() / 1000);
+      const file = await writeLogin(configDir(io.env), {
+        version: 1,
+        proxy: origin,
+        issuer: metadata.issuer,
+        clientId: metadata.clientId,
+        scopes: metadata.scopes,
+        resource: metadata.resource,
+        subject: claims.sub,
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token,
+        idToken: tokens.id_token,
+        expiresAt: expiryOf(tokens.access_token, tokens.expiresIn(), nowS),
+        obtainedAt: nowS,
+      });
+      done = { file, sub: claims.sub, email: typeof claims['email'] === 'string' ? claims['email'] : undefined, refresh: tokens.refresh_token !== undefined };
+    };
+    const outcome = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new LoginError(`login timed out after ${Math.round(timeoutMs / 1000)} s without an answer from the browser: run ztproxy login --via ${origin} again`));
       }, timeoutMs);
       timer.unref();
-      server.on(
-        'request',
-        callbackHandler(flow, host, (line) => io.err.write(line), (o) => {
-          clearTimeout(timer);
-          if ('tokens' in o) resolve(o.tokens);
-          else reject(o.error);
-        }),
-      );
+      const settle = (error: Error | undefined): void => {
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      server.on('request', callbackHandler(flow, host, (line) => io.err.write(line), complete, settle));
     });
     const opened = noBrowser ? false : await openBrowser(authUrl.href, io.env);
     io.err.write(
@@ -287,28 +316,11 @@ async function login(origin: string, ca: Buffer | undefined, noBrowser: boolean,
         : `To log in to ${origin}, open this URL in a browser:\n  ${authUrl.href}\n`,
     );
     io.err.write(`Waiting for the browser (up to ${Math.round(timeoutMs / 1000)} s)...\n`);
-    const tokens = await outcome;
-    const claims = tokens.claims();
-    if (claims === undefined) throw new LoginError('login failed: the OpenID Provider sent no ID token');
-    const nowS = Math.floor(Date.now() / 1000);
-    const stored: StoredLogin = {
-      version: 1,
-      proxy: origin,
-      issuer: metadata.issuer,
-      clientId: metadata.clientId,
-      scopes: metadata.scopes,
-      resource: metadata.resource,
-      subject: claims.sub,
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-      idToken: tokens.id_token,
-      expiresAt: expiryOf(tokens.access_token, tokens.expiresIn(), nowS),
-      obtainedAt: nowS,
-    };
-    const file = await writeLogin(configDir(io.env), stored);
-    const email = typeof claims['email'] === 'string' ? ` (${printableText(claims['email'])})` : '';
-    io.out.write(`logged in to ${origin} as ${printableText(claims.sub)}${email}; the login is stored in ${file}\n`);
-    if (tokens.refresh_token === undefined) io.err.write('note: the OpenID Provider gave no refresh token; log in again when the access token expires\n');
+    await outcome;
+    const result = done!;
+    const email = result.email === undefined ? '' : ` (${printableText(result.email)})`;
+    io.out.write(`logged in to ${origin} as ${printableText(result.sub)}${email}; the login is stored in ${result.file}\n`);
+    if (!result.refresh) io.err.write('note: the OpenID Provider gave no refresh token; log in again when the access token expires\n');
     return 0;
   } finally {
     server.close();

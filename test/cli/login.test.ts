@@ -1,7 +1,7 @@
 // `ztproxy login` / `ztproxy logout` as users run them (the command as a child process)
 // against the development OP and ztproxy: the full login, the stored file and its
 // permissions, the token accepted by the proxy, and logout with revocation at the OP.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -166,6 +166,19 @@ describe('usage and failures', () => {
     expect(noCa.code).toBe(1);
     expect(noCa.stderr.trim().split('\n')).toHaveLength(1);
     expect(noCa.stderr).toMatch(/^ztproxy login: cannot reach https:\/\/127\.0\.0\.1:\d+: \S+ — a private CA\? pass it with --ca FILE/);
+  });
+
+  it('says "not saved" on the page and fails when the login cannot be stored (a config dir others can write to)', async () => {
+    const dir = await tempConfigDir();
+    chmodSync(dir, 0o777);
+    const run = runCli(loginArgs(), dir);
+    const page = await visit(await signInForCallback(stack, await run.authUrl));
+    expect(page.status).toBe(500);
+    expect(page.body).toContain('Login not saved');
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ztproxy login: ${dir} is writable by others (mode 777): they could swap the login file; chmod 700 it`);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.json'))).toEqual([]);
   });
 
   it('times out with a clear message when the browser never answers', async () => {
