@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
 import { cliConfigurationJson } from '../../src/pipeline/stages/cli-configuration.ts';
+import { reservedAnswer } from '../../src/pipeline/stages/reserved-paths.ts';
 
 const CERT = 'package.json'; // load checks readability, not content
 const OP = 'https://op.example.com';
@@ -83,5 +84,16 @@ describe('identity.cli config', () => {
     ['no client id', { cli: { issuer: OP }, jwt: [JWT] }, ['identity.cli.clientId: is required']],
   ])('%s', (_name, identity, expected) => {
     expect(withIdentity(identity).errors).toEqual(expected);
+  });
+});
+
+describe('/.well-known/ztproxy/cli-configuration for described requests (explain, policy tests)', () => {
+  const path = '/.well-known/ztproxy/cli-configuration';
+  it('is answered by ztproxy itself with identity.cli, 404 without, 405 for other methods', () => {
+    expect(reservedAnswer(path, 'GET', { login: false, cli: true })).toBe('local');
+    expect(reservedAnswer(path, 'HEAD', { login: false, cli: true })).toBe('local');
+    expect(reservedAnswer(path, 'POST', { login: true, cli: true })).toMatchObject({ reply: { code: 'method-not-allowed' } });
+    expect(reservedAnswer(path, 'GET', { login: true, cli: false })).toMatchObject({ reply: { code: 'not-found' } });
+    expect(reservedAnswer('/.well-known/ztproxy/other', 'GET', { login: true, cli: true })).toBeUndefined();
   });
 });
