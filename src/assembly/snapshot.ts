@@ -229,6 +229,12 @@ export async function buildSnapshot(
       errors.push(`routes.${i}: ${(err as Error).message}`);
     }
   });
+  let cliJson: string | undefined;
+  try {
+    cliJson = cliConfigurationJson(config);
+  } catch (err) {
+    errors.push((err as Error).message);
+  }
   if (errors.length > 0 || !assertion) {
     upstreams.discard(acquired);
     pdps.discard(acquiredPdps);
@@ -251,7 +257,7 @@ export async function buildSnapshot(
     sessions,
     posture,
     lockout,
-    cliConfigurationJson: cliConfigurationJson(config),
+    cliConfigurationJson: cliJson,
     upstreams: acquired,
     pdps: acquiredPdps,
   });

@@ -45,6 +45,7 @@ export interface DevOp {
 }
 
 const ACR = 'urn:ztproxy:dev:pwd';
+const MAX_FORM_BYTES = 8 * 1024;
 
 /**
  * A public native client for `ztproxy login` (RFC 8252): no secret, PKCE only, and a
@@ -62,7 +63,6 @@ export function cliClient(clientId: string): ClientMetadata {
     response_types: ['code'],
   };
 }
-const MAX_FORM_BYTES = 8 * 1024;
 
 function validateOptions(opts: DevOpOptions): void {
   const problems: string[] = [];
