@@ -277,7 +277,11 @@ async function login(origin: string, ca: Buffer | undefined, noBrowser: boolean,
       ...(metadata.resource === undefined ? {} : { resource: metadata.resource }),
     });
     let done: { file: string; sub: string; email: string | undefined; refresh: boolean } | undefined;
+    let timedOut = false;
     const complete = async (tokens: Tokens): Promise<void> => {
+      // A code exchange still running when the time ran out must not store a login the
+      // terminal already reported as failed.
+      if (timedOut) throw new LoginError('login timed out');
       const claims = tokens.claims();
       if (claims === undefined) throw new LoginError('login failed: the OpenID Provider sent no ID token');
       const nowS = Math.floor(Date.now() / 1000);
@@ -299,6 +303,7 @@ async function login(origin: string, ca: Buffer | undefined, noBrowser: boolean,
     };
     const outcome = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        timedOut = true;
         reject(new LoginError(`login timed out after ${Math.round(timeoutMs / 1000)} s without an answer from the browser: run ztproxy login --via ${origin} again`));
       }, timeoutMs);
       timer.unref();
@@ -413,7 +418,7 @@ export async function runLogin(command: 'login' | 'logout', argv: string[], io: 
     } catch (err) {
       return usage(io, command, `--timeout ${(err as Error).message}`);
     }
-    if (timeoutMs < 1000) return usage(io, command, '--timeout must be at least 1s');
+    if (timeoutMs < 1000 || timeoutMs > 3600_000) return usage(io, command, '--timeout must be from 1s to 1h');
   }
   try {
     const ca = await readCa(v.ca);
