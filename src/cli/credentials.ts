@@ -264,6 +264,14 @@ async function withLock<T>(file: string, origin: string, fn: () => Promise<T>): 
   }
 }
 
+/**
+ * Runs `fn` holding the login's lock: what changes a stored login (a refresh, a logout)
+ * runs one at a time, so a logout is never undone by a refresh writing back.
+ */
+export function withLoginLock<T>(dir: string, origin: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(loginFilePath(dir, origin), origin, fn);
+}
+
 function isFresh(login: StoredLogin, nowS: number): boolean {
   if (login.expiresAt === null) return true;
   const leeway = Math.min(REFRESH_LEEWAY_S, Math.max(0, login.expiresAt - login.obtainedAt) / 2);
@@ -332,7 +340,7 @@ export async function storedAccessToken(proxyUrl: string, opts: CredentialsOptio
   const login = await readLogin(dir, origin);
   if (login === undefined) return undefined;
   if (isFresh(login, Math.floor(Date.now() / 1000))) return login.accessToken;
-  return withLock(loginFilePath(dir, origin), origin, async () => {
+  return withLoginLock(dir, origin, async () => {
     // Another process may have refreshed (or logged out) while this one waited.
     const current = await readLogin(dir, origin);
     if (current === undefined) return undefined;

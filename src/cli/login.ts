@@ -26,6 +26,7 @@ import {
   originOfFileName,
   proxyOrigin,
   readLogin,
+  withLoginLock,
   writeLogin,
   type StoredLogin,
 } from './credentials.ts';
@@ -351,6 +352,11 @@ async function revoke(login: StoredLogin, ca: Buffer | undefined): Promise<strin
 }
 
 async function logoutOne(dir: string, origin: string, ca: Buffer | undefined, io: CliIo): Promise<boolean> {
+  if ((await listLoginFiles(dir)).every((f) => basename(f) !== basename(loginFilePath(dir, origin)))) return false;
+  return withLoginLock(dir, origin, () => logoutLocked(dir, origin, ca, io));
+}
+
+async function logoutLocked(dir: string, origin: string, ca: Buffer | undefined, io: CliIo): Promise<boolean> {
   let login: StoredLogin | undefined;
   try {
     login = await readLogin(dir, origin);

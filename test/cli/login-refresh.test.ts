@@ -1,4 +1,4 @@
-// storedAccessToken against the real OP with a 2-second access token (refresh is due
+// storedAccessToken against the real OP with a 4-second access token (refresh is due
 // after half its lifetime): refreshed through the refresh grant, written
 // back (still 0600), accepted by the proxy; several callers at once refresh once (the OP
 // rotates refresh tokens of public clients and would revoke the grant on a reuse); a
@@ -13,7 +13,7 @@ import { get } from '../helpers/proxy.ts';
 
 let stack: LoginStack;
 beforeAll(async () => {
-  stack = await startCliStack({ accessTokenTtl: 2 });
+  stack = await startCliStack({ accessTokenTtl: 4 });
 });
 afterAll(async () => {
   await stack?.close();
@@ -31,9 +31,10 @@ async function loggedIn(): Promise<{ dir: string; stored: StoredLogin }> {
 describe('storedAccessToken refresh', () => {
   it('refreshes an expiring token once for concurrent callers, writes it back 0600, and the proxy accepts it', async () => {
     const { dir, stored } = await loggedIn();
-    // Fresh for half its 2 s lifetime: used as it is, no refresh.
     const before = stack.op.grants['refresh_token'] ?? 0;
-    await sleep(1100);
+    // Fresh for half its 4 s lifetime (used as it is), then due for a refresh.
+    expect(await storedAccessToken(stack.origin, { configDir: dir })).toBe(stored.accessToken);
+    await sleep(2100);
     const tokens = await Promise.all([1, 2, 3, 4].map(() => storedAccessToken(stack.origin, { configDir: dir })));
     expect(stack.op.grants['refresh_token'] ?? 0).toBe(before + 1);
     expect(new Set(tokens).size).toBe(1);
@@ -48,7 +49,7 @@ describe('storedAccessToken refresh', () => {
     const res = await get(stack.proxy.port, '/api/x', { headers: { authorization: `Bearer ${tokens[0]!}` } });
     expect(res.status).toBe(200);
     // And again: the rotated refresh token works for the next refresh.
-    await sleep(1100);
+    await sleep(2100);
     expect(await storedAccessToken(stack.origin, { configDir: dir })).not.toBe(tokens[0]);
     expect(stack.op.grants['refresh_token'] ?? 0).toBe(before + 2);
   });
