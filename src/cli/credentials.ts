@@ -346,7 +346,12 @@ export async function storedAccessToken(proxyUrl: string, opts: CredentialsOptio
     if (current === undefined) return undefined;
     if (isFresh(current, Math.floor(Date.now() / 1000))) return current.accessToken;
     const renewed = await refreshLogin(current, opts.ca);
-    await writeLogin(dir, renewed);
+    try {
+      await writeLogin(dir, renewed);
+    } catch (err) {
+      if (err instanceof CredentialsError) throw err;
+      throw new CredentialsError(`cannot store the refreshed login for ${origin} in ${dir}: ${(err as Error).message}`, { cause: err });
+    }
     return renewed.accessToken;
   });
 }

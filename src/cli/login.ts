@@ -430,8 +430,9 @@ export async function runLogin(command: 'login' | 'logout', argv: string[], io: 
     const ca = await readCa(v.ca);
     return command === 'login' ? await login(origin!, ca, v['no-browser'] === true, timeoutMs, io) : await logout(origin, ca, io);
   } catch (err) {
-    if (err instanceof LoginError || err instanceof CredentialsError) {
-      io.err.write(`ztproxy ${command}: ${err.message}\n`);
+    // Our own failures, and the file system's (EACCES, ENOSPC): one line, exit 1.
+    if (err instanceof LoginError || err instanceof CredentialsError || (err as { code?: unknown }).code !== undefined) {
+      io.err.write(`ztproxy ${command}: ${printableText((err as Error).message, 500)}\n`);
       return 1;
     }
     throw err;
