@@ -67,6 +67,22 @@ function networkReason(err: unknown): string {
   return `${code ?? (typeof cause?.message === 'string' ? cause.message : (err as Error).message)}${tlsHint}`;
 }
 
+/** A response body as text, or undefined (and the rest not read) past `max` bytes. */
+async function boundedText(res: Awaited<ReturnType<typeof undiciFetch>>, max: number): Promise<string | undefined> {
+  if (res.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await res.body.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Reads and checks the proxy's CLI metadata; every problem is a LoginError naming the proxy. */
 export async function fetchCliMetadata(origin: string, agent: Agent): Promise<CliMetadata> {
   const url = `${origin}${CLI_CONFIGURATION_PATH}`;
@@ -85,8 +101,8 @@ export async function fetchCliMetadata(origin: string, agent: Agent): Promise<Cl
     await res.body?.cancel();
     throw new LoginError(`${origin} answered HTTP ${res.status} for ${CLI_CONFIGURATION_PATH}`);
   }
-  const text = await res.text();
-  if (text.length > MAX_METADATA_BYTES) throw new LoginError(`${origin}: the CLI metadata is too large`);
+  const text = await boundedText(res, MAX_METADATA_BYTES);
+  if (text === undefined) throw new LoginError(`${origin}: the CLI metadata is larger than ${MAX_METADATA_BYTES} bytes`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -168,7 +168,7 @@ describe('what the proxy publishes', () => {
     }
   });
 
-  it('refuses metadata naming a plain-http issuer or missing a client id', async () => {
+  it('refuses metadata naming a plain-http issuer, missing a client id, or too large', async () => {
     let body = '';
     const port = await listenOn(
       createHttpsServer({ cert: stack.pki.server.certPem, key: stack.pki.server.keyPem }, (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body)),
@@ -181,5 +181,9 @@ describe('what the proxy publishes', () => {
     r = await login(await tempConfigDir(), `https://127.0.0.1:${port}`).done;
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("the CLI metadata's client_id is missing");
+    body = JSON.stringify({ issuer: stack.op.issuer, client_id: 'x', scopes: ['openid'], padding: 'x'.repeat(200_000) });
+    r = await login(await tempConfigDir(), `https://127.0.0.1:${port}`).done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the CLI metadata is larger than 65536 bytes');
   });
 });
