@@ -5,7 +5,7 @@
 import { isIP } from '../basics/ip.ts';
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
-import { parseDuration, parseSize } from '../basics/duration.ts';
+import { durationWithin, parseDuration, parseSize } from '../basics/duration.ts';
 import { canonicalizePath } from '../basics/canonical.ts';
 import { normalizeHeaderName } from '../basics/headers.ts';
 import { stripEntryProblem } from '../basics/identity-headers.ts';
@@ -318,6 +318,17 @@ export const configSchema = z.strictObject({
   pdp: pdpSchema,
   /** Deny after repeated failures (fail2ban's job, in the PEP). Absent: nothing is counted. */
   lockout: lockoutSchema.optional(),
+  /**
+   * Long-lived streams (WebSocket, CONNECT tunnels): how often every open one is judged
+   * again (policy, session, token, posture, lockout). 1s keeps a sweep's cost per second
+   * bounded; 1h is the longest a stream may go on after a time-of-day rule or a PDP's
+   * answer turned to no (revocations, reloads and expiries close streams at once anyway).
+   */
+  streams: z
+    .strictObject({
+      reauthorizeInterval: durationWithin(1000, 3600_000, 'from 1s to 1h').prefault('30s'),
+    })
+    .prefault({}),
   routes: z
     .array(routeSchema)
     .min(1, 'at least one route is needed (nothing is reachable without one)')
