@@ -120,7 +120,15 @@ export class ZtProxy {
     streams.telemetry = {
       opened: (kind) => metrics.countStreamOpened(kind),
       closed: (kind, reason) => metrics.countStreamClosed(kind, reason),
+      // Besides the stream's access-log line (written when it ends): the moment and why
+      // ztproxy cut it (README "Long-lived streams").
+      cut: (stream, reason) => {
+        const ctx = stream.ctx;
+        log.info({ requestId: ctx.id, kind: stream.kind, route: ctx.route?.name, subject: ctx.subject?.sub, issuer: ctx.subject?.issuer, deviceId: ctx.device?.id, reason }, 'stream closed');
+      },
     };
+    // A revoked session (logout, back-channel logout, refused refresh) cuts its streams now.
+    identity.sessions.revocations.onRevoked = (revocation) => streams.revoked(revocation);
     this.log = log;
     this.metrics = metrics;
     this.#upstreams = upstreams;
@@ -133,6 +141,7 @@ export class ZtProxy {
       // repeated failures"); the refused requests are the access log's (reason locked-out).
       banned: (e) => {
         metrics.countLockout(e.kind);
+        if (e.kind === 'subject' && e.issuer !== undefined) streams.subjectBanned(e.issuer, e.key);
         log.warn(
           e.kind === 'ip'
             ? { kind: e.kind, clientIp: e.key, failures: e.failures, banForSeconds: Math.ceil(e.banForMs / 1000) }
@@ -146,6 +155,7 @@ export class ZtProxy {
     metrics.lockoutBansSource = () => identity.lockout.bans(Date.now());
     this.#deps = { log, metrics, respond: sendLocalReply };
     this.#snapshot = snapshot;
+    streams.start({ snapshot: () => this.#snapshot });
     upstreams.retain(snapshot.upstreams);
     pdps.retain(snapshot.pdps);
     this.#identityStarted(snapshot);
@@ -467,6 +477,8 @@ export class ZtProxy {
     }
     this.#version++;
     this.#snapshot = next;
+    // Open streams are judged by the new config now; only those it refuses close.
+    this.#streams.reauthorizeAll(next);
     if (next.sessions !== undefined && next.sessions.rp !== old.sessions?.rp) this.#identityStarted(next);
     this.#configWatcher?.watch(this.#configFiles(next.config));
     this.#upstreams.retain(next.upstreams);
@@ -533,6 +545,7 @@ export class ZtProxy {
     }
     this.#https.closeAllConnections();
     this.#guard.cutHandshakes();
+    this.#streams.stop();
     this.#streams.closeAll('shutdown');
     for (const socket of this.#upgraded) socket.destroy();
     this.#redirect?.closeAllConnections();

@@ -19,7 +19,7 @@ import type { AssertionSigner } from '../identity/assertion/index.ts';
 import type { BearerVerifier } from '../identity/jwt/index.ts';
 import type { Lockout } from '../identity/lockout/index.ts';
 import type { PostureVerifier } from '../identity/posture/index.ts';
-import type { SessionManager } from '../identity/session/manager.ts';
+import type { SessionData, SessionManager } from '../identity/session/manager.ts';
 import type { CompiledPolicy, Decision, PolicyInput } from '../policy/index.ts';
 import type { RemoteRoute } from '../policy/remote-input.ts';
 import type { RemotePdp } from '../pdp/index.ts';
@@ -151,6 +151,10 @@ export class RequestContext {
   policyPath = '';
   /** Who authentication proved the caller to be (bearer token), if anyone. */
   subject: Subject | undefined;
+  /** The bearer token's `exp` (epoch seconds) when `subject` came from one: a long-lived stream ends there unless renewed. */
+  tokenExpiresAt: number | undefined;
+  /** The browser session the request carried, if valid: a long-lived stream is cut when it is revoked or expires. */
+  session: SessionData | undefined;
   /** The device a verified posture assertion describes (the posture stage), if any. */
   device: Device | undefined;
   /**

@@ -9,14 +9,36 @@
 // line's `reason` (the line is written when the stream ends) and the `reason` label of
 // `ztproxy_stream_closes_total`. A stream that ends by itself (either peer closed it)
 // keeps the reason its relay set, or `<kind>-closed`.
+//
+// Re-authorization (started by the proxy with `start`): every open stream is judged
+// again (./reauthorize.ts) against the current snapshot
+//  - by one sweep timer every `streams.reauthorizeInterval`, walked in slices of
+//    SWEEP_SLICE streams per event-loop turn so requests are not held up behind it;
+//  - at once on a reload (`reauthorizeAll`: only streams whose answer changed close);
+//  - at once when the credentials it rode in on stop counting — the token's `exp`, the
+//    posture's end, the client certificate's notAfter, the session's absolute end —
+//    through one deadline-ordered heap and one timer (not one timer per stream);
+//  - at once on a session revocation (logout, back-channel logout, refused refresh) and
+//    a subject's lockout ban, found through indexes by session id, provider session and
+//    issuer + subject (never a scan of every stream);
+//  - at once after a renewal (POST /.ztproxy/streams/renew, ./stream-renew.ts), which
+//    finds the stream by its `X-ZT-Stream` id.
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { Revocation } from '../identity/session/revocations.ts';
+import type { RequestContext, Snapshot } from '../pipeline/context.ts';
+import { judgeStream, streamDeadline, type StreamVerdict } from './reauthorize.ts';
 
 export type StreamKind = 'websocket' | 'tunnel';
 
 export interface OpenStream {
+  /** The `X-ZT-Stream` id the client was given (random, unguessable): what a renewal names. */
+  readonly id: string;
   readonly kind: StreamKind;
-  /** The context the stream was authorized with (its snapshot, route, subject, device). */
+  /**
+   * The context the stream was authorized with (its route, subject, device, session).
+   * A renewal replaces its subject, token expiry and device with the fresh ones.
+   */
   readonly ctx: RequestContext;
   /** The client side: destroying it ends the stream (the relay then closes the upstream side). */
   readonly socket: Duplex;
@@ -27,13 +49,123 @@ export interface OpenStream {
 export interface StreamTelemetry {
   opened(kind: StreamKind): void;
   closed(kind: StreamKind, reason: string): void;
+  /** ztproxy ended the stream (re-authorization, shutdown): the `stream closed` log line. */
+  cut(stream: OpenStream, reason: string): void;
 }
 
-const NO_TELEMETRY: StreamTelemetry = { opened() {}, closed() {} };
+const NO_TELEMETRY: StreamTelemetry = { opened() {}, closed() {}, cut() {} };
+
+/** A new stream id: 128 random bits, base64url (22 characters). */
+export function newStreamId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The shape of an id newStreamId makes: anything else is no stream (no lookup). */
+export const STREAM_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/** Streams judged per event-loop turn during a sweep (a slice of 10,000 streams costs a few ms). */
+export const SWEEP_SLICE = 500;
+/** setTimeout's largest delay (~24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** What the registry keeps of a stream besides what it hands out. */
+interface Entry {
+  readonly stream: OpenStream;
+  /** Epoch ms when its credentials next stop counting (Infinity: never). */
+  deadline: number;
+  /** Bumped by a renewal: a verdict still pending from before it is void. */
+  generation: number;
+  /** Index keys, kept to remove the entry again. */
+  readonly sid: string | undefined;
+  readonly providerSession: string | undefined;
+  readonly subject: string | undefined;
+}
+
+interface DeadlineSlot {
+  readonly at: number;
+  readonly entry: Entry;
+}
+
+/** A binary min-heap of deadlines; stale slots (the entry's deadline moved, or it closed) are skipped when popped. */
+class DeadlineHeap {
+  readonly #slots: DeadlineSlot[] = [];
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  peek(): DeadlineSlot | undefined {
+    return this.#slots[0];
+  }
+
+  push(slot: DeadlineSlot): void {
+    const a = this.#slots;
+    a.push(slot);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.at <= slot.at) break;
+      a[i] = a[parent]!;
+      i = parent;
+    }
+    a[i] = slot;
+  }
+
+  pop(): DeadlineSlot | undefined {
+    const a = this.#slots;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const child = r < a.length && a[r]!.at < a[l]!.at ? r : l;
+      if (a[child]!.at >= last.at) break;
+      a[i] = a[child]!;
+      i = child;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+function addTo<K>(index: Map<K, Set<Entry>>, key: K | undefined, entry: Entry): void {
+  if (key === undefined) return;
+  let set = index.get(key);
+  if (set === undefined) index.set(key, (set = new Set()));
+  set.add(entry);
+}
+
+function removeFrom<K>(index: Map<K, Set<Entry>>, key: K | undefined, entry: Entry): void {
+  if (key === undefined) return;
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(entry);
+  if (set.size === 0) index.delete(key);
+}
+
+/** What re-authorization needs from the proxy. */
+export interface ReauthorizationSource {
+  /** The snapshot requests run on now. */
+  snapshot(): Snapshot;
+}
 
 /** One per proxy process; it outlives snapshots (a reload re-judges the streams it holds). */
 export class StreamRegistry {
-  readonly #open = new Set<OpenStream>();
+  readonly #open = new Map<OpenStream, Entry>();
+  readonly #byId = new Map<string, Entry>();
+  readonly #bySession = new Map<string, Set<Entry>>();
+  readonly #byProviderSession = new Map<string, Set<Entry>>();
+  readonly #bySubject = new Map<string, Set<Entry>>();
+  readonly #deadlines = new DeadlineHeap();
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineAt = Infinity;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweepInterval = 0;
+  #sweeping = false;
+  #source: ReauthorizationSource | undefined;
   telemetry: StreamTelemetry = NO_TELEMETRY;
 
   get size(): number {
@@ -42,32 +174,231 @@ export class StreamRegistry {
 
   /** The streams open now (a live view: streams closed while iterating leave it). */
   streams(): IterableIterator<OpenStream> {
-    return this.#open.values();
+    return this.#open.keys();
   }
 
-  /** Registers an open stream; it leaves the registry when `socket` closes. */
-  add(kind: StreamKind, ctx: RequestContext, socket: Duplex): OpenStream {
-    const stream: OpenStream = { kind, ctx, socket, openedAt: Date.now() };
+  /**
+   * Starts re-authorization: the sweep every `streams.reauthorizeInterval` of the current
+   * snapshot, and the deadlines. Before this, streams are only listed (unit tests).
+   */
+  start(source: ReauthorizationSource): void {
+    this.#source = source;
+    this.#armSweep(source.snapshot().config.streams.reauthorizeInterval);
+    for (const entry of this.#open.values()) this.#schedule(entry, source.snapshot(), Date.now());
+  }
+
+  /** Stops the timers (shutdown); streams stay listed until closed. */
+  stop(): void {
+    this.#source = undefined;
+    clearTimeout(this.#sweepTimer);
+    clearTimeout(this.#deadlineTimer);
+    this.#sweepTimer = undefined;
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+  }
+
+  /** Registers an open stream under `id` (sent to the client as X-ZT-Stream); it leaves when `socket` closes. */
+  add(kind: StreamKind, ctx: RequestContext, socket: Duplex, id: string = newStreamId()): OpenStream {
+    const stream: OpenStream = { id, kind, ctx, socket, openedAt: Date.now() };
     if (socket.destroyed) return stream;
-    this.#open.add(stream);
+    const session = ctx.session;
+    const subject = ctx.subject;
+    const entry: Entry = {
+      stream,
+      deadline: Infinity,
+      generation: 0,
+      sid: session?.sid,
+      providerSession: session?.osid === undefined ? undefined : `${session.iss}\n${session.osid}`,
+      subject: subject === undefined ? undefined : `${subject.issuer}\n${subject.sub}`,
+    };
+    this.#open.set(stream, entry);
+    this.#byId.set(id, entry);
+    addTo(this.#bySession, entry.sid, entry);
+    addTo(this.#byProviderSession, entry.providerSession, entry);
+    addTo(this.#bySubject, entry.subject, entry);
     this.telemetry.opened(kind);
     socket.once('close', () => {
       if (!this.#open.delete(stream)) return;
+      this.#byId.delete(id);
+      removeFrom(this.#bySession, entry.sid, entry);
+      removeFrom(this.#byProviderSession, entry.providerSession, entry);
+      removeFrom(this.#bySubject, entry.subject, entry);
       if (ctx.details === '') ctx.details = `${kind}-closed`;
       this.telemetry.closed(kind, ctx.details);
     });
+    const source = this.#source;
+    if (source !== undefined) this.#schedule(entry, source.snapshot(), Date.now());
     return stream;
+  }
+
+  /** The open stream with this id, or undefined. */
+  find(id: string): OpenStream | undefined {
+    return this.#byId.get(id)?.stream;
   }
 
   /** Ends a stream for `reason` (kebab-case; the access log's and the close metric's reason). */
   close(stream: OpenStream, reason: string): void {
     if (stream.socket.destroyed) return;
     stream.ctx.details = reason;
+    this.telemetry.cut(stream, reason);
     stream.socket.destroy();
   }
 
   /** Ends every open stream (shutdown). */
   closeAll(reason: string): void {
-    for (const stream of [...this.#open]) this.close(stream, reason);
+    for (const stream of [...this.#open.keys()]) this.close(stream, reason);
+  }
+
+  /** Judges every open stream against `snapshot` now (a reload): only those it refuses are closed. */
+  reauthorizeAll(snapshot: Snapshot): void {
+    if (this.#source !== undefined && snapshot.config.streams.reauthorizeInterval !== this.#sweepInterval) {
+      this.#armSweep(snapshot.config.streams.reauthorizeInterval);
+    }
+    this.#walk(snapshot, () => {});
+  }
+
+  /** Judges one stream now, after a renewal changed what it rides on; resolves with the close reason, or undefined when it stays open. */
+  async renewed(stream: OpenStream, snapshot: Snapshot): Promise<StreamVerdict> {
+    const entry = this.#open.get(stream);
+    if (entry === undefined) return 'stream-closed';
+    entry.generation++;
+    const verdict = await this.#judge(entry, snapshot, Date.now());
+    return stream.socket.destroyed && verdict === undefined ? 'stream-closed' : verdict;
+  }
+
+  /** A session revocation (src/identity/session/revocations.ts): the streams riding on it close now. */
+  revoked(revocation: Revocation): void {
+    let entries: Iterable<Entry> | undefined;
+    switch (revocation.kind) {
+      case 'session':
+        entries = this.#bySession.get(revocation.sid);
+        break;
+      case 'provider-session':
+        entries = this.#byProviderSession.get(`${revocation.iss}\n${revocation.osid}`);
+        break;
+      case 'subject':
+        entries = this.#bySubject.get(`${revocation.iss}\n${revocation.sub}`);
+        break;
+    }
+    if (entries === undefined) return;
+    for (const entry of [...entries]) {
+      const session = entry.stream.ctx.session;
+      // Only streams opened with a session cookie: a bearer token is not a session, and
+      // it stays valid for new requests until its exp (then the stream ends too).
+      if (session === undefined) continue;
+      if (revocation.kind === 'subject' && session.iat > revocation.before) continue;
+      this.close(entry.stream, 'session-revoked');
+    }
+  }
+
+  /** A subject's lockout ban began: its streams close now (the sweep would find the ban too). */
+  subjectBanned(issuer: string, sub: string): void {
+    const entries = this.#bySubject.get(`${issuer}\n${sub}`);
+    if (entries === undefined) return;
+    for (const entry of [...entries]) this.close(entry.stream, 'locked-out');
+  }
+
+  #armSweep(interval: number): void {
+    clearTimeout(this.#sweepTimer);
+    this.#sweepInterval = interval;
+    const tick = (): void => {
+      const source = this.#source;
+      if (source === undefined) return;
+      this.#sweepTimer = setTimeout(tick, this.#sweepInterval).unref();
+      // A sweep still walking (slow PDP answers do not hold it, but 10^6 streams might)
+      // is not doubled.
+      if (this.#sweeping) return;
+      this.#sweeping = true;
+      this.#walk(source.snapshot(), () => {
+        this.#sweeping = false;
+      });
+    };
+    this.#sweepTimer = setTimeout(tick, interval).unref();
+  }
+
+  /** Judges every open stream against `snapshot`, SWEEP_SLICE per event-loop turn; `done` after the last. */
+  #walk(snapshot: Snapshot, done: () => void): void {
+    // A live iterator: streams that close meanwhile are skipped, new ones are judged too.
+    const it = this.#open.values();
+    const slice = (): void => {
+      const now = Date.now();
+      for (let n = 0; n < SWEEP_SLICE; n++) {
+        const next = it.next();
+        if (next.done === true) {
+          done();
+          return;
+        }
+        void this.#judge(next.value, snapshot, now);
+      }
+      setImmediate(slice);
+    };
+    slice();
+  }
+
+  /** Judges one stream; closes it on a no, else schedules its next deadline. Resolves with the verdict. */
+  #judge(entry: Entry, snapshot: Snapshot, now: number): StreamVerdict | Promise<StreamVerdict> {
+    const stream = entry.stream;
+    if (stream.socket.destroyed) return undefined;
+    let verdict: StreamVerdict | Promise<StreamVerdict>;
+    try {
+      verdict = judgeStream(stream, snapshot, now);
+    } catch {
+      // A bug in judging must not keep a stream it could not judge (fail closed).
+      verdict = 'reauthorization-error';
+    }
+    if (verdict instanceof Promise) {
+      const generation = entry.generation;
+      return verdict.then(
+        (v) => this.#apply(entry, generation, v, snapshot),
+        () => this.#apply(entry, generation, 'reauthorization-error', snapshot),
+      );
+    }
+    return this.#apply(entry, entry.generation, verdict, snapshot);
+  }
+
+  #apply(entry: Entry, generation: number, verdict: StreamVerdict, snapshot: Snapshot): StreamVerdict {
+    // A renewal since the question was asked made the answer moot; the renewal's own judgment counts.
+    if (generation !== entry.generation) return undefined;
+    if (verdict !== undefined) this.close(entry.stream, verdict);
+    else this.#schedule(entry, snapshot, Date.now());
+    return verdict;
+  }
+
+  /** Puts the stream's next deadline on the heap (when it moved) and re-arms the one timer if it is now the earliest. */
+  #schedule(entry: Entry, snapshot: Snapshot, now: number): void {
+    if (this.#source === undefined || entry.stream.socket.destroyed) return;
+    const at = streamDeadline(entry.stream, snapshot, now);
+    if (at === entry.deadline) return;
+    entry.deadline = at;
+    if (at === Infinity) return;
+    this.#deadlines.push({ at, entry });
+    if (at < this.#deadlineAt) this.#armDeadline(at, now);
+  }
+
+  #armDeadline(at: number, now: number): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = setTimeout(() => this.#deadlinesDue(), Math.min(Math.max(0, at - now), MAX_TIMER_MS)).unref();
+  }
+
+  #deadlinesDue(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    const source = this.#source;
+    if (source === undefined) return;
+    const now = Date.now();
+    const snapshot = source.snapshot();
+    const heap = this.#deadlines;
+    for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
+      heap.pop();
+      const entry = top.entry;
+      // A slot the stream's deadline has moved away from (a renewal), or of a closed stream.
+      if (entry.deadline !== top.at || entry.stream.socket.destroyed) continue;
+      entry.deadline = Infinity;
+      void this.#judge(entry, snapshot, now);
+    }
+    const next = heap.peek();
+    // A timer capped at ~24.8 days fires early: the loop above then finds nothing due and re-arms.
+    if (next !== undefined && next.at < this.#deadlineAt) this.#armDeadline(next.at, now);
   }
 }

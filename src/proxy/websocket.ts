@@ -19,9 +19,7 @@ import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import { identityHeaders, upstreamHeaders, mapUpstreamError } from './forward.ts';
 import { sendLocalReply } from './reply.ts';
 import type { Upstream } from './upstream.ts';
-import { closeAtCertExpiry } from './cert-expiry.ts';
-import { closeAtPostureExpiry } from './posture-expiry.ts';
-import type { StreamRegistry } from './streams.ts';
+import { newStreamId, type StreamRegistry } from './streams.ts';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kContext = Symbol('ztproxy.context');
@@ -84,10 +82,12 @@ proxy.on('proxyReqWs', (proxyReq, req) => {
       return;
     }
     decorate(ctx, res, true);
+    // The stream's id, for renewing its credentials (POST /.ztproxy/streams/renew). The
+    // registry re-judges it from now on: policy, session, token, posture, certificate.
+    const id = newStreamId();
+    res.headers['x-zt-stream'] = id;
     ctx.status = 101;
-    streams.add('websocket', ctx, ctx.upgrade!.socket);
-    closeAtCertExpiry(ctx, ctx.upgrade!.socket);
-    closeAtPostureExpiry(ctx, ctx.upgrade!.socket);
+    streams.add('websocket', ctx, ctx.upgrade!.socket, id);
   });
   proxyReq.once('response', (res: IncomingMessage) => {
     clearTimeout(timer);

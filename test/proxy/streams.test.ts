@@ -13,7 +13,7 @@ function fakeCtx(): RequestContext {
 
 function recording(registry: StreamRegistry): { opened: StreamKind[]; closed: [StreamKind, string][] } {
   const seen = { opened: [] as StreamKind[], closed: [] as [StreamKind, string][] };
-  registry.telemetry = { opened: (k) => seen.opened.push(k), closed: (k, r) => seen.closed.push([k, r]) };
+  registry.telemetry = { opened: (k) => seen.opened.push(k), closed: (k, r) => seen.closed.push([k, r]), cut: () => {} };
   return seen;
 }
 

@@ -174,6 +174,11 @@ export class BearerVerifier {
         : undefined;
   }
 
+  /** Does this verifier accept tokens of `issuer`? (An open stream's token, after a reload.) */
+  hasIssuer(issuer: string): boolean {
+    return this.issuers.has(issuer);
+  }
+
   /** Verified tokens currently cached. */
   get cacheSize(): number {
     return this.cache?.size ?? 0;

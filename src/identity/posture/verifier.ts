@@ -194,6 +194,11 @@ export class PostureVerifier {
     this.cache = config.cache.max > 0 ? new LRUCache<string, CacheEntry>({ max: config.cache.max, ttl: config.maxAge, ttlAutopurge: false }) : undefined;
   }
 
+  /** Does this verifier accept assertions of `issuer`? (An open stream's device, after a reload.) */
+  hasIssuer(issuer: string): boolean {
+    return this.issuers.has(issuer);
+  }
+
   /** Verified assertions currently cached. */
   get cacheSize(): number {
     return this.cache?.size ?? 0;

@@ -190,6 +190,23 @@ export class SessionManager {
     return { ok: true, session, setCookie: undefined };
   }
 
+  /**
+   * Why a session a long-lived stream rides on no longer counts (SPEC §8), or undefined:
+   * past its absolute end under the current ttl, revoked, or from a provider this config
+   * no longer logs in with. The idle timeout does not apply: an open stream is activity
+   * the cookie never sees. No cookie is opened (the stream kept the session's data).
+   */
+  streamProblem(data: SessionData, nowS: number): 'session-expired' | 'session-revoked' | undefined {
+    if (nowS >= data.exp || nowS >= data.iat + this.#ttlS) return 'session-expired';
+    if (this.revocations.isRevoked(data) || !sameIssuer(data.iss, this.#opts.oidc.issuer)) return 'session-revoked';
+    return undefined;
+  }
+
+  /** When a session ends on its own under the current ttl (epoch ms). */
+  endsAt(data: SessionData): number {
+    return Math.min(data.exp, data.iat + this.#ttlS) * 1000;
+  }
+
   /** The session in a request's Cookie header; undefined when it carries no session cookie. */
   resumeFromHeader(header: string | undefined): Promise<SessionResult> | undefined {
     if (header === undefined || !header.includes(SESSION_COOKIE)) return undefined;

@@ -22,11 +22,22 @@ interface SubjectCut {
 
 const SWEEP_EVERY = 1024;
 
+/**
+ * A revocation as it happens, for whoever holds something a session opened (the open
+ * WebSocket and CONNECT streams, SPEC §8): they are cut at once, not at their next check.
+ */
+export type Revocation =
+  | { readonly kind: 'session'; readonly sid: string }
+  | { readonly kind: 'provider-session'; readonly iss: string; readonly osid: string }
+  | { readonly kind: 'subject'; readonly iss: string; readonly sub: string; /** Sessions created at or before (epoch s). */ readonly before: number };
+
 export class SessionRevocations {
   readonly #sids = new Map<string, number>();
   readonly #providerSessions = new Map<string, number>();
   readonly #subjects = new Map<string, SubjectCut>();
   #writes = 0;
+  /** Told of every revocation after it is recorded (set by the proxy; one listener). */
+  onRevoked: ((revocation: Revocation) => void) | undefined;
 
   /** Number of entries (all kinds); for metrics and tests. */
   get size(): number {
@@ -37,6 +48,7 @@ export class SessionRevocations {
   revokeSession(sid: string, until: number): void {
     this.#sids.set(sid, Math.max(until, this.#sids.get(sid) ?? 0));
     this.#written();
+    this.onRevoked?.({ kind: 'session', sid });
   }
 
   /** Ends every session tied to the provider's session `osid` of issuer `iss`. */
@@ -44,6 +56,7 @@ export class SessionRevocations {
     const key = `${iss}\n${osid}`;
     this.#providerSessions.set(key, Math.max(until, this.#providerSessions.get(key) ?? 0));
     this.#written();
+    this.onRevoked?.({ kind: 'provider-session', iss, osid });
   }
 
   /** Ends every session of `sub` at `iss` created at or before `before` (epoch seconds). */
@@ -52,6 +65,7 @@ export class SessionRevocations {
     const prev = this.#subjects.get(key);
     this.#subjects.set(key, { before: Math.max(before, prev?.before ?? 0), until: Math.max(until, prev?.until ?? 0) });
     this.#written();
+    this.onRevoked?.({ kind: 'subject', iss, sub, before });
   }
 
   isRevoked(s: RevocableSession): boolean {

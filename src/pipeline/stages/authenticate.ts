@@ -56,6 +56,7 @@ async function sessionSubject(ctx: RequestContext): Promise<Subject | undefined>
   }
   if (result.setCookie !== undefined) addSetCookie(ctx, result.setCookie);
   ctx.sessionId = result.session.data.sid;
+  ctx.session = result.session.data;
   return result.session.subject;
 }
 
@@ -63,6 +64,7 @@ async function authenticate(ctx: RequestContext): Promise<StageResult> {
   const started = performance.now();
   const values = authorizationValues(ctx);
   let bearer: Subject | undefined;
+  let bearerExp: number | undefined;
   if (values.length > 1) return reply('bad-request', 'several-authorization-headers');
   const value = values[0];
   // The scheme is the first token up to whitespace (RFC 9110 §11.4): `Bearer<TAB>x` and a
@@ -81,6 +83,7 @@ async function authenticate(ctx: RequestContext): Promise<StageResult> {
       return invalid(result.reason);
     }
     bearer = result.subject;
+    bearerExp = result.expiresAt;
     // The token proved who the caller is to ztproxy; the upstream gets it only if the
     // route asks (it may be a replayable credential for other services).
     if (!ctx.route!.config.passAccessToken) dropAuthorization(ctx);
@@ -91,6 +94,7 @@ async function authenticate(ctx: RequestContext): Promise<StageResult> {
     return invalid('bearer-session-subject-conflict');
   }
   ctx.subject = bearer ?? session;
+  if (bearer !== undefined) ctx.tokenExpiresAt = bearerExp;
   return NEXT;
 }
 

@@ -144,24 +144,6 @@ function applyAnswer(ctx: RequestContext, answer: PdpAnswer, started: number): S
   return pdpReply(decision);
 }
 
-/**
- * Would this request still be allowed without its device? Asked when the posture
- * assertion a long-lived stream was opened with stops counting (proxy/posture-expiry.ts):
- * the route's policy (or gate) at this moment, then its remote PDP if it has one. Any
- * answer but an allow — a PDP error too — is no.
- */
-export function allowedWithoutDevice(ctx: RequestContext): boolean | Promise<boolean> {
-  const route = ctx.route!;
-  const input: PolicyInput = { ...policyInput(ctx), device: undefined };
-  if (route.policy.decide(input).effect !== 'allow') return false;
-  const remote = route.remote;
-  if (remote === undefined) return true;
-  const document = remoteDocument(remote.mode, input, remote.route);
-  if (document === undefined) return false;
-  const answer = remote.pdp.decide(document, ctx.id);
-  return answer instanceof Promise ? answer.then((a) => a.decision.effect === 'allow') : answer.decision.effect === 'allow';
-}
-
 export const remoteAuthorizeStage: Stage = {
   name: 'authorize',
   run(ctx: RequestContext): StageResult | Promise<StageResult> {

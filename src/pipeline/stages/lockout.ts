@@ -12,7 +12,7 @@
 // first visit is no attack), a step-up, our own failures (503), 404s. Per subject only
 // for a verified subject — a token whose signature failed names nobody, so a flood of
 // forged tokens for alice never bans alice. docs/design.md "Lockout" has the rows.
-import { ipKey, subjectKey, type LockoutKind } from '../../identity/lockout/index.ts';
+import { ipKey, subjectKey, type Lockout, type LockoutKind } from '../../identity/lockout/index.ts';
 import type { RequestContext } from '../context.ts';
 import { NEXT, type LocalReply, type Stage, type StageResult } from '../stage.ts';
 
@@ -83,4 +83,30 @@ export function countFailure(ctx: RequestContext, stage: string, reply: LocalRep
   const address = countedAddress(ctx);
   if (address !== '') lockout.recordFailure('ip', ipKey(address), undefined, now);
   if (subject !== undefined) lockout.recordFailure('subject', subjectKey(subject), subject.issuer, now);
+}
+
+/**
+ * The ban in force now on a request's address or subject (ms left; 0: none), asked again
+ * of an open stream (proxy/reauthorize.ts) with the lockout of the snapshot it is judged
+ * against: a subject banned after the stream opened — from any address — loses its
+ * streams too, as it would lose its next request.
+ */
+export function banLeft(lockout: Lockout, ctx: RequestContext, now: number): number | Promise<number> {
+  const address = countedAddress(ctx);
+  const subject = ctx.subject;
+  const ip = address === '' ? 0 : lockout.banLeft('ip', ipKey(address), now);
+  const sub = subject === undefined ? 0 : lockout.banLeft('subject', subjectKey(subject), now);
+  if (typeof ip === 'number' && typeof sub === 'number') return Math.max(ip, sub);
+  return Promise.all([ip, sub]).then(([a, b]) => Math.max(a, b));
+}
+
+/**
+ * Counts a refused stream renewal (proxy/stream-renew.ts: an invalid token, a stream id
+ * that is not the caller's) against the client address only: guessing stream ids or
+ * trying tokens there is the same attack as at any route, and the subject is unproven.
+ */
+export function countAddressFailure(ctx: RequestContext): void {
+  const lockout = ctx.snapshot.lockout;
+  const address = countedAddress(ctx);
+  if (lockout !== undefined && address !== '') lockout.recordFailure('ip', ipKey(address), undefined, Date.now());
 }
