@@ -26,6 +26,7 @@ import { readOpenApiTemplates } from '../config/openapi.ts';
 import { connectionIdentityStage } from '../pipeline/stages/connection-identity.ts';
 import { ForwardStage } from '../proxy/forward-stage.ts';
 import { StreamRegistry } from '../proxy/streams.ts';
+import { StreamRenewStage } from '../proxy/stream-renew.ts';
 import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
@@ -258,6 +259,7 @@ export async function buildSnapshot(
     posture,
     lockout,
     cliConfigurationJson: cliJson,
+    streamRenewal: new StreamRenewStage(streams),
     upstreams: acquired,
     pdps: acquiredPdps,
   });

@@ -5,6 +5,7 @@
 
 export const REPLIES = {
   ok: { status: 200, message: 'ok' },
+  'no-content': { status: 204, message: 'no content' },
   found: { status: 302, message: 'found' },
   'see-other': { status: 303, message: 'see other' },
   'bad-request': { status: 400, message: 'bad request' },

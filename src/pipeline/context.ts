@@ -98,6 +98,8 @@ export interface Snapshot {
   readonly lockout: Lockout | undefined;
   /** The /.well-known/ztproxy/cli-configuration document, when `identity.cli` is configured. */
   readonly cliConfigurationJson: string | undefined;
+  /** POST /.ztproxy/streams/renew: fresh credentials for an open long-lived stream (proxy/stream-renew.ts). */
+  readonly streamRenewal: Stage;
 }
 
 export interface StageTimings {

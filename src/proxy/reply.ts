@@ -45,6 +45,8 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       ...(page !== undefined ? ERROR_PAGE_HEADERS : local.body === undefined && status >= 400 ? VARY_JSON : undefined),
       ...local.headers,
     };
+    // RFC 9110 §8.6: no Content-Length on a 204.
+    if (status === 204) delete headers['content-length'];
     const hsts = ctx.snapshot.hstsHeader;
     if (hsts !== undefined) headers['strict-transport-security'] = hsts;
     if (ctx.setCookies !== undefined) {

@@ -17,6 +17,37 @@ import type { PostureResult, PostureVerifier } from '../../identity/posture/inde
 import type { RequestContext } from '../context.ts';
 import { NEXT, type Stage, type StageResult } from '../stage.ts';
 
+/** The posture header of a request, read as the posture stage reads it: its value, or why there is none. */
+export type PostureHeader = { readonly value: string } | { readonly problem: 'posture-absent' | 'posture-several-headers' | 'posture-header-spelling' };
+
+const ABSENT: PostureHeader = Object.freeze({ problem: 'posture-absent' });
+const SEVERAL: PostureHeader = Object.freeze({ problem: 'posture-several-headers' });
+const SPELLING: PostureHeader = Object.freeze({ problem: 'posture-header-spelling' });
+
+/**
+ * Finds the posture header in `raw` (the client's raw headers): `header` lower-case as
+ * configured, `normalized` as sanitation compares names. Shared with the stream renewal
+ * endpoint (proxy/stream-renew.ts), which must read a fresh assertion exactly this way.
+ */
+export function readPostureHeader(raw: readonly string[], header: string, normalized: string): PostureHeader {
+  const len = header.length;
+  let value: string | undefined;
+  let count = 0;
+  let exact = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Normalization maps one character to one, so only names of this length can match.
+    if (name.length !== len || normalizeHeaderName(name) !== normalized) continue;
+    count++;
+    value = raw[i + 1]!;
+    exact = name.toLowerCase() === header;
+  }
+  if (count === 0) return ABSENT;
+  if (count > 1) return SEVERAL;
+  if (!exact) return SPELLING;
+  return { value: value! };
+}
+
 export class PostureStage implements Stage {
   readonly name = 'posture';
   readonly #verifier: PostureVerifier;
@@ -32,32 +63,12 @@ export class PostureStage implements Stage {
   }
 
   run(ctx: RequestContext): StageResult | Promise<StageResult> {
-    const raw = ctx.req.rawHeaders;
-    const len = this.#header.length;
-    let value: string | undefined;
-    let count = 0;
-    let exact = false;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      // Normalization maps one character to one, so only names of this length can match.
-      if (name.length !== len || normalizeHeaderName(name) !== this.#normalized) continue;
-      count++;
-      value = raw[i + 1]!;
-      exact = name.toLowerCase() === this.#header;
-    }
-    if (count === 0) {
-      ctx.postureProblem = 'posture-absent';
+    const found = readPostureHeader(ctx.req.rawHeaders, this.#header, this.#normalized);
+    if ('problem' in found) {
+      ctx.postureProblem = found.problem;
       return NEXT;
     }
-    if (count > 1) {
-      ctx.postureProblem = 'posture-several-headers';
-      return NEXT;
-    }
-    if (!exact) {
-      ctx.postureProblem = 'posture-header-spelling';
-      return NEXT;
-    }
-    const result = this.#verifier.verify(value!, ctx.conn.certThumbprint, ctx.subject?.sub);
+    const result = this.#verifier.verify(found.value, ctx.conn.certThumbprint, ctx.subject?.sub);
     // A cache hit is synchronous: the runner then awaits nothing for this stage.
     if (result instanceof Promise) return result.then((r) => record(ctx, r));
     return record(ctx, result);

@@ -3,13 +3,16 @@
 // /.well-known/ztproxy/jwks.json (the keys that verify X-ZT-Assertion),
 // /.well-known/ztproxy/cli-configuration (what `ztproxy login` needs; 404 without
 // identity.cli) and everything under /.ztproxy/ (login, callback, logout, back-channel
-// logout; 404 for the rest, and for all of them when no OIDC login is configured).
+// logout — 404 for these when no OIDC login is configured — the renewal of an open
+// stream's credentials, and 404 for the rest).
 import type { RequestContext } from '../context.ts';
 import { NEXT, reply, type LocalReply, type Stage, type StageResult } from '../stage.ts';
 import { CLI_CONFIGURATION_PATH } from './cli-configuration.ts';
 import { BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, LOGIN_PATH, LOGOUT_PATH, backchannelLogout, callback, login, logout } from './login-endpoints.ts';
 
 export const JWKS_PATH = '/.well-known/ztproxy/jwks.json';
+/** Fresh credentials for an open long-lived stream (proxy/stream-renew.ts); on every host, with or without OIDC login. */
+export const STREAM_RENEW_PATH = '/.ztproxy/streams/renew';
 const RESERVED_PREFIX = '/.ztproxy/';
 
 const NOT_ALLOWED = reply('method-not-allowed', 'reserved-path-method');
@@ -96,6 +99,7 @@ export function reservedAnswer(
   if (tree === undefined) return undefined;
   if (tree === 'jwks') return method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
   if (tree === 'cli') return !configured.cli ? NOT_FOUND : method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
+  if (path === STREAM_RENEW_PATH) return 'local';
   return configured.login && LOGIN_ENDPOINTS.has(path) ? 'local' : NOT_FOUND;
 }
 
@@ -104,6 +108,8 @@ export const reservedPathsStage: Stage = {
   run(ctx: RequestContext): StageResult | Promise<StageResult> {
     const tree = reservedTree(ctx.path);
     if (tree === undefined) return NEXT;
-    return tree === 'jwks' ? jwks(ctx) : tree === 'cli' ? cliConfiguration(ctx) : loginEndpoint(ctx);
+    if (tree === 'jwks') return jwks(ctx);
+    if (tree === 'cli') return cliConfiguration(ctx);
+    return ctx.path === STREAM_RENEW_PATH ? ctx.snapshot.streamRenewal.run(ctx) : loginEndpoint(ctx);
   },
 };
