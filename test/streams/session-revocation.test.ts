@@ -1,0 +1,95 @@
+// A WebSocket opened with a browser session is cut at once when the session is revoked —
+// by the OP's back-channel logout or by the user's logout at ztproxy — not at the next
+// sweep: the interval here is an hour, so only the revocation itself can close it within
+// the test. Another user's stream lives on. Against the real development OP.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_ID, HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { SESSION_COOKIE } from '../helpers/oidc-attacker.ts';
+import { accessLine, closeLine, closedWithin, closesCounted, echo, openWs, startWsUpstream, type OpenWs, type WsUpstream } from '../helpers/ws-streams.ts';
+
+let stack: LoginStack;
+let ws: WsUpstream;
+
+beforeAll(async () => {
+  ws = await startWsUpstream();
+  stack = await startLoginStack({
+    routes: [
+      { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, websocket: true, policy: { allow: { authenticated: true } } },
+      { name: 'app', policy: { allow: { authenticated: true } } },
+    ],
+    config: { streams: { reauthorizeInterval: '1h' } },
+  });
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await ws?.close();
+});
+
+/** Cut "at once": well inside the hour-long interval (socket and event-loop slack only). */
+const AT_ONCE_MS = 3000;
+
+async function signedIn(user: string, password: string): Promise<HttpBrowser> {
+  const b = new HttpBrowser();
+  await loginThroughProxy(b, stack, '/app', user, password);
+  expect(b.cookies.has(SESSION_COOKIE)).toBe(true);
+  return b;
+}
+
+function openWith(b: HttpBrowser): Promise<OpenWs> {
+  const port = Number(new URL(stack.origin).port);
+  return openWs(port, `127.0.0.1:${port}`, { cookie: `${SESSION_COOKIE}=${b.cookies.get(SESSION_COOKIE)!.value}` }, '/ws/chat');
+}
+
+describe('a session revoked while its WebSocket is open', () => {
+  it('back-channel logout from the OP cuts the stream at once (session-revoked); another user keeps theirs', async () => {
+    const alice = await signedIn('alice', 'alice-dev-password');
+    const bob = await signedIn('bob', 'bob-dev-password');
+    const aliceWs = await openWith(alice);
+    const bobWs = await openWith(bob);
+    try {
+      expect(await echo(aliceWs.ws, 'hello')).toBe('echo:hello');
+      // RP-initiated logout at the OP: the OP posts a logout token to ztproxy's back-channel endpoint.
+      const endSession = new URL(`${stack.op.issuer}/session/end`);
+      endSession.searchParams.set('client_id', CLIENT_ID);
+      const confirm = await alice.clone().get(endSession.href);
+      const html = await confirm.text();
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+      const action = /action="([^"]+)"/.exec(html)?.[1];
+      expect(xsrf && action, html).toBeTruthy();
+      const loggedOutAt = Date.now();
+      const out = await alice.clone().postForm(new URL(action!, stack.op.issuer).href, { xsrf: xsrf!, logout: 'yes' });
+      expect(out.status).toBe(303);
+      const closedAt = await closedWithin(aliceWs, AT_ONCE_MS);
+      expect(closedAt).toBeDefined();
+      expect(closedAt! - loggedOutAt).toBeLessThan(AT_ONCE_MS);
+      ws.reset();
+      expect(await echo(aliceWs.ws, 'after-logout')).toBeUndefined();
+      expect(ws.messages).toEqual([]);
+      await expect.poll(() => accessLine(stack.proxy, aliceWs.requestId)?.reason).toBe('session-revoked');
+      expect(closeLine(stack.proxy, aliceWs.requestId)).toMatchObject({ kind: 'websocket', route: 'ws', subject: expect.any(String), reason: 'session-revoked' });
+      expect(await closesCounted(stack.proxy, 'websocket', 'session-revoked')).toBeGreaterThanOrEqual(1);
+      expect(await echo(bobWs.ws, 'bob-still')).toBe('echo:bob-still');
+    } finally {
+      aliceWs.ws.terminate();
+      bobWs.ws.terminate();
+    }
+  });
+
+  it('logout at ztproxy (POST /.ztproxy/logout) cuts the stream at once', async () => {
+    const carol = await signedIn('alice', 'alice-dev-password');
+    const stream = await openWith(carol);
+    try {
+      expect(await echo(stream.ws, 'hi')).toBe('echo:hi');
+      const loggedOutAt = Date.now();
+      const out = await carol.request(`${stack.origin}/.ztproxy/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: stack.origin }, body: '' });
+      expect(out.status).toBe(303);
+      const closedAt = await closedWithin(stream, AT_ONCE_MS);
+      expect(closedAt).toBeDefined();
+      expect(closedAt! - loggedOutAt).toBeLessThan(AT_ONCE_MS);
+      await expect.poll(() => accessLine(stack.proxy, stream.requestId)?.reason).toBe('session-revoked');
+    } finally {
+      stream.ws.terminate();
+    }
+  });
+});
