@@ -86,6 +86,7 @@ const MICRO: readonly { name: string; args: string[] }[] = [
   { name: 'pdp-decision', args: ['200000'] },
   { name: 'jwt-verify', args: ['5000'] },
   { name: 'lockout-check', args: ['200000'] },
+  { name: 'stream-sweep', args: ['10000'] },
 ];
 
 async function runMicro(only: readonly string[] | undefined): Promise<MicroResult[]> {

@@ -478,7 +478,7 @@ export class ZtProxy {
     this.#version++;
     this.#snapshot = next;
     // Open streams are judged by the new config now; only those it refuses close.
-    this.#streams.reauthorizeAll(next);
+    void this.#streams.reauthorizeAll(next);
     if (next.sessions !== undefined && next.sessions.rp !== old.sessions?.rp) this.#identityStarted(next);
     this.#configWatcher?.watch(this.#configFiles(next.config));
     this.#upstreams.retain(next.upstreams);

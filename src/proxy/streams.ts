@@ -249,12 +249,15 @@ export class StreamRegistry {
     for (const stream of [...this.#open.keys()]) this.close(stream, reason);
   }
 
-  /** Judges every open stream against `snapshot` now (a reload): only those it refuses are closed. */
-  reauthorizeAll(snapshot: Snapshot): void {
+  /**
+   * Judges every open stream against `snapshot` now (a reload): only those it refuses are
+   * closed. Resolves once every stream was judged (a PDP's answers may still be pending).
+   */
+  reauthorizeAll(snapshot: Snapshot): Promise<void> {
     if (this.#source !== undefined && snapshot.config.streams.reauthorizeInterval !== this.#sweepInterval) {
       this.#armSweep(snapshot.config.streams.reauthorizeInterval);
     }
-    this.#walk(snapshot, () => {});
+    return new Promise((resolve) => this.#walk(snapshot, resolve));
   }
 
   /** Judges one stream now, after a renewal changed what it rides on; resolves with the close reason, or undefined when it stays open. */
