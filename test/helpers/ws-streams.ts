@@ -49,8 +49,8 @@ export interface OpenWs {
 }
 
 /** Opens a WebSocket through the proxy on `port` with these headers; rejects with the status if refused. */
-export async function openWs(port: number, host: string, headers: Record<string, string>, path = '/chat'): Promise<OpenWs> {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, { rejectUnauthorized: false, headers: { host, ...headers } });
+export async function openWs(port: number, host: string, headers: Record<string, string>, path = '/chat', tls: { cert?: Buffer; key?: Buffer } = {}): Promise<OpenWs> {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, { rejectUnauthorized: false, headers: { host, ...headers }, ...tls });
   ws.on('error', () => {});
   const closed = new Promise<number>((resolve) => ws.once('close', () => resolve(Date.now())));
   const ids = await new Promise<{ requestId: string; streamId: string }>((resolve, reject) => {
@@ -78,9 +78,9 @@ export function closedWithin(stream: OpenWs, ms: number): Promise<number | undef
   return Promise.race([stream.closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms))]);
 }
 
-/** POST /.ztproxy/streams/renew with these headers. */
-export function renew(port: number, headers: Record<string, string>, method = 'POST'): Promise<SimpleResponse> {
-  return get(port, '/.ztproxy/streams/renew', { method, headers });
+/** POST /.ztproxy/streams/renew with these headers (and a client certificate, if given). */
+export function renew(port: number, headers: Record<string, string>, method = 'POST', tls?: { cert: Buffer; key: Buffer }): Promise<SimpleResponse> {
+  return get(port, '/.ztproxy/streams/renew', { method, headers, ...(tls ? { tls } : {}) });
 }
 
 /** The access-log line of a request id (a stream's line is written when it ends). */
