@@ -10,6 +10,7 @@
 //    (SPEC §5: expired certificates never authenticate);
 //  - `token-expired`: the bearer token it rode in on passed its `exp` (no renewal came);
 //    `token-issuer-removed`: a reload removed the token's issuer from identity.jwt;
+//    `session-revoked`: the provider logged the token's session or user out (back channel);
 //  - `session-expired` / `session-revoked`: the browser session passed its absolute end
 //    under the current ttl, or was revoked (logout, back-channel logout, refused
 //    refresh), or a reload ended OIDC login or changed its provider;
@@ -130,6 +131,7 @@ export function judgeStream(stream: JudgedStream, snapshot: Snapshot, now: numbe
   if (ctx.tokenExpiresAt !== undefined && subject !== undefined) {
     if (ctx.tokenExpiresAt * 1000 <= now) return 'token-expired';
     if (snapshot.bearer === undefined || !snapshot.bearer.hasIssuer(subject.issuer)) return 'token-issuer-removed';
+    if (snapshot.sessions !== undefined && snapshot.sessions.revocations.isTokenRevoked(subject.issuer, subject.sub, subject.claims)) return 'session-revoked';
   }
   const session = ctx.session;
   if (session !== undefined) {

@@ -131,6 +131,7 @@ export class StreamRenewStage implements Stage {
       }
       fresh = verified.subject;
       freshExp = verified.expiresAt;
+      if (snapshot.sessions?.revocations.isTokenRevoked(fresh.issuer, fresh.sub, fresh.claims) === true) return invalidToken(ctx, 'token-revoked');
     }
     const posture = snapshot.posture;
     const postureHeader = posture === undefined ? undefined : readPostureHeader(ctx.req.rawHeaders, posture.header, normalizeHeaderName(posture.header));

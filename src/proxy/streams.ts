@@ -146,6 +146,18 @@ function removeFrom<K>(index: Map<K, Set<Entry>>, key: K | undefined, entry: Ent
   if (set.size === 0) index.delete(key);
 }
 
+/**
+ * The provider session a stream rides on (`iss` + the OP's `sid`), for back-channel
+ * logout: its session cookie's, else its bearer token's `sid` claim (if the OP puts one in).
+ */
+function providerSessionOf(ctx: RequestContext): string | undefined {
+  const session = ctx.session;
+  if (session?.osid !== undefined) return `${session.iss}\n${session.osid}`;
+  const subject = ctx.subject;
+  const sid = subject?.source === 'bearer' ? subject.claims['sid'] : undefined;
+  return typeof sid === 'string' ? `${subject!.issuer}\n${sid}` : undefined;
+}
+
 /** What re-authorization needs from the proxy. */
 export interface ReauthorizationSource {
   /** The snapshot requests run on now. */
@@ -208,7 +220,7 @@ export class StreamRegistry {
       deadline: Infinity,
       generation: 0,
       sid: session?.sid,
-      providerSession: session?.osid === undefined ? undefined : `${session.iss}\n${session.osid}`,
+      providerSession: providerSessionOf(ctx),
       subject: subject === undefined ? undefined : `${subject.issuer}\n${subject.sub}`,
     };
     this.#open.set(stream, entry);
@@ -269,7 +281,12 @@ export class StreamRegistry {
     return stream.socket.destroyed && verdict === undefined ? 'stream-closed' : verdict;
   }
 
-  /** A session revocation (src/identity/session/revocations.ts): the streams riding on it close now. */
+  /**
+   * A revocation (src/identity/session/revocations.ts): the streams riding on it close
+   * now — ztproxy's session (logout, refused refresh), the provider's session (back-channel
+   * logout by `sid`: session cookies and bearer tokens carrying that `sid`), or the user
+   * at the provider (back-channel logout by `sub`: sessions and tokens from before it).
+   */
   revoked(revocation: Revocation): void {
     let entries: Iterable<Entry> | undefined;
     switch (revocation.kind) {
@@ -285,12 +302,21 @@ export class StreamRegistry {
     }
     if (entries === undefined) return;
     for (const entry of [...entries]) {
-      const session = entry.stream.ctx.session;
-      // Only streams opened with a session cookie: a bearer token is not a session, and
-      // it stays valid for new requests until its exp (then the stream ends too).
-      if (session === undefined) continue;
-      if (revocation.kind === 'subject' && session.iat > revocation.before) continue;
-      this.close(entry.stream, 'session-revoked');
+      const ctx = entry.stream.ctx;
+      const session = ctx.session;
+      const subject = ctx.subject;
+      let cut: boolean;
+      if (revocation.kind === 'session') cut = true;
+      else if (revocation.kind === 'provider-session') cut = true;
+      else if (session !== undefined && session.iat <= revocation.before) cut = true;
+      else {
+        // A logout of the user at the provider (back channel, by `sub`) also ends the
+        // streams of access tokens issued before it — the authenticate stage refuses
+        // those tokens from now on too, so a cut stream cannot simply be reopened with one.
+        const iat = subject?.source === 'bearer' ? subject.claims['iat'] : undefined;
+        cut = subject?.source === 'bearer' && (typeof iat !== 'number' || iat <= revocation.before);
+      }
+      if (cut) this.close(entry.stream, 'session-revoked');
     }
   }
 

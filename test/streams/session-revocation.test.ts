@@ -4,15 +4,22 @@
 // the test. Another user's stream lives on. Against the real development OP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ID, HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
-import { SESSION_COOKIE } from '../helpers/oidc-attacker.ts';
+import { SESSION_COOKIE, testCodec } from '../helpers/oidc-attacker.ts';
+import { AUDIENCE, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { accessLine, closeLine, closedWithin, closesCounted, echo, openWs, startWsUpstream, type OpenWs, type WsUpstream } from '../helpers/ws-streams.ts';
 
 let stack: LoginStack;
 let ws: WsUpstream;
+/** Signs bearer tokens in the OP's name (as a CLI's access token from the OP would be): `identity.jwt` trusts it for the OP's issuer. */
+let apiKey: TestKey;
+let apiJwks: TempJwksFile;
 
 beforeAll(async () => {
   ws = await startWsUpstream();
+  apiKey = await makeKey('ES256');
+  apiJwks = await writeJwksFile(jwksOf(apiKey));
   stack = await startLoginStack({
+    identity: (opIssuer) => ({ jwt: [{ issuer: opIssuer, audience: AUDIENCE, jwksFile: apiJwks.path, algorithms: ['ES256'] }] }),
     routes: [
       { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, websocket: true, policy: { allow: { authenticated: true } } },
       { name: 'app', policy: { allow: { authenticated: true } } },
@@ -24,6 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await ws?.close();
+  await apiJwks?.cleanup();
 });
 
 /** Cut "at once": well inside the hour-long interval (socket and event-loop slack only). */
@@ -34,6 +42,21 @@ async function signedIn(user: string, password: string): Promise<HttpBrowser> {
   await loginThroughProxy(b, stack, '/app', user, password);
   expect(b.cookies.has(SESSION_COOKIE)).toBe(true);
   return b;
+}
+
+/** RP-initiated logout at the OP: the OP then posts a logout token to ztproxy's back-channel endpoint. Returns when it was sent. */
+async function logoutAtOp(b: HttpBrowser): Promise<number> {
+  const endSession = new URL(`${stack.op.issuer}/session/end`);
+  endSession.searchParams.set('client_id', CLIENT_ID);
+  const confirm = await b.clone().get(endSession.href);
+  const html = await confirm.text();
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  const action = /action="([^"]+)"/.exec(html)?.[1];
+  expect(xsrf && action, html).toBeTruthy();
+  const at = Date.now();
+  const out = await b.clone().postForm(new URL(action!, stack.op.issuer).href, { xsrf: xsrf!, logout: 'yes' });
+  expect(out.status).toBe(303);
+  return at;
 }
 
 function openWith(b: HttpBrowser): Promise<OpenWs> {
@@ -49,17 +72,7 @@ describe('a session revoked while its WebSocket is open', () => {
     const bobWs = await openWith(bob);
     try {
       expect(await echo(aliceWs.ws, 'hello')).toBe('echo:hello');
-      // RP-initiated logout at the OP: the OP posts a logout token to ztproxy's back-channel endpoint.
-      const endSession = new URL(`${stack.op.issuer}/session/end`);
-      endSession.searchParams.set('client_id', CLIENT_ID);
-      const confirm = await alice.clone().get(endSession.href);
-      const html = await confirm.text();
-      const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-      const action = /action="([^"]+)"/.exec(html)?.[1];
-      expect(xsrf && action, html).toBeTruthy();
-      const loggedOutAt = Date.now();
-      const out = await alice.clone().postForm(new URL(action!, stack.op.issuer).href, { xsrf: xsrf!, logout: 'yes' });
-      expect(out.status).toBe(303);
+      const loggedOutAt = await logoutAtOp(alice);
       const closedAt = await closedWithin(aliceWs, AT_ONCE_MS);
       expect(closedAt).toBeDefined();
       expect(closedAt! - loggedOutAt).toBeLessThan(AT_ONCE_MS);
@@ -88,6 +101,28 @@ describe('a session revoked while its WebSocket is open', () => {
       expect(closedAt).toBeDefined();
       expect(closedAt! - loggedOutAt).toBeLessThan(AT_ONCE_MS);
       await expect.poll(() => accessLine(stack.proxy, stream.requestId)?.reason).toBe('session-revoked');
+    } finally {
+      stream.ws.terminate();
+    }
+  });
+
+  it("back-channel logout also cuts a bearer token's stream of that provider session, and the token opens no new one", async () => {
+    const dave = await signedIn('alice', 'alice-dev-password');
+    const opened = await testCodec().open<{ osid: string; sub: string }>('session', dave.cookies.get(SESSION_COOKIE)!.value);
+    if (!opened.ok) throw new Error(opened.reason);
+    const now = Math.floor(Date.now() / 1000);
+    // An access token of the same provider session (the OP's `sid` in it), as a CLI that logged in through this browser holds.
+    const bearer = await mint(apiKey, { iss: stack.op.issuer, aud: AUDIENCE, sub: opened.payload.sub, sid: opened.payload.osid, iat: now, exp: now + 300, jti: 'cli-1' });
+    const port = Number(new URL(stack.origin).port);
+    const stream = await openWs(port, `127.0.0.1:${port}`, { authorization: `Bearer ${bearer}` }, '/ws/chat');
+    try {
+      expect(await echo(stream.ws, 'cli')).toBe('echo:cli');
+      const loggedOutAt = await logoutAtOp(dave);
+      const closedAt = await closedWithin(stream, AT_ONCE_MS);
+      expect(closedAt).toBeDefined();
+      expect(closedAt! - loggedOutAt).toBeLessThan(AT_ONCE_MS);
+      await expect.poll(() => accessLine(stack.proxy, stream.requestId)?.reason).toBe('session-revoked');
+      await expect(openWs(port, `127.0.0.1:${port}`, { authorization: `Bearer ${bearer}` }, '/ws/chat')).rejects.toThrow(/401/);
     } finally {
       stream.ws.terminate();
     }

@@ -78,6 +78,22 @@ export class SessionRevocations {
     return false;
   }
 
+  /**
+   * Is a bearer token cut by a revocation from the provider (back-channel logout)? Its
+   * `sid` claim names the provider session, its `iat` says whether it was issued before
+   * a logout of its subject (a token without `iat` could be from before). A logout at
+   * ztproxy (`revokeSession`) ends ztproxy's own sessions only: no token carries that id.
+   */
+  isTokenRevoked(iss: string, sub: string, claims: Readonly<Record<string, unknown>>): boolean {
+    if (this.#providerSessions.size === 0 && this.#subjects.size === 0) return false;
+    const osid = claims['sid'];
+    if (typeof osid === 'string' && this.#providerSessions.has(`${iss}\n${osid}`)) return true;
+    const cut = this.#subjects.get(`${iss}\n${sub}`);
+    if (cut === undefined) return false;
+    const iat = claims['iat'];
+    return typeof iat !== 'number' || iat <= cut.before;
+  }
+
   #written(): void {
     if (++this.#writes % SWEEP_EVERY === 0) this.sweep(Date.now());
   }

@@ -84,6 +84,13 @@ async function authenticate(ctx: RequestContext): Promise<StageResult> {
     }
     bearer = result.subject;
     bearerExp = result.expiresAt;
+    // The provider logged this session (or this user) out over the back channel: a token
+    // issued before is refused like the session cookie (two Map sizes when nothing is revoked).
+    const revocations = ctx.snapshot.sessions?.revocations;
+    if (revocations !== undefined && revocations.isTokenRevoked(bearer.issuer, bearer.sub, bearer.claims)) {
+      ctx.timings.auth = performance.now() - started;
+      return invalid('token-revoked');
+    }
     // The token proved who the caller is to ztproxy; the upstream gets it only if the
     // route asks (it may be a replayable credential for other services).
     if (!ctx.route!.config.passAccessToken) dropAuthorization(ctx);
