@@ -99,7 +99,7 @@ export function reservedAnswer(
   if (tree === undefined) return undefined;
   if (tree === 'jwks') return method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
   if (tree === 'cli') return !configured.cli ? NOT_FOUND : method === 'GET' || method === 'HEAD' ? 'local' : NOT_ALLOWED;
-  if (path === STREAM_RENEW_PATH) return 'local';
+  if (path === STREAM_RENEW_PATH) return method === 'POST' ? 'local' : NOT_ALLOWED;
   return configured.login && LOGIN_ENDPOINTS.has(path) ? 'local' : NOT_FOUND;
 }
 
