@@ -136,6 +136,24 @@ describe('a reload re-judges every open stream at once', () => {
   });
 });
 
+describe('a reload and the credentials a stream rides on', () => {
+  it("removing the token's issuer from identity.jwt closes its streams (token-issuer-removed); the other issuer's stay", async () => {
+    const theirs = await open('other.test', await token('alice', {}, otherKey, OTHER_ISSUER));
+    const ours = await open('other.test', await token('alice'));
+    try {
+      const identity = config.identity as { jwt: unknown[] };
+      await reload({ ...config, identity: { jwt: [identity.jwt[0]] } });
+      expect(await closedWithin(theirs, INTERVAL_MS + SLACK_MS)).toBeDefined();
+      await expect.poll(() => accessLine(stack.proxy, theirs.requestId)?.reason).toBe('token-issuer-removed');
+      expect(await echo(ours.ws, 'ours')).toBe('echo:ours');
+    } finally {
+      theirs.ws.terminate();
+      ours.ws.terminate();
+      await reload(config);
+    }
+  });
+});
+
 describe('the sweep', () => {
   it('closes a stream within one interval once its remote PDP says no (nothing else announced it)', async () => {
     pdpAllows = true;
