@@ -65,6 +65,12 @@ export const STREAM_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /** Streams judged per event-loop turn during a sweep (a slice of 10,000 streams costs a few ms). */
 export const SWEEP_SLICE = 500;
+/**
+ * Remote-PDP questions a walk keeps in flight at most: 10,000 streams on a PDP route must
+ * not become 10,000 concurrent calls (the PDP's breaker would open, and every stream would
+ * close with pdp-error — fail closed turned into an outage by our own sweep).
+ */
+const MAX_PENDING_JUDGMENTS = 64;
 /** setTimeout's largest delay (~24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -263,7 +269,7 @@ export class StreamRegistry {
 
   /**
    * Judges every open stream against `snapshot` now (a reload): only those it refuses are
-   * closed. Resolves once every stream was judged (a PDP's answers may still be pending).
+   * closed. Resolves once every stream was judged (remote PDPs' answers included).
    */
   reauthorizeAll(snapshot: Snapshot): Promise<void> {
     if (this.#source !== undefined && snapshot.config.streams.reauthorizeInterval !== this.#sweepInterval) {
@@ -345,19 +351,44 @@ export class StreamRegistry {
     this.#sweepTimer = setTimeout(tick, interval).unref();
   }
 
-  /** Judges every open stream against `snapshot`, SWEEP_SLICE per event-loop turn; `done` after the last. */
+  /**
+   * Judges every open stream against `snapshot`, SWEEP_SLICE per event-loop turn, with at
+   * most MAX_PENDING_JUDGMENTS remote-PDP questions in flight (the walk waits for answers
+   * beyond that); `done` once every stream was judged and every answer came.
+   */
   #walk(snapshot: Snapshot, done: () => void): void {
     // A live iterator: streams that close meanwhile are skipped, new ones are judged too.
     const it = this.#open.values();
+    let pending = 0;
+    let waiting = false;
+    let exhausted = false;
+    const settled = (): void => {
+      pending--;
+      if (exhausted) {
+        if (pending === 0) done();
+      } else if (waiting && pending < MAX_PENDING_JUDGMENTS) {
+        waiting = false;
+        setImmediate(slice);
+      }
+    };
     const slice = (): void => {
       const now = Date.now();
       for (let n = 0; n < SWEEP_SLICE; n++) {
-        const next = it.next();
-        if (next.done === true) {
-          done();
+        if (pending >= MAX_PENDING_JUDGMENTS) {
+          waiting = true;
           return;
         }
-        void this.#judge(next.value, snapshot, now);
+        const next = it.next();
+        if (next.done === true) {
+          exhausted = true;
+          if (pending === 0) done();
+          return;
+        }
+        const verdict = this.#judge(next.value, snapshot, now);
+        if (verdict instanceof Promise) {
+          pending++;
+          void verdict.finally(settled);
+        }
       }
       setImmediate(slice);
     };
