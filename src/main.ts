@@ -16,6 +16,7 @@ import { runPipeline, type RunDeps } from './pipeline/run.ts';
 import { answerClientError, createHttpsListener, createRedirectListener } from './proxy/listener.ts';
 import { UpstreamRegistry } from './proxy/upstream.ts';
 import { StreamRegistry } from './proxy/streams.ts';
+import { closeTunnelsWithoutRoute } from './proxy/tunnel.ts';
 import { PdpRegistry } from './pdp/index.ts';
 import { isPoisoned, poisonConnection, sendLocalReply } from './proxy/reply.ts';
 import { CloseSpreader, jitter } from './proxy/close-spread.ts';
@@ -120,6 +121,7 @@ export class ZtProxy {
     streams.telemetry = {
       opened: (kind) => metrics.countStreamOpened(kind),
       closed: (kind, reason) => metrics.countStreamClosed(kind, reason),
+      tunnelBytes: (route, direction) => metrics.tunnelByteCounter(route, direction),
     };
     this.log = log;
     this.metrics = metrics;
@@ -475,6 +477,8 @@ export class ZtProxy {
     // only drops its cache and key-set timers.
     if (old.bearer !== next.bearer) old.bearer?.close();
     if (old.posture !== next.posture) old.posture?.close();
+    const cut = closeTunnelsWithoutRoute(this.#streams, next);
+    if (cut > 0) this.log.info({ tunnels: cut, reason: 'route-removed' }, 'closed tunnels whose route the new configuration no longer has');
     this.metrics.configReloads.inc({ kind: 'config', result: 'ok' });
     this.log.info({ trigger, version: next.version, routes: next.routes.length }, 'configuration reloaded');
     return { ok: true, errors: [] };

@@ -9,12 +9,19 @@
 // line's `reason` (the line is written when the stream ends) and the `reason` label of
 // `ztproxy_stream_closes_total`. A stream that ends by itself (either peer closed it)
 // keeps the reason its relay set, or `<kind>-closed`.
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../pipeline/context.ts';
 
 export type StreamKind = 'websocket' | 'tunnel';
 
 export interface OpenStream {
+  /**
+   * Random, unguessable (128 bits, base64url): a tunnel's client learns it in `X-ZT-Stream`
+   * and names it to present fresh credentials for the stream; knowing it grants nothing
+   * by itself (the renewal must come from the stream's own caller).
+   */
+  readonly id: string;
   readonly kind: StreamKind;
   /** The context the stream was authorized with (its snapshot, route, subject, device). */
   readonly ctx: RequestContext;
@@ -24,16 +31,22 @@ export interface OpenStream {
   readonly openedAt: number;
 }
 
+export interface ByteCounter {
+  inc(bytes: number): void;
+}
+
 export interface StreamTelemetry {
   opened(kind: StreamKind): void;
   closed(kind: StreamKind, reason: string): void;
+  /** A tunnel's byte counter for a route and direction (bound once; added to per chunk). */
+  tunnelBytes?(route: string, direction: 'upstream' | 'client'): ByteCounter;
 }
 
 const NO_TELEMETRY: StreamTelemetry = { opened() {}, closed() {} };
 
 /** One per proxy process; it outlives snapshots (a reload re-judges the streams it holds). */
 export class StreamRegistry {
-  readonly #open = new Set<OpenStream>();
+  readonly #open = new Map<string, OpenStream>();
   telemetry: StreamTelemetry = NO_TELEMETRY;
 
   get size(): number {
@@ -45,14 +58,19 @@ export class StreamRegistry {
     return this.#open.values();
   }
 
+  /** The open stream with this id, or undefined. */
+  get(id: string): OpenStream | undefined {
+    return this.#open.get(id);
+  }
+
   /** Registers an open stream; it leaves the registry when `socket` closes. */
   add(kind: StreamKind, ctx: RequestContext, socket: Duplex): OpenStream {
-    const stream: OpenStream = { kind, ctx, socket, openedAt: Date.now() };
+    const stream: OpenStream = { id: randomBytes(16).toString('base64url'), kind, ctx, socket, openedAt: Date.now() };
     if (socket.destroyed) return stream;
-    this.#open.add(stream);
+    this.#open.set(stream.id, stream);
     this.telemetry.opened(kind);
     socket.once('close', () => {
-      if (!this.#open.delete(stream)) return;
+      if (!this.#open.delete(stream.id)) return;
       if (ctx.details === '') ctx.details = `${kind}-closed`;
       this.telemetry.closed(kind, ctx.details);
     });
@@ -68,6 +86,6 @@ export class StreamRegistry {
 
   /** Ends every open stream (shutdown). */
   closeAll(reason: string): void {
-    for (const stream of [...this.#open]) this.close(stream, reason);
+    for (const stream of [...this.#open.values()]) this.close(stream, reason);
   }
 }
