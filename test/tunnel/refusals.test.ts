@@ -54,7 +54,7 @@ const open = (name: string, host: string, port: number, upstream: string, policy
 });
 
 const stack = useProxyStack<TestUpstream>(
-  async ({ pki, onClose, startProxy }) => {
+  async ({ pki, upstream: http, onClose, startProxy }) => {
     tcp = await startTcpUpstream('echo');
     onClose(() => tcp.close());
     const user = await generateKeyPair('ES256', { extractable: true });
@@ -83,7 +83,7 @@ const stack = useProxyStack<TestUpstream>(
         open('no-connect', 'nc.internal', 7, upstream, { allow: { accept: true }, deny: { method: ['CONNECT'] } }),
         open('path-rule', 'path.internal', 7, upstream, { allow: { path: { exact: '/' } } }),
         // Every HTTP request and WebSocket, whatever its Host, lands here — never on a TCP route.
-        { name: 'web', upstream: stack.upstream.url, websocket: true, policy: { allow: { accept: true } } },
+        { name: 'web', upstream: http.url, websocket: true, policy: { allow: { accept: true } } },
       ],
     };
   },
