@@ -6,7 +6,7 @@ import { isIP } from '../basics/ip.ts';
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { parseDuration, parseSize } from '../basics/duration.ts';
-import { canonicalizePath } from '../basics/canonical.ts';
+import { canonicalizeConnectTarget, canonicalizePath } from '../basics/canonical.ts';
 import { normalizeHeaderName } from '../basics/headers.ts';
 import { stripEntryProblem } from '../basics/identity-headers.ts';
 import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
@@ -284,6 +284,20 @@ const routeFields = z.strictObject({
 const routeSchema = z.preprocess(tcpRouteInput, routeFields).superRefine((route, ctx) => {
   if (isTcpRoute(route)) {
     if (route.match.host === undefined) ctx.addIssue({ code: 'custom', path: ['match', 'host'], message: 'a TCP route needs a host (the name clients CONNECT to)' });
+    else {
+      // A host no CONNECT target can name (`127.1`, `::ffff:10.0.0.1`: the target grammar
+      // refuses those spellings) would be a route nobody can ever reach.
+      const host = route.match.host;
+      const probe = host.startsWith('*.') ? `x${host.slice(1)}` : host.includes(':') ? `[${host}]` : host;
+      const parsed = canonicalizeConnectTarget(`${probe}:1`);
+      if (!parsed.ok) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['match', 'host'],
+          message: `no CONNECT can name this host (${parsed.reason}): use a host name, a dotted-quad IPv4 address or an IPv6 address that is not IPv4-mapped`,
+        });
+      }
+    }
     if (route.match.port === undefined) ctx.addIssue({ code: 'custom', path: ['match', 'port'], message: 'a TCP route needs a port (clients CONNECT host:port)' });
   } else if (route.match.port !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['match', 'port'], message: 'only a TCP route (tcp:// upstream) is chosen by port; an HTTP route is chosen by host and path' });
@@ -423,7 +437,9 @@ export const configSchema = z.strictObject({
           ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate route name "${r.name}" (also routes.${first}.name)` });
         } else seen.set(r.name, i);
         if (!isTcpRoute(r) || r.match.host === undefined || r.match.port === undefined) return;
-        const target = `${r.match.host.includes(':') ? `[${r.match.host}]` : r.match.host}:${r.match.port}`;
+        const v6 = r.match.host.includes(':') ? canonicalizeConnectTarget(`[${r.match.host}]:1`) : undefined;
+        const host = v6?.ok ? v6.target.name : r.match.host;
+        const target = `${host.includes(':') ? `[${host}]` : host}:${r.match.port}`;
         const other = targets.get(target);
         if (other !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'match'], message: `routes.${other} ("${routes[other]!.name}") is a TCP route for ${target} too: a CONNECT could belong to either` });
         else targets.set(target, i);

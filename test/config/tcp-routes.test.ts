@@ -81,6 +81,18 @@ describe('TCP routes', () => {
     expect(problems(route)).toEqual(expected);
   });
 
+  it.each(['127.1', '0x7f.0.0.1', '::ffff:10.0.0.1', '*.0x1'])('refuses a host no CONNECT can name: %s', (host) => {
+    const got = problems(ssh({}, { host }));
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^routes\.0\.match\.host: no CONNECT can name this host \(connect-target-/);
+  });
+
+  it('refuses two TCP routes for one IPv6 address in two spellings', () => {
+    expect(problems(ssh({}, { host: '::1' }), ssh({ name: 'ssh2' }, { host: '0:0::1' }))).toEqual([
+      'routes.1.match: routes.0 ("ssh") is a TCP route for [::1]:22 too: a CONNECT could belong to either',
+    ]);
+  });
+
   it('refuses match.port on an HTTP route', () => {
     expect(problems({ name: 'web', match: { host: 'a.test', port: 8443 }, upstream: 'http://127.0.0.1:9000', policy: { allow: { accept: true } } })).toEqual([
       'routes.0.match.port: only a TCP route (tcp:// upstream) is chosen by port; an HTTP route is chosen by host and path',
