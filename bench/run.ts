@@ -80,13 +80,16 @@ const say = (line: string) => process.stderr.write(`${line}\n`);
  * than their defaults so the whole run stays short. BENCH_MICRO=0 skips them; with
  * BENCH_SCENARIOS they run only if `micro` is listed.
  */
-const MICRO: readonly { name: string; args: string[] }[] = [
+const MICRO: readonly { name: string; args: string[]; script?: string }[] = [
   { name: 'policy-decision', args: ['20000'] },
   { name: 'posture-verify', args: ['5000'] },
   { name: 'pdp-decision', args: ['200000'] },
   { name: 'jwt-verify', args: ['5000'] },
   { name: 'lockout-check', args: ['200000'] },
   { name: 'stream-sweep', args: ['10000'] },
+  // Not a micro-benchmark: tunnel throughput vs a direct TCP connection, and a new
+  // tunnel's time to first byte beside nginx's TLS handshake (issue #9); a few seconds.
+  { name: 'tunnel', args: ['100', '40'], script: join('bench', 'tunnel.ts') },
 ];
 
 async function runMicro(only: readonly string[] | undefined): Promise<MicroResult[]> {
@@ -95,7 +98,7 @@ async function runMicro(only: readonly string[] | undefined): Promise<MicroResul
   for (const m of MICRO) {
     say(`bench: micro ${m.name}`);
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bench', 'micro', `${m.name}.ts`), ...m.args], { cwd: ROOT, maxBuffer: 1 << 20, timeout: 120_000 });
+      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, m.script ?? join('bench', 'micro', `${m.name}.ts`)), ...m.args], { cwd: ROOT, maxBuffer: 1 << 20, timeout: 120_000 });
       out.push({ name: m.name, args: m.args, output: stdout, ok: true });
     } catch (err) {
       out.push({ name: m.name, args: m.args, output: (err as Error).message, ok: false });

@@ -126,6 +126,7 @@ export class ZtProxy {
         const ctx = stream.ctx;
         log.info({ requestId: ctx.id, kind: stream.kind, route: ctx.route?.name, subject: ctx.subject?.sub, issuer: ctx.subject?.issuer, deviceId: ctx.device?.id, reason }, 'stream closed');
       },
+      tunnelBytes: (route, direction) => metrics.tunnelByteCounter(route, direction),
     };
     // A revoked session (logout, back-channel logout, refused refresh) cuts its streams now.
     identity.sessions.revocations.onRevoked = (revocation) => streams.revoked(revocation);

@@ -31,13 +31,14 @@ import { reservedPathsStage } from '../pipeline/stages/reserved-paths.ts';
 import { routeMatchStage } from '../pipeline/stages/route-match.ts';
 import { sanitizeStage } from '../pipeline/stages/sanitize.ts';
 import { HeaderStripper } from '../basics/identity-headers.ts';
-import { Router, normalizePrefix } from '../pipeline/router.ts';
+import { Router, TunnelRouter, normalizePrefix } from '../pipeline/router.ts';
 import { encodedRejectTable } from '../basics/encoded-reserved.ts';
 import { foldPathCase } from '../basics/path-case.ts';
 import type { Stage } from '../pipeline/stage.ts';
 import type { CompiledRoute, RouteRemote, Snapshot } from '../pipeline/context.ts';
 import type { Upstream, UpstreamRegistry } from '../proxy/upstream.ts';
-import type { Config, RouteConfig } from '../config/schema.ts';
+import { isTcpRoute, parseTcpUpstream, type Config, type RouteConfig } from '../config/schema.ts';
+import { canonicalizeConnectTarget } from '../basics/canonical.ts';
 
 /** A snapshot and the upstream pools its routes forward to (for the registry's bookkeeping). */
 export interface AssembledSnapshot extends Snapshot {
@@ -84,6 +85,17 @@ export function policyClaimNames(routes: readonly RouteConfig[]): string[] {
     walk(r.shadowPolicy);
   }
   return [...names];
+}
+
+/**
+ * A TCP route's host as CONNECT targets are looked up (basics/canonical.ts): an IPv6
+ * literal in its compressed form; names and wildcards as the schema lower-cased them.
+ */
+function tunnelHost(host: string | undefined): string | undefined {
+  if (host === undefined || !host.includes(':')) return host;
+  const canonical = canonicalizeConnectTarget(`[${host}]:1`);
+  if (!canonical.ok) throw new Error(`match.host: ${host} is not an IPv6 address a CONNECT can name (${canonical.reason})`);
+  return canonical.target.name;
 }
 
 const PRE_STAGES: readonly Stage[] = Object.freeze([connectionIdentityStage, sanitizeStage, reservedPathsStage, routeMatchStage]);
@@ -210,11 +222,19 @@ export async function buildSnapshot(
         remote = Object.freeze({ pdp, mode: settings.mode, route: Object.freeze({ name: rc.name, templates: matcher, pathPrefix }) });
       }
       const shadowPolicy = rc.shadowPolicy && compilePolicy(rc.shadowPolicy, { caseInsensitivePaths: caseInsensitive });
-      const upstream = upstreams.acquire(rc);
-      acquired.push(upstream);
+      let forward: ForwardStage;
+      const tcp = isTcpRoute(rc) ? parseTcpUpstream(rc.upstream) : undefined;
+      if (tcp !== undefined) {
+        forward = new ForwardStage({ host: tcp.host, port: tcp.port, connectTimeout: rc.timeouts.connect, idleTimeout: rc.timeouts.idle }, streams);
+      } else {
+        const upstream = upstreams.acquire(rc);
+        acquired.push(upstream);
+        forward = new ForwardStage(upstream, streams);
+      }
       routes.push({
         name: rc.name,
-        host: rc.match.host,
+        host: tcp !== undefined ? tunnelHost(rc.match.host) : rc.match.host,
+        tcpPort: tcp !== undefined ? rc.match.port : undefined,
         pathPrefix,
         caseInsensitive,
         matchPrefix,
@@ -224,7 +244,7 @@ export async function buildSnapshot(
         remote,
         shadowPolicy,
         headerStripper: HeaderStripper.configuredOnly(rc.stripHeaders),
-        stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, new ForwardStage(upstream, streams)]),
+        stages: Object.freeze([...authStages, remote === undefined ? authorizeStage : remoteAuthorizeStage, forward]),
       });
     } catch (err) {
       errors.push(`routes.${i}: ${(err as Error).message}`);
@@ -247,7 +267,9 @@ export async function buildSnapshot(
     version,
     config,
     routes,
-    router: new Router(routes),
+    // TCP routes only in the tunnel router: a plain request or WebSocket for their host never reaches them.
+    router: new Router(routes.filter((r) => r.tcpPort === undefined)),
+    tunnels: new TunnelRouter(routes),
     preStages: PRE_STAGES,
     trustedProxies: buildTrustedProxies(config.listen.trustedProxies),
     // A posture header under another name than X-Device-Posture is stripped like it.

@@ -225,3 +225,77 @@ export function canonicalizeHost(raw: string): CanonicalHost | undefined {
   return { name: host, authority: port === undefined ? shown : `${shown}:${port}`, port };
 }
 
+
+/** A CONNECT target in its one canonical form: the key a TCP route is looked up by. */
+export interface ConnectTarget {
+  /** Lower-case name without trailing dot, canonical dotted quad, or compressed IPv6 (no brackets). */
+  readonly name: string;
+  readonly port: number;
+  /** `name:port`, IPv6 bracketed. */
+  readonly authority: string;
+}
+
+export type ConnectTargetResult = { readonly ok: true; readonly target: ConnectTarget } | { readonly ok: false; readonly reason: string };
+
+const PORT = /^[1-9][0-9]{0,4}$/;
+
+function refuseTarget(reason: string): ConnectTargetResult {
+  return { ok: false, reason };
+}
+
+/**
+ * The target of a CONNECT (RFC 9110 §9.3.6: authority-form only, `host:port`) with a
+ * strict grammar, so that one upstream cannot be named in several spellings of which only
+ * one is routed (an open proxy through a respelling is the classic CONNECT hole: Squid
+ * and Apache `AllowCONNECT` bypasses with `127.1`, `0x7f.1`, `[::ffff:127.0.0.1]`,
+ * `user@host`). Case and one trailing dot are folded, an IPv6 literal is compressed
+ * (RFC 5952); every other alternative spelling — userinfo, absolute-form, percent-escapes,
+ * non-ASCII (IDN U-labels: only A-labels `xn--` are names), IPv4 in anything but the
+ * canonical dotted quad, IPv4-mapped IPv6, zone ids, a missing, zero, padded or
+ * out-of-range port — is refused with a reason (docs/design.md "CONNECT targets").
+ */
+export function canonicalizeConnectTarget(raw: string): ConnectTargetResult {
+  if (raw.length === 0) return refuseTarget('connect-target-empty');
+  if (raw.length > 300) return refuseTarget('connect-target-too-long');
+  for (let i = 0; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    if (code >= 128) return refuseTarget('connect-target-non-ascii');
+    if (code <= 0x20 || code === 0x7f) return refuseTarget('connect-target-invalid-character');
+  }
+  if (raw.includes('/')) return refuseTarget('connect-target-not-authority-form');
+  if (raw.includes('@')) return refuseTarget('connect-target-userinfo');
+  if (raw.includes('%')) return refuseTarget('connect-target-percent-escape');
+  let name: string;
+  let portText: string;
+  if (raw.charCodeAt(0) === 91 /* [ */) {
+    const end = raw.indexOf(']');
+    if (end < 0 || raw.charCodeAt(end + 1) !== 58 /* : */) return refuseTarget('connect-target-no-port');
+    const literal = raw.slice(1, end).toLowerCase();
+    portText = raw.slice(end + 2);
+    if (!/^[0-9a-f:.]+$/.test(literal) || !isIPv6(literal)) return refuseTarget('connect-target-invalid-ipv6');
+    const canonical = canonicalIPv6(literal);
+    if (canonical === undefined) return refuseTarget('connect-target-invalid-ipv6');
+    // An IPv4 address in disguise (mapped, or the deprecated compatible form the URL
+    // parser prints as `::7f00:1`): a second name for a dotted quad.
+    if (canonical.startsWith('::ffff:') || /^::[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(canonical)) return refuseTarget('connect-target-ipv4-in-ipv6');
+    name = canonical;
+  } else {
+    const colon = raw.lastIndexOf(':');
+    if (colon < 0) return refuseTarget('connect-target-no-port');
+    name = raw.slice(0, colon).toLowerCase();
+    portText = raw.slice(colon + 1);
+    if (name.includes(':')) return refuseTarget('connect-target-invalid-host');
+    if (name.endsWith('.')) name = name.slice(0, -1);
+    if (name === '') return refuseTarget('connect-target-invalid-host');
+    const labels = name.split('.');
+    for (const label of labels) if (!LABEL.test(label)) return refuseTarget('connect-target-invalid-host');
+    // `127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`, `127.000.000.001` are 127.0.0.1
+    // to inet_aton and to WHATWG URL parsers: only the dotted quad itself is an address.
+    if (NUMERIC_LABEL.test(labels[labels.length - 1]!) && !isCanonicalIPv4(name)) return refuseTarget('connect-target-ipv4-not-dotted-quad');
+  }
+  if (portText === '') return refuseTarget('connect-target-no-port');
+  if (!PORT.test(portText) || Number(portText) > 65535) return refuseTarget('connect-target-invalid-port');
+  const port = Number(portText);
+  const shown = name.includes(':') ? `[${name}]` : name;
+  return { ok: true, target: { name, port, authority: `${shown}:${port}` } };
+}

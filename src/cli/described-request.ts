@@ -15,8 +15,8 @@ import type { CompiledRoute, Snapshot } from '../pipeline/context.ts';
 import type { StageResult } from '../pipeline/stage.ts';
 import { reservedAnswer } from '../pipeline/stages/reserved-paths.ts';
 import { freshLoginWouldPass, STEP_UP_GRACE_S } from '../pipeline/stages/authorize.ts';
-import { selectRoute, type RouteTarget } from '../pipeline/stages/route-match.ts';
-import { refusedMethod } from '../pipeline/stages/sanitize.ts';
+import { selectRoute, selectTunnel, type RouteTarget } from '../pipeline/stages/route-match.ts';
+import { CONNECT_PATH, connectTarget, refusedMethod } from '../pipeline/stages/sanitize.ts';
 
 const instant = z.iso.datetime({ offset: true });
 
@@ -162,6 +162,9 @@ export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): R
   if (!METHODS.includes(method)) return { kind: 'refused', status: 400, reason: 'unknown-method', route: undefined };
   const badMethod = refusedMethod(method);
   if (badMethod !== undefined) return refusal(badMethod, undefined);
+  // A CONNECT names its target (`host: ssh.internal:22`) and is routed by it alone, to a
+  // TCP route, with the path a tunnel's policy sees (sanitize.ts connectTarget).
+  if (method === 'CONNECT') return resolveConnect(snapshot, request);
   const q = request.path.indexOf('?');
   if (q >= 0 && !isValidQuery(request.path.slice(q + 1))) return { kind: 'refused', status: 400, reason: 'invalid-query', route: undefined };
   const path = canonicalizePath(q < 0 ? request.path : request.path.slice(0, q));
@@ -175,22 +178,30 @@ export function resolveRequest(snapshot: Snapshot, request: DescribedRequest): R
   const target: RouteTarget = { host: host.name, path: path.path, encodedSlash: path.encodedSlash, route: undefined, policyPath: '' };
   const selected = selectRoute(snapshot.router, target);
   if ('reply' in selected) return refusal(selected, target.route);
-  const route = target.route!;
+  return { kind: 'routed', route: target.route!, canonicalPath: path.path, input: describedInput(request, method, host.name, target.policyPath) };
+}
+
+function resolveConnect(snapshot: Snapshot, request: DescribedRequest): ResolvedRequest {
+  if (request.path !== CONNECT_PATH) return { kind: 'refused', status: 400, reason: 'connect-target-not-authority-form', route: undefined };
+  const judged = connectTarget(request.host, request.host);
+  if ('refused' in judged) return refusal(judged.refused, undefined);
+  const target: RouteTarget = { host: judged.target.name, path: CONNECT_PATH, encodedSlash: false, route: undefined, policyPath: '' };
+  const selected = selectTunnel(snapshot.tunnels, target, judged.target.port);
+  if ('reply' in selected) return refusal(selected, undefined);
+  return { kind: 'routed', route: target.route!, canonicalPath: CONNECT_PATH, input: describedInput(request, 'CONNECT', judged.target.name, CONNECT_PATH) };
+}
+
+function describedInput(request: DescribedRequest, method: string, host: string, policyPath: string): PolicyInput {
   const now = request.time !== undefined ? Date.parse(request.time) : Date.now();
   return {
-    kind: 'routed',
-    route,
-    canonicalPath: path.path,
-    input: {
-      method,
-      host: host.name,
-      path: target.policyPath,
-      sourceIp: request.sourceIp,
-      spiffeId: request.spiffeId,
-      subject: subjectOf(request.subject, now),
-      device: deviceOf(request.device, now),
-      now,
-    },
+    method,
+    host,
+    path: policyPath,
+    sourceIp: request.sourceIp,
+    spiffeId: request.spiffeId,
+    subject: subjectOf(request.subject, now),
+    device: deviceOf(request.device, now),
+    now,
   };
 }
 

@@ -101,6 +101,8 @@ export function routePathsIssues(routes: readonly RouteView[]): PathIssue[] {
   const byUpstream = new Map<string, number>();
   const byHostPrefix = new Map<string, number>();
   routes.forEach((route, i) => {
+    // A TCP route has no paths (src/config/schema.ts refuses its path keys).
+    if (route.upstream.startsWith('tcp://')) return;
     const insensitive = route.paths.case === 'insensitive';
     const origin = originOf(route.upstream);
     const first = byUpstream.get(origin);

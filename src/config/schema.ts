@@ -6,7 +6,7 @@ import { isIP } from '../basics/ip.ts';
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { durationWithin, parseDuration, parseSize } from '../basics/duration.ts';
-import { canonicalizePath } from '../basics/canonical.ts';
+import { canonicalizeConnectTarget, canonicalizePath } from '../basics/canonical.ts';
 import { normalizeHeaderName } from '../basics/headers.ts';
 import { stripEntryProblem } from '../basics/identity-headers.ts';
 import { jwtIssuerSchema } from '../identity/jwt/schema.ts';
@@ -79,15 +79,20 @@ const routeHost = z
   });
 
 const upstreamUrl = z.string().superRefine((s, ctx) => {
+  if (s.startsWith('tcp://')) {
+    const problem = tcpUpstreamProblem(s);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    return;
+  }
   let url: URL;
   try {
     url = new URL(s);
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an absolute http:// or https:// URL' });
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute http:// or https:// URL, or tcp://host:port' });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    ctx.addIssue({ code: 'custom', message: `scheme ${url.protocol} is not supported (http or https)` });
+    ctx.addIssue({ code: 'custom', message: `scheme ${url.protocol} is not supported (http, https or tcp)` });
   } else if (url.username || url.password) {
     ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
   } else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
@@ -133,13 +138,92 @@ const stripHeadersSchema = z
   })
   .prefault({});
 
-const routeSchema = z.strictObject({
+/** Where a TCP route connects: host (name, IPv4 or [IPv6]) and port, parsed from `tcp://host:port`. */
+export interface TcpUpstream {
+  readonly host: string;
+  readonly port: number;
+}
+
+const TCP_UPSTREAM = /^tcp:\/\/(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):([0-9]{1,5})$/;
+
+/** `tcp://host:port` as host and port, or undefined when it is anything else (a path, a query, userinfo, no port). */
+export function parseTcpUpstream(s: string): TcpUpstream | undefined {
+  const m = TCP_UPSTREAM.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { host: m[1].toLowerCase(), port } : undefined;
+  const host = m[2]!.toLowerCase().replace(/\.$/, '');
+  return hostName.test(host) && !host.startsWith('*.') ? { host, port } : undefined;
+}
+
+function tcpUpstreamProblem(s: string): string | undefined {
+  if (parseTcpUpstream(s) !== undefined) return undefined;
+  const rest = s.slice('tcp://'.length);
+  if (rest.includes('@')) return 'must not carry credentials (tcp://host:port)';
+  if (/[/?#]/.test(rest)) return 'must be tcp://host:port, without path, query or fragment';
+  if (!/:[0-9]+$/.test(rest)) return 'must name a port (tcp://host:port)';
+  return 'must be tcp://host:port with a host name, IPv4 address or [IPv6] address and a port from 1 to 65535';
+}
+
+/** A route is a TCP route (reached with CONNECT, relayed as bytes) exactly when its upstream is tcp://. */
+export function isTcpRoute(route: { readonly upstream: string }): boolean {
+  return route.upstream.startsWith('tcp://');
+}
+
+/**
+ * Route keys that mean something only for HTTP: set on a TCP route they would be silently
+ * ignored, so they are refused (an operator who writes `identityHeaders: true` or a
+ * `pathPrefix` on an SSH route believes something is enforced that is not).
+ */
+const HTTP_ONLY_KEYS = [
+  'upstreamTls', 'maxRequestBody', 'websocket', 'preserveHost', 'allowEncodedSlashes', 'paths', 'passAccessToken',
+  'identityHeaders', 'stripHeaders', 'templates', 'openapi',
+] as const;
+
+/** What a TCP route's idle timeout is when `timeouts.idle` is not set: an SSH session may sit quiet for a long time. */
+export const TCP_IDLE_DEFAULT = '1h';
+
+/**
+ * Checks a TCP route on its raw input (only there can a key that was set be told from a
+ * default) and gives it its own idle default. Other routes pass through untouched.
+ */
+function tcpRouteInput(input: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const route = input as Record<string, unknown>;
+  if (typeof route.upstream !== 'string' || !isTcpRoute({ upstream: route.upstream })) return input;
+  for (const key of HTTP_ONLY_KEYS) {
+    if (route[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is an HTTP setting: a TCP route (tcp:// upstream) relays bytes and cannot apply it' });
+  }
+  const match = route.match;
+  if (typeof match === 'object' && match !== null) {
+    const prefix = (match as Record<string, unknown>).pathPrefix;
+    if (prefix !== undefined && prefix !== '/') ctx.addIssue({ code: 'custom', path: ['match', 'pathPrefix'], message: 'a TCP route has no paths (it is chosen by the CONNECT target host:port)' });
+  }
+  const timeouts = route.timeouts;
+  if (typeof timeouts === 'object' && timeouts !== null) {
+    for (const key of ['headers', 'body']) {
+      if ((timeouts as Record<string, unknown>)[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['timeouts', key], message: 'is an HTTP timeout: a TCP route has connect and idle' });
+      }
+    }
+  }
+  if (timeouts === undefined) return { ...route, timeouts: { idle: TCP_IDLE_DEFAULT } };
+  if (typeof timeouts === 'object' && timeouts !== null && !Array.isArray(timeouts) && (timeouts as Record<string, unknown>).idle === undefined) {
+    return { ...route, timeouts: { ...timeouts, idle: TCP_IDLE_DEFAULT } };
+  }
+  return input;
+}
+
+const routeFields = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
   match: z
     .strictObject({
       host: routeHost.optional(),
+      /** The CONNECT port of a TCP route (it is chosen by host and port). */
+      port: z.number().int().min(1).max(65535).optional(),
       pathPrefix: z
         .string()
         .superRefine((p, ctx) => {
@@ -195,6 +279,29 @@ const routeSchema = z.strictObject({
    * logged and counted, never enforced.
    */
   shadowPolicy: policySchema.optional(),
+});
+
+const routeSchema = z.preprocess(tcpRouteInput, routeFields).superRefine((route, ctx) => {
+  if (isTcpRoute(route)) {
+    if (route.match.host === undefined) ctx.addIssue({ code: 'custom', path: ['match', 'host'], message: 'a TCP route needs a host (the name clients CONNECT to)' });
+    else {
+      // A host no CONNECT target can name (`127.1`, `::ffff:10.0.0.1`: the target grammar
+      // refuses those spellings) would be a route nobody can ever reach.
+      const host = route.match.host;
+      const probe = host.startsWith('*.') ? `x${host.slice(1)}` : host.includes(':') ? `[${host}]` : host;
+      const parsed = canonicalizeConnectTarget(`${probe}:1`);
+      if (!parsed.ok) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['match', 'host'],
+          message: `no CONNECT can name this host (${parsed.reason}): use a host name, a dotted-quad IPv4 address or an IPv6 address that is not IPv4-mapped`,
+        });
+      }
+    }
+    if (route.match.port === undefined) ctx.addIssue({ code: 'custom', path: ['match', 'port'], message: 'a TCP route needs a port (clients CONNECT host:port)' });
+  } else if (route.match.port !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['match', 'port'], message: 'only a TCP route (tcp:// upstream) is chosen by port; an HTTP route is chosen by host and path' });
+  }
 });
 
 const identitySchema = z.strictObject({
@@ -334,11 +441,19 @@ export const configSchema = z.strictObject({
     .min(1, 'at least one route is needed (nothing is reachable without one)')
     .superRefine((routes, ctx) => {
       const seen = new Map<string, number>();
+      const targets = new Map<string, number>();
       routes.forEach((r, i) => {
         const first = seen.get(r.name);
         if (first !== undefined) {
           ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate route name "${r.name}" (also routes.${first}.name)` });
         } else seen.set(r.name, i);
+        if (!isTcpRoute(r) || r.match.host === undefined || r.match.port === undefined) return;
+        const v6 = r.match.host.includes(':') ? canonicalizeConnectTarget(`[${r.match.host}]:1`) : undefined;
+        const host = v6?.ok ? v6.target.name : r.match.host;
+        const target = `${host.includes(':') ? `[${host}]` : host}:${r.match.port}`;
+        const other = targets.get(target);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'match'], message: `routes.${other} ("${routes[other]!.name}") is a TCP route for ${target} too: a CONNECT could belong to either` });
+        else targets.set(target, i);
       });
       for (const issue of routePathsIssues(routes)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),

@@ -52,6 +52,9 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
     shadowRule: shadow?.rule,
     // Families only, each once: a forged header's value may be a real token, and a
     // request of 2000 forged headers must not become a line of 2000 entries.
+    // A CONNECT tunnel's line is written when it closes: what it carried each way.
+    bytesToUpstream: ctx.bytesToUpstream,
+    bytesToClient: ctx.bytesToClient,
     strippedHeaders: ctx.strippedFamilies === undefined ? undefined : [...new Set(ctx.strippedFamilies)],
     durations: {
       total: round(performance.now() - ctx.startedAt),

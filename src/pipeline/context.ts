@@ -24,7 +24,7 @@ import type { CompiledPolicy, Decision, PolicyInput } from '../policy/index.ts';
 import type { RemoteRoute } from '../policy/remote-input.ts';
 import type { RemotePdp } from '../pdp/index.ts';
 import { NO_TLS_IDENTITY, type ConnectionIdentity } from '../tls/peer-identity.ts';
-import type { Router } from './router.ts';
+import type { Router, TunnelRouter } from './router.ts';
 
 /** A stage's answer when it ends the request itself (STYLE: replies are data). */
 export interface LocalReply {
@@ -66,6 +66,8 @@ export interface CompiledRoute {
   readonly headerStripper: HeaderStripper | undefined;
   /** This route's chain after route match, built once; its last stage forwards. */
   readonly stages: readonly Stage[];
+  /** A TCP route (`tcp://` upstream): its CONNECT port. Such a route is only in `Snapshot.tunnels`, never in the HTTP router. */
+  readonly tcpPort: number | undefined;
 }
 
 /** A route's remote PDP and what its documents name (the route, its templates). */
@@ -80,6 +82,8 @@ export interface Snapshot {
   readonly config: Config;
   readonly routes: readonly CompiledRoute[];
   readonly router: Router<CompiledRoute>;
+  /** The TCP routes by CONNECT target (host:port); CONNECT is routed only here. */
+  readonly tunnels: TunnelRouter<CompiledRoute>;
   readonly preStages: readonly Stage[];
   readonly trustedProxies: BlockList | undefined;
   /** The identity-header families plus the top-level `stripHeaders`, applied by sanitation. */
@@ -134,6 +138,8 @@ export class RequestContext {
   host = '';
   authority = '';
   path = '';
+  /** The port of a CONNECT target (0 for every other request). */
+  port = 0;
   /** Raw query without `?`, or '' (forwarded unchanged; never used by policy). */
   query = '';
   encodedSlash = false;
@@ -190,6 +196,9 @@ export class RequestContext {
   status = 0;
   details = '';
   bytesIn = 0;
+  /** A CONNECT tunnel's bytes relayed to the upstream and to the client (access log); undefined for other requests. */
+  bytesToUpstream: number | undefined;
+  bytesToClient: number | undefined;
 
   constructor(
     id: string,

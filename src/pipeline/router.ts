@@ -154,3 +154,50 @@ export class Router<R extends RoutableRoute> {
     return this.#anyHost.routes.length > 0 ? this.#anyHost : undefined;
   }
 }
+
+/** What the tunnel router reads of a TCP route. */
+export interface TunnelRoutable {
+  /** Lower-case host (canonical IP literal, or name) or `*.suffix`. */
+  readonly host: string | undefined;
+  readonly tcpPort: number | undefined;
+}
+
+/**
+ * The TCP routes, by the canonical CONNECT target (basics/canonical.ts
+ * canonicalizeConnectTarget): an exact `host:port` first, then the longest wildcard suffix
+ * with that port. Separate from the HTTP router, so a CONNECT never reaches an HTTP route
+ * and a plain request or WebSocket naming a TCP route's host never reaches its upstream.
+ * Only the exact port matches, and an IP literal only a route named by that literal: a
+ * route named `ssh.internal` is never reached as `10.0.0.9:22` (no open proxy).
+ */
+export class TunnelRouter<R extends TunnelRoutable> {
+  readonly #exact = new Map<string, R>();
+  readonly #wildcards: { suffix: string; port: number; route: R }[] = [];
+
+  constructor(routes: readonly R[]) {
+    for (const route of routes) {
+      const host = route.host;
+      const port = route.tcpPort;
+      if (host === undefined || port === undefined) continue;
+      if (host.startsWith('*.')) this.#wildcards.push({ suffix: host.slice(1), port, route });
+      else if (!this.#exact.has(`${host} ${port}`)) this.#exact.set(`${host} ${port}`, route);
+    }
+    this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+  }
+
+  get size(): number {
+    return this.#exact.size + this.#wildcards.length;
+  }
+
+  /** The route for a canonical target, or undefined (404). */
+  route(host: string, port: number): R | undefined {
+    const exact = this.#exact.get(`${host} ${port}`);
+    if (exact !== undefined) return exact;
+    // An IP literal is never below a wildcard name (`*.0.1` is not 10.0.0.1's parent).
+    if (host.includes(':') || /^[0-9.]+$/.test(host)) return undefined;
+    for (const w of this.#wildcards) {
+      if (w.port === port && host.length > w.suffix.length && host.endsWith(w.suffix)) return w.route;
+    }
+    return undefined;
+  }
+}

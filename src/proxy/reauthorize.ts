@@ -83,11 +83,14 @@ function routeIn(stream: JudgedStream, snapshot: Snapshot): RouteCheck | string 
   if (stream.kind === 'websocket') {
     // A WebSocket is chosen by host and path: a route added for a longer prefix (or one
     // whose path rules now refuse this path) owns it now, and its new requests would not
-    // reach this route. (A tunnel is chosen by its CONNECT target; its route is found by name.)
+    // reach this route.
     const target = { host: ctx.host, path: ctx.path, encodedSlash: ctx.encodedSlash, route: undefined as CompiledRoute | undefined, policyPath: '' };
     const selected = selectRoute(snapshot.router, target);
     if (!('next' in selected) || target.route !== route) return 'route-changed';
     policyPath = target.policyPath;
+  } else if (snapshot.tunnels.route(ctx.host, ctx.port) !== route) {
+    // A tunnel is chosen by its CONNECT target: another TCP route for it now (or none) owns it.
+    return 'route-changed';
   }
   const check: RouteCheck = { snapshot, route, policyPath };
   checkedRoutes.set(ctx, check);

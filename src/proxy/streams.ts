@@ -46,11 +46,17 @@ export interface OpenStream {
   readonly openedAt: number;
 }
 
+export interface ByteCounter {
+  inc(bytes: number): void;
+}
+
 export interface StreamTelemetry {
   opened(kind: StreamKind): void;
   closed(kind: StreamKind, reason: string): void;
   /** ztproxy ended the stream (re-authorization, shutdown): the `stream closed` log line. */
   cut(stream: OpenStream, reason: string): void;
+  /** A tunnel's byte counter for a route and direction (bound once; added to per chunk). */
+  tunnelBytes?(route: string, direction: 'upstream' | 'client'): ByteCounter;
 }
 
 const NO_TELEMETRY: StreamTelemetry = { opened() {}, closed() {}, cut() {} };

@@ -248,6 +248,25 @@ export class Metrics {
     this.streamCloses.inc({ kind, reason });
   }
 
+  readonly tunnelBytes = new Counter({
+    name: 'ztproxy_tunnel_bytes_total',
+    help: 'Bytes relayed through CONNECT tunnels, by route and direction (upstream: client to upstream; client: upstream to client).',
+    labelNames: ['route', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly #tunnelByteCounters = new Map<string, { inc(n: number): void }>();
+
+  /** The tunnel_bytes_total{route,direction} child, bound once per route and direction (a tunnel adds to it per chunk). */
+  tunnelByteCounter(route: string, direction: 'upstream' | 'client'): { inc(n: number): void } {
+    const key = `${route}\u0000${direction}`;
+    let counter = this.#tunnelByteCounters.get(key);
+    if (!counter) {
+      counter = this.tunnelBytes.labels({ route, direction });
+      this.#tunnelByteCounters.set(key, counter);
+    }
+    return counter;
+  }
+
   readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
   readonly #requestCounters = new Map<string, { inc(): void }>();
 

@@ -502,9 +502,10 @@ const WS = ['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version:
 interface TunnelRow {
   readonly name: string;
   readonly bytes: (version: Version) => string;
-  readonly ours: PerVersion<400 | 101>;
+  readonly ours: PerVersion<400 | 404 | 101>;
   readonly nginx: PerVersion<number>;
   readonly stricter?: string;
+  readonly laxer?: string;
 }
 
 const upgrade = (version: Version, extra: readonly string[], body = ''): string =>
@@ -526,7 +527,13 @@ const TUNNELS: readonly TunnelRow[] = [
   { name: 'WebSocket handshake with Transfer-Encoding and Content-Length', bytes: (ver) => upgrade(ver, [TE, CL5], '0\r\n\r\n'), ours: 400, nginx: 400 },
   { name: 'WebSocket handshake with Content-Length: 5,6', bytes: (ver) => upgrade(ver, ['Content-Length: 5,6']), ours: 400, nginx: 400 },
   { name: 'WebSocket handshake over HTTP/2.0 syntax', bytes: () => upgrade('HTTP/2.0' as Version, []), ours: 400, nginx: 505 },
-  { name: 'CONNECT (control: no route takes it)', bytes: (ver) => connectTo(ver, []), ours: 400, nginx: 400 },
+  {
+    name: 'CONNECT (control: no TCP route names the target)',
+    bytes: (ver) => connectTo(ver, []),
+    ours: 404,
+    nginx: 400,
+    laxer: 'not laxer: ztproxy routes a well-formed CONNECT by its target to TCP routes (issue #6), and a target no route names is refused 404 (nginx has no CONNECT at all)',
+  },
   { name: 'CONNECT with Transfer-Encoding: chunked', bytes: (ver) => connectTo(ver, [TE], HELLO), ours: 400, nginx: 400 },
   { name: 'CONNECT with Content-Length', bytes: (ver) => connectTo(ver, [CL5], 'hello'), ours: 400, nginx: 400 },
 ];
@@ -559,6 +566,14 @@ describe('ztproxy: the upgrade and CONNECT paths', () => {
     it(`${c.title} → ${c.ours}`, async () => {
       if (c.ours === 400) {
         await expectRefused(stack.proxy.port, c.bytes + PIPELINED);
+        return;
+      }
+      if (c.ours === 404) {
+        const res = await exchange(stack.proxy.port, c.bytes + PIPELINED, { untilClose: true });
+        expect(res.statuses).toEqual([404]);
+        expect(res.closed).toBe(true);
+        await settle();
+        expect(stack.upstream.seen).toEqual([]);
         return;
       }
       const res = await exchange(stack.proxy.port, c.bytes, { untilClose: false });

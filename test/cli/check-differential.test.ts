@@ -89,7 +89,11 @@ describe('check --tests agrees with the proxy on the wire', () => {
       const wire = await sent(method, '/x');
       expect({ method, status: checked({ method, path: '/x' }).status }).toEqual({ method, status: wire.forwarded ? 200 : wire.status });
     }
-    expect(checked({ method: 'CONNECT', path: '/x' })).toEqual({ status: 400, reason: 'connect-not-allowed' });
+    // A CONNECT names no path; one to a target no TCP route names is 404 on the wire and in the check.
+    expect(checked({ method: 'CONNECT', path: '/x' })).toEqual({ status: 400, reason: 'connect-target-not-authority-form' });
+    const wire = await rawRequest(stack.proxy.port, 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n');
+    expect(wire.status).toBe(404);
+    expect(checked({ method: 'CONNECT', host: 'app.test:443' })).toEqual({ status: 404, reason: 'no-route' });
   });
 
   it('a query the proxy refuses (raw space, non-ASCII) is refused by the check', async () => {

@@ -45,7 +45,7 @@ describe('ztproxy check', () => {
     expect(r.status).toBe(1);
     expect(r.stdout.trim().split('\n')).toEqual([
       'listen.address: must be host:port (e.g. 0.0.0.0:8443, [::1]:8443, :8443) with a port from 0 to 65535',
-      'routes.0.upstream: scheme ftp: is not supported (http or https)',
+      'routes.0.upstream: scheme ftp: is not supported (http, https or tcp)',
       'routes.0.policy.allow.metod: unknown key "metod"; a rule takes exactly one of: and, or, not, accept, authenticated, user, email, domain, groups, claim, spiffe, device, method, path, host, sourceIp, time, authAge',
     ]);
   });

@@ -42,7 +42,7 @@ describe('config validation', () => {
     ['bad duration', (c) => (c.routes[0].timeouts = { connect: '5 seconds' }), ['routes.0.timeouts.connect: "5 seconds" is not a duration (use e.g. 100ms, 5s, 30m, 8h, 7d)']],
     ['bad size', (c) => (c.routes[0].maxRequestBody = '10 megs'), ['routes.0.maxRequestBody: "10 megs" is not a size (use e.g. 65536, 64KiB, 10MB)']],
     ['upstream with a path', (c) => (c.routes[0].upstream = 'http://a:1/x'), ['routes.0.upstream: must be an origin only (scheme://host:port), without path, query or fragment']],
-    ['upstream scheme', (c) => (c.routes[0].upstream = 'ftp://a'), ['routes.0.upstream: scheme ftp: is not supported (http or https)']],
+    ['upstream scheme', (c) => (c.routes[0].upstream = 'ftp://a'), ['routes.0.upstream: scheme ftp: is not supported (http, https or tcp)']],
     ['upstream credentials', (c) => (c.routes[0].upstream = 'http://u:p@a'), ['routes.0.upstream: must not carry credentials']],
     ['no routes', (c) => (c.routes = []), ['routes: at least one route is needed (nothing is reachable without one)']],
     ['route without policy', (c) => delete c.routes[0].policy, ['routes.0.policy: is required (the route decides with its embedded policy: pdp mode embedded)']],
@@ -82,7 +82,7 @@ describe('config validation', () => {
     c.routes[0].upstream = 'nope';
     expect(problems(c)).toEqual([
       'listen.address: must be host:port (e.g. 0.0.0.0:8443, [::1]:8443, :8443) with a port from 0 to 65535',
-      'routes.0.upstream: must be an absolute http:// or https:// URL',
+      'routes.0.upstream: must be an absolute http:// or https:// URL, or tcp://host:port',
       'listne: unknown key',
     ]);
   });
@@ -94,7 +94,7 @@ describe('config validation', () => {
     expect(config!.routes[0]!.upstream).toBe('http://10.1.2.3:80');
     // A value that looks like YAML stays a string.
     const injected = parseConfig(text, process.cwd(), { UPSTREAM: 'http://a\npolicy: {allow: {accept: true}}' });
-    expect(injected.errors).toEqual(['routes.0.upstream: must be an absolute http:// or https:// URL']);
+    expect(injected.errors).toEqual(['routes.0.upstream: must be an absolute http:// or https:// URL, or tcp://host:port']);
   });
 
   it('reports an unset variable at its key, and $${X} stays literal', () => {

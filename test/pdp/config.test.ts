@@ -123,7 +123,7 @@ describe('pdp config', () => {
     const config = base({ upstream: 'nope', templates: ['/a/{x}{y}'] }, { pdp: { mode: 'opa', url: 'http://127.0.0.1:8181/v1/data/z' } });
     (config.routes as Record<string, unknown>[]).push({ name: 'b', upstream: 'http://127.0.0.1:9001', pdp: { mode: 'embedded' } });
     expect(problems(config)).toEqual([
-      'routes.0.upstream: must be an absolute http:// or https:// URL',
+      'routes.0.upstream: must be an absolute http:// or https:// URL, or tcp://host:port',
       'routes.0.templates.0: segment "{x}{y}": a parameter is a whole segment {name} (letters, digits, "_", "-", "."), e.g. /users/{userId}',
       'routes.1.policy: is required (the route decides with its embedded policy: pdp mode embedded)',
     ]);

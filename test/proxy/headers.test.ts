@@ -356,7 +356,8 @@ const probes: [string, number, string | null, Probe][] = [
   ['missing Host on HTTP/1.1', 400, 'bad request', (p) => raw(p, 'GET / HTTP/1.1\r\n\r\n')],
   ['obs-fold (Node parser)', 400, 'bad request', (p) => raw(p, 'GET / HTTP/1.1\r\nHost: app.test\r\nX-A: a\r\n b\r\n\r\n')],
   ['CL.TE (Node parser)', 400, 'bad request', (p) => raw(p, 'POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')],
-  ['CONNECT', 400, 'bad request', (p) => raw(p, 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n')],
+  ['CONNECT to a target no TCP route names', 404, 'not found', (p) => raw(p, 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n')],
+  ['CONNECT whose Host disagrees with its target', 400, 'bad request', (p) => raw(p, 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test\r\n\r\n')],
   ['header over maxHeaderSize', 431, 'request headers too large', (p) => raw(p, `GET / HTTP/1.1\r\nHost: app.test\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`)],
   ['upstream refused', 502, 'bad gateway', (p) => get(p, '/', { host: 'down.test' })],
 ];

@@ -388,8 +388,8 @@ describe('request-target forms other than origin-form → 400', () => {
     ['absolute-form to another host', 'GET http://evil/ HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'],
     ['absolute-form naming the same host', 'GET https://app.test/x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'],
     ['absolute-form with a path the policy denies', 'GET http://app.test/admin HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'],
-    ['authority-form CONNECT', 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n'],
-    ['authority-form CONNECT to another host', 'CONNECT evil.test:443 HTTP/1.1\r\nHost: app.test\r\n\r\n'],
+    ['CONNECT whose Host names another host', 'CONNECT evil.test:443 HTTP/1.1\r\nHost: app.test\r\n\r\n'],
+    ['CONNECT in absolute-form', 'CONNECT http://app.test/ HTTP/1.1\r\nHost: app.test\r\n\r\n'],
     ['asterisk-form OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'],
   ];
   it.each(cases)('%s', async (_name, bytes) => {
@@ -400,6 +400,12 @@ describe('request-target forms other than origin-form → 400', () => {
 });
 
 describe('no route → 404, nothing forwarded', () => {
+  it('a CONNECT to an HTTP route\'s host: only TCP routes take a CONNECT', async () => {
+    const { text } = await rawRequest(stack.proxy.port, 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n');
+    expectLocalError(text, 404, 'not found');
+    expect(seenLines()).toEqual([]);
+  });
+
   it.each([
     ['unknown host', 'other.test', '/'],
     ['the route host as a wildcard parent', 'test', '/'],

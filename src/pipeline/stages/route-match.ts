@@ -18,7 +18,7 @@ import { normalizeHeaderName } from '../../basics/headers.ts';
 import type { HeaderStripper } from '../../basics/identity-headers.ts';
 import { foldPathCase } from '../../basics/path-case.ts';
 import { windowsPathProblem, windowsReading } from '../../basics/windows-path.ts';
-import type { Router } from '../router.ts';
+import type { Router, TunnelRouter } from '../router.ts';
 import type { CompiledRoute, RequestContext } from '../context.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 
@@ -69,9 +69,24 @@ export function selectRoute(router: Router<CompiledRoute>, target: RouteTarget):
   return NEXT;
 }
 
+/**
+ * The TCP route of a canonical CONNECT target (sanitize.ts connectTarget), or 404: only
+ * the tunnel router is asked, so a CONNECT never reaches an HTTP route and never any
+ * host:port no route names (ztproxy is not an open proxy). A policy sees the tunnel as
+ * method CONNECT on path `/`.
+ */
+export function selectTunnel(tunnels: TunnelRouter<CompiledRoute>, target: RouteTarget, port: number): StageResult {
+  const route = tunnels.route(target.host, port);
+  if (route === undefined) return NO_ROUTE;
+  target.route = route;
+  target.policyPath = target.path;
+  return NEXT;
+}
+
 export const routeMatchStage: Stage = {
   name: 'route-match',
   run(ctx: RequestContext): StageResult {
+    if (ctx.port !== 0) return selectTunnel(ctx.snapshot.tunnels, ctx, ctx.port);
     const result = selectRoute(ctx.snapshot.router, ctx);
     if (result !== NEXT) return result;
     const stripper = ctx.route!.headerStripper;

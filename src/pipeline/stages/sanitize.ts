@@ -10,29 +10,48 @@
 // mode) already refuses with 400 before this stage runs: invalid header-name or
 // header-value bytes, obsolete line folding, and most faulty framing.
 import type { RequestContext } from '../context.ts';
-import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../basics/canonical.ts';
+import { canonicalizeConnectTarget, canonicalizeHost, canonicalizePath, isValidQuery, type CanonicalHost, type ConnectTarget } from '../../basics/canonical.ts';
 import { framingFault } from '../framing.ts';
 import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, normalizeHeaderName } from '../../basics/headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
 import { clientFromForwardedFor } from './connection-identity.ts';
 import { withoutOurCookies } from '../../identity/session/cookies.ts';
 
-const CONNECT_REFUSED = reply('bad-request', 'connect-not-allowed');
 const TRACE_REFUSED = reply('method-not-allowed', 'trace-not-allowed');
+const CONNECT_TARGET_REFUSED: Record<string, StageResult> = {};
+const CONNECT_HOST_MISMATCH = reply('bad-request', 'connect-host-mismatch');
+const CONNECT_TARGET_PATH = Object.freeze({ path: '/', encodedSlash: false });
+/** What a policy's `path` rule sees for a CONNECT: a tunnel has no path (docs/design.md "CONNECT targets"). */
+export const CONNECT_PATH = '/';
 
 /**
  * The reply to a method refused before any route, or undefined. Shared with the policy
  * tests and explain (src/cli/described-request.ts), so they never judge by a route's
- * policy a request the proxy refuses here.
+ * policy a request the proxy refuses here. (CONNECT is judged by its target:
+ * connectTarget below.)
  */
 export function refusedMethod(method: string): StageResult | undefined {
-  // CONNECT (authority-form) and OPTIONS * (asterisk-form) name no path a route or a
-  // policy could judge; no route allows them.
-  if (method === 'CONNECT') return CONNECT_REFUSED;
   // TRACE echoes the request — headers ztproxy adds included — back to the client
   // (cross-site tracing); nginx refuses it by default too.
   if (method === 'TRACE' || method === 'TRACK') return TRACE_REFUSED;
   return undefined;
+}
+
+/**
+ * A CONNECT's target (RFC 9110 §9.3.6: authority-form) in its canonical form, checked
+ * against its Host header (which must name the same host and port: a Host that
+ * disagrees is a second opinion on where the tunnel goes, and some hop may follow it),
+ * or the 400 that refuses it. Shared with the policy tests and explain, so a described
+ * CONNECT is routed by exactly this target.
+ */
+export function connectTarget(url: string, host: string | undefined): { target: ConnectTarget } | { refused: StageResult } {
+  const parsed = canonicalizeConnectTarget(url);
+  if (!parsed.ok) return { refused: (CONNECT_TARGET_REFUSED[parsed.reason] ??= reply('bad-request', parsed.reason)) };
+  if (host !== undefined) {
+    const h = canonicalizeHost(host);
+    if (h === undefined || h.name !== parsed.target.name || h.port !== parsed.target.port) return { refused: CONNECT_HOST_MISMATCH };
+  }
+  return { target: parsed.target };
 }
 
 export const sanitizeStage: Stage = {
@@ -49,16 +68,24 @@ export const sanitizeStage: Stage = {
     const refused = refusedMethod(method);
     if (refused !== undefined) return refused;
     const url = req.url ?? '';
-    if (url === '*') return reply('bad-request', 'asterisk-form');
-    // Absolute-form (`GET http://other/ HTTP/1.1`) would let the target's authority
-    // disagree with Host; a reverse proxy only takes origin-form.
-    if (url.charCodeAt(0) !== 47) return reply('bad-request', 'absolute-form');
-    const q = url.indexOf('?');
-    const rawPath = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
-    if (!isValidQuery(query)) return reply('bad-request', 'invalid-query');
-    const path = canonicalizePath(rawPath);
-    if (!path.ok) return reply('bad-request', path.reason);
+    // CONNECT (a TCP tunnel, routed by its target alone) arrives only on the raw socket.
+    const connect = method === 'CONNECT';
+    if (connect && ctx.upgrade === undefined) return reply('bad-request', 'connect-not-allowed');
+    let path: { readonly path: string; readonly encodedSlash: boolean } = CONNECT_TARGET_PATH;
+    let query = '';
+    if (!connect) {
+      if (url === '*') return reply('bad-request', 'asterisk-form');
+      // Absolute-form (`GET http://other/ HTTP/1.1`) would let the target's authority
+      // disagree with Host; a reverse proxy only takes origin-form.
+      if (url.charCodeAt(0) !== 47) return reply('bad-request', 'absolute-form');
+      const q = url.indexOf('?');
+      const rawPath = q < 0 ? url : url.slice(0, q);
+      query = q < 0 ? '' : url.slice(q + 1);
+      if (!isValidQuery(query)) return reply('bad-request', 'invalid-query');
+      const canonical = canonicalizePath(rawPath);
+      if (!canonical.ok) return reply('bad-request', canonical.reason);
+      path = canonical;
+    }
 
     // One pass over the raw headers: count Host, collect Connection tokens and the
     // forwarded headers; a second pass (below) filters.
@@ -78,8 +105,16 @@ export const sanitizeStage: Stage = {
       }
     }
     if (hostCount !== 1 || hostValue === undefined) return reply('bad-request', hostCount === 0 ? 'missing-host' : 'several-hosts');
-    const host = canonicalizeHost(hostValue);
-    if (!host) return reply('bad-request', 'invalid-host');
+    let host: CanonicalHost | undefined;
+    if (connect) {
+      const judged = connectTarget(url, hostValue);
+      if ('refused' in judged) return judged.refused;
+      host = judged.target;
+      ctx.port = judged.target.port;
+    } else {
+      host = canonicalizeHost(hostValue);
+      if (!host) return reply('bad-request', 'invalid-host');
+    }
 
     const named = connection ? connectionTokens(connection) : undefined;
     const trusted = ctx.peerTrusted;
