@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
+import { runConnect } from './connect.ts';
 import { runExplain } from './explain.ts';
 import { runPosture } from './posture.ts';
 import { loadPolicyTests, printable, runPolicyTests } from './policy-tests.ts';
@@ -38,6 +39,10 @@ commands:
                                      browser); tokens stored in the config dir, mode 0600
   logout [--via https://PROXY] [--ca FILE]
                                      revoke and delete the stored login (all of them without --via)
+  connect HOST:PORT --via https://PROXY [--listen 127.0.0.1:PORT] [--ca FILE]
+          [--cert FILE --key FILE] [--token-file FILE] [--posture FILE | --posture-command CMD]
+                                     a TCP tunnel through the proxy (CONNECT): stdin/stdout (an ssh
+                                     ProxyCommand) or a local port; a refusal says why and exits 1
 `;
 
 export class UsageError extends Error {}
@@ -120,6 +125,8 @@ export async function run(argv: string[]): Promise<number> {
       case 'login':
       case 'logout':
         return await runLogin(command, rest);
+      case 'connect':
+        return await runConnect(rest);
       case 'schema':
         process.stdout.write(configJsonSchemaText());
         return 0;
