@@ -364,7 +364,9 @@ async function runListen(connector: Connector, listen: HostPort, opts: ConnectOp
     connector.warn(`warning: listening on ${listen.authority}, not on loopback: whoever can reach it uses the tunnel with your identity`);
   }
   const open = new Set<Socket>();
-  const server: Server = createServer({ pauseOnConnect: true }, (client) => void serveConnection(connector, client, open));
+  // allowHalfOpen: a client's FIN is passed on through the tunnel while the answer still
+  // flows back (a database client that ends its request stream waits for the reply).
+  const server: Server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => void serveConnection(connector, client, open));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
