@@ -66,3 +66,51 @@ export function curlLine(c: DemoCurl, base: string, certs: string): string {
 export function curlBlock(base: string, certs: string): string {
   return DEMO_CURLS.map((c) => `${c.say === '' ? '' : `  # ${c.say}\n`}  ${curlLine(c, base, certs)}`).join('\n');
 }
+
+/**
+ * The `ztproxy connect` lines `npm start` prints: a TCP tunnel to the demo's echo
+ * service (route `echo`, `CONNECT echo.ztproxy.local:7`), allowed for the engineering
+ * group and refused for another. test/cli/demo-curls.test.ts runs them.
+ */
+export interface DemoConnect {
+  readonly say: string;
+  /** `ztproxy token` arguments; the token goes to `tokenFile` first. */
+  readonly token: readonly string[];
+  readonly tokenFile: string;
+  /** What is piped into the tunnel. */
+  readonly input: string;
+  /** The exit code: 0 the echo came back, 1 refused. */
+  readonly expect: 0 | 1;
+}
+
+export const DEMO_ECHO_TARGET = 'echo.ztproxy.local:7';
+
+export const DEMO_CONNECTS: readonly DemoConnect[] = [
+  {
+    say: 'a TCP tunnel (CONNECT, as for SSH or a database): the echo service answers alice (engineering) through ztproxy',
+    token: ALICE,
+    tokenFile: 'alice.token',
+    input: 'hello through the tunnel',
+    expect: 0,
+  },
+  {
+    say: 'refused (403, exit 1): bob (sales) gets nothing from it — stderr says why',
+    token: ['--sub', 'bob', '--groups', 'sales'],
+    tokenFile: 'bob.token',
+    input: 'hello',
+    expect: 1,
+  },
+];
+
+/** The shell lines for one connect example: mint the token into its file, then pipe the input through the tunnel. */
+export function connectLines(c: DemoConnect, base: string, certs: string): string[] {
+  return [
+    `npx ztproxy token ${c.token.join(' ')} > ${c.tokenFile}`,
+    `echo "${c.input}" | npx ztproxy connect ${DEMO_ECHO_TARGET} --via ${base} --ca ${certs}/ca.crt --token-file ${c.tokenFile}`,
+  ];
+}
+
+/** The connect examples with their comments, indented for the banner. */
+export function connectBlock(base: string, certs: string): string {
+  return DEMO_CONNECTS.map((c) => [`  # ${c.say}`, ...connectLines(c, base, certs).map((l) => `  ${l}`)].join('\n')).join('\n');
+}

@@ -1,8 +1,9 @@
 // `npm start`: the demo on a fresh clone with no setup — dev certificates into certs/
 // on first run, the development OpenID Provider (when the config's OIDC issuer is on
 // loopback, as the demo's is: http://127.0.0.1:9180), the demo upstream on
-// 127.0.0.1:9080, the proxy on config/ztproxy.yaml, and the demo users plus ready-made
-// curl lines that show allowed and denied requests.
+// 127.0.0.1:9080, a TCP echo service on 127.0.0.1:9007 (the demo's stand-in for SSH or
+// a database), the proxy on config/ztproxy.yaml, and the demo users plus ready-made curl
+// and `ztproxy connect` lines that show allowed and denied requests.
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -10,7 +11,8 @@ import { cliClient, DEMO_USERS, startDevOp, type DevOp } from '../devop/index.ts
 import { initDevPki } from '../tls/pki.ts';
 import { startProxy, StartError } from '../main.ts';
 import { configDir } from '../cli/credentials.ts';
-import { curlBlock } from './curls.ts';
+import { connectBlock, curlBlock, DEMO_ECHO_TARGET } from './curls.ts';
+import { DEMO_ECHO_PORT, startDemoEcho } from './echo.ts';
 import { startDemoUpstream } from './upstream.ts';
 
 /** The dev OP for a config whose OIDC issuer is http://127.0.0.1:<port>, registered for this proxy. */
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
   }
   const op = await startDemoOp(loaded.config);
   const upstream = await startDemoUpstream(9080);
+  const echo = await startDemoEcho(DEMO_ECHO_PORT);
   let proxy;
   try {
     proxy = await startProxy({ configFile: CONFIG, handleSignals: true, processMetrics: true });
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
   }
   const stopDemo = (): void => {
     upstream.close();
+    echo.close();
     void op?.close();
   };
   process.once('SIGTERM', stopDemo);
@@ -94,10 +98,12 @@ Log in from the terminal (the browser opens at the OP; the token is kept in ${co
 ztproxy demo is running
   proxy     ${base}   (config: ${CONFIG})
   upstream  http://127.0.0.1:9080 (the demo app; reach it only through the proxy)
+  echo      tcp://127.0.0.1:${DEMO_ECHO_PORT} (a TCP echo service, reached with CONNECT ${DEMO_ECHO_TARGET} through the proxy)
   admin     http://127.0.0.1:${proxy.addresses.admin.port}/metrics  /healthz  /readyz
 ${users}
 Try:
 ${curlBlock(base, CERTS)}
+${connectBlock(base, CERTS)}
   # why? ask the policy engine
   npx ztproxy explain -c ${CONFIG} --request '{"host":"localhost","path":"/admin","spiffeId":"spiffe://ztproxy.local/ns/demo/sa/client"}'
 
