@@ -21,6 +21,9 @@ export function renewAt(credential: Credential | undefined, receivedAt: number):
   return credential.expiresAt - renewLead(credential, receivedAt);
 }
 
+/** A tunnel that closes this close to its credentials' expiry was cut for it (the proxy's clock may run a little ahead). */
+const EXPIRY_SLACK_MS = 2_000;
+
 /** Between failed attempts; a renewal keeps trying until what it renews has expired. */
 export const RETRY_MS = 10_000;
 
@@ -51,6 +54,7 @@ export class StreamRenewal {
   #posture: Held | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #expiryReported = false;
 
   constructor(streamId: string | undefined, presented: { token?: Credential | undefined; posture?: Credential | undefined }, deps: RenewalDeps) {
     this.#streamId = streamId;
@@ -87,6 +91,22 @@ export class StreamRenewal {
     clearTimeout(this.#timer);
   }
 
+  /**
+   * The tunnel closed: renewing stops. True when it closed as what it rode in on expired
+   * without fresh credentials (the proxy's cut, not the service's end); a line says so
+   * unless a failed renewal said it already.
+   */
+  closed(): boolean {
+    const expires = this.expiresAt();
+    const lapsed = expires !== undefined && this.#now() >= expires - EXPIRY_SLACK_MS;
+    const reported = this.#expiryReported;
+    this.stop();
+    if (lapsed && !reported) {
+      this.#deps.warn(`the tunnel ended as its credentials expired (${new Date(expires).toISOString()}) with no fresh ones presented: log in again or check --token-file / --posture-command`);
+    }
+    return lapsed;
+  }
+
   #schedule(at: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
@@ -102,6 +122,7 @@ export class StreamRenewal {
     const expires = this.expiresAt();
     const now = this.#now();
     if (expires === undefined || now >= expires) {
+      this.#expiryReported = true;
       this.#deps.warn(`${why}; the tunnel's credentials expired${expires === undefined ? '' : ` at ${new Date(expires).toISOString()}`}: the proxy will close it`);
       this.stop();
       return;
@@ -128,8 +149,9 @@ export class StreamRenewal {
   /** One renewal attempt (exported for tests through the class; the timer calls it). */
   async renewNow(): Promise<void> {
     if (this.#stopped || this.#streamId === undefined) return;
-    // Only what changed is presented: the stored login hands out the same token until
-    // shortly before it expires (it refreshes then), a token file until someone rewrites it.
+    // Nothing is sent unless something changed: the stored login hands out the same token
+    // until shortly before it expires (it refreshes then), a token file until someone
+    // rewrites it.
     // Each only when it is due: a posture command is not re-run for a token's sake.
     const token = changed(this.#token, this.#isDue(this.#token) ? await this.#fresh(this.#deps.token, 'token') : undefined);
     const posture = changed(this.#posture, this.#isDue(this.#posture) ? await this.#fresh(this.#deps.posture, 'posture assertion') : undefined);
@@ -140,7 +162,10 @@ export class StreamRenewal {
     }
     let answer: RenewAnswer;
     try {
-      answer = await this.#deps.send(this.#streamId, token?.value, posture === undefined ? undefined : { header: this.#deps.postureHeader, value: posture.value });
+      // A stream that rode in on a token is renewed only by its owner: the token (fresh,
+      // else the one it holds, still valid) goes with every renewal, a fresh posture too.
+      const proof = token?.value ?? this.#token?.credential.value;
+      answer = await this.#deps.send(this.#streamId, proof, posture === undefined ? undefined : { header: this.#deps.postureHeader, value: posture.value });
     } catch (err) {
       this.#retry(`renewal failed: ${(err as Error).message}`);
       return;

@@ -238,7 +238,7 @@ class Connector {
   }
 
   /** Opens one tunnel with fresh credentials, and keeps it renewed while it is open. */
-  async open(): Promise<{ tunnel: OpenTunnel; renewal: StreamRenewal }> {
+  async open(): Promise<{ tunnel: OpenTunnel; renewal: StreamRenewal; lapsed: () => boolean }> {
     const presenter = this.#presenter!;
     const token: Credential | undefined = await presenter.token();
     const posture: Credential | undefined = presenter.posture === undefined ? undefined : await presenter.posture();
@@ -259,8 +259,11 @@ class Connector {
       },
     );
     renewal.start();
-    tunnel.socket.once('close', () => renewal.stop());
-    return { tunnel, renewal };
+    let lapsed = false;
+    tunnel.socket.once('close', () => {
+      lapsed = renewal.closed();
+    });
+    return { tunnel, renewal, lapsed: () => lapsed };
   }
 
   /** Prints why a tunnel could not be opened; true if it was a refusal or known failure. */
@@ -293,8 +296,12 @@ function relayStdio(socket: Duplex, io: ConnectIo, warn: (line: string) => void)
       // Our stdin may stay open (ssh holds it until it exits): stop reading it so the
       // process can end.
       io.stdin.destroy();
-      socket.destroy();
-      resolve(code);
+      // Resolved once the socket has closed, so its close handlers (the renewal's) ran.
+      if (socket.closed) resolve(code);
+      else {
+        socket.once('close', () => resolve(code));
+        socket.destroy();
+      }
     };
     socket.on('data', (chunk: Buffer) => {
       if (!io.stdout.write(chunk)) {
@@ -326,7 +333,9 @@ async function runStdio(connector: Connector, io: ConnectIo): Promise<number> {
     if (connector.report(err)) return 1;
     throw err;
   }
-  return relayStdio(opened.tunnel.socket, io, (l) => connector.warn(l));
+  const code = await relayStdio(opened.tunnel.socket, io, (l) => connector.warn(l));
+  // Cut by the proxy because its credentials expired unrenewed: not a clean end.
+  return opened.lapsed() ? 1 : code;
 }
 
 /** Relays one accepted local connection through its own tunnel. */

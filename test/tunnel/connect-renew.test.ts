@@ -64,13 +64,15 @@ describe('a renewal', () => {
     h.renewal.stop();
   });
 
-  it('renews only what is due: the posture command is not re-run for the token', async () => {
+  it('renews only what is due: the posture command is not re-run for the token, the token is not fetched for the posture', async () => {
     const h = harness({ token: cred('t1', T0, 3_600_000), posture: cred('p1', T0, 300_000) });
     h.clock.now = T0 + 240_000;
     h.postures.push(cred('p2', h.clock.now, 300_000));
+    h.tokens.push(cred('t-unused', h.clock.now, 3_600_000));
     await h.renewal.renewNow();
-    expect(h.sent).toEqual([{ id: 'stream-1', token: undefined, posture: 'p2' }]);
-    expect(h.tokens).toEqual([]);
+    // The token goes along as the proof of who renews (the proxy wants the stream's owner).
+    expect(h.sent).toEqual([{ id: 'stream-1', token: 't1', posture: 'p2' }]);
+    expect(h.tokens).toHaveLength(1);
     h.renewal.stop();
   });
 
@@ -132,6 +134,15 @@ describe('a renewal', () => {
     const h = harness({ token: cred('t1', T0, 300_000) }, null);
     h.renewal.start();
     expect(h.warnings[0]).toMatch(/no X-ZT-Stream id: it cannot be renewed/);
+  });
+
+  it('renews a stream without a token (a workload by its certificate) with the posture alone', async () => {
+    const h = harness({ posture: cred('p1', T0, 300_000) });
+    h.clock.now = T0 + 240_000;
+    h.postures.push(cred('p2', h.clock.now, 300_000));
+    await h.renewal.renewNow();
+    expect(h.sent).toEqual([{ id: 'stream-1', token: undefined, posture: 'p2' }]);
+    h.renewal.stop();
   });
 
   it('has nothing to do for credentials that do not expire (a client certificate only, an opaque token)', () => {
