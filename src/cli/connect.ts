@@ -160,15 +160,19 @@ class Presenter {
     } else {
       const via = opts.proxy.url.origin;
       const ca = opts.proxy.ca;
+      let lastProblem: string | undefined;
       this.token = async () => {
         try {
           const token = await storedAccessToken(via, ca === undefined ? {} : { ca });
+          lastProblem = undefined;
           return token === undefined ? undefined : credentialOf(token);
         } catch (err) {
           // Without a usable login the tunnel is still tried: a route may need only the
           // client certificate. A route that needs a token answers 401, with the hint.
           if (err instanceof CredentialsError) {
-            warn(err.message);
+            // Once per reason: renewals retry every few seconds until the token's end.
+            if (err.message !== lastProblem) warn(err.message);
+            lastProblem = err.message;
             return undefined;
           }
           throw err;
