@@ -52,10 +52,22 @@ export class TunnelRefused extends Error {
 
 /** The proxy could not be reached, its certificate failed, or it did not answer. */
 export class TunnelUnreachable extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /**
+   * The proxy ended the connection before any answer, during or right after the TLS
+   * handshake (a TLS alert, a reset): how a listener that requires a client certificate
+   * refuses a missing, unknown, expired or revoked one.
+   */
+  readonly handshakeRefused: boolean;
+  constructor(message: string, options?: ErrorOptions & { handshakeRefused?: boolean }) {
     super(message, options);
     this.name = 'TunnelUnreachable';
+    this.handshakeRefused = options?.handshakeRefused ?? false;
   }
+}
+
+/** Errors of a connection the peer closed or refused at the TLS layer (OpenSSL alerts, resets). */
+function isHandshakeRefusal(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ECONNRESET' || /^ERR_SSL_.*ALERT/.test(err.code ?? '');
 }
 
 /** The refusal body is a short JSON object (SPEC §4); anything longer is not read further. */
@@ -157,7 +169,7 @@ export function openTunnel(proxy: ProxyEndpoint, authority: string, credentials:
     const timer = setTimeout(() => fail(new TunnelUnreachable(`no answer from ${proxy.url.origin} within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
     req.once('error', (err: NodeJS.ErrnoException) => {
       const code = err.code === undefined ? '' : ` (${err.code})`;
-      fail(new TunnelUnreachable(`cannot reach ${proxy.url.origin}: ${err.message}${code}`, { cause: err }));
+      fail(new TunnelUnreachable(`cannot reach ${proxy.url.origin}: ${err.message}${code}`, { cause: err, handshakeRefused: isHandshakeRefusal(err) }));
     });
     // node:http emits 'connect' for every answer to a CONNECT, 200 or not (the body of
     // a refusal is then the socket's first bytes).

@@ -278,6 +278,13 @@ class Connector {
     }
     if (err instanceof TunnelUnreachable || err instanceof SourceError || err instanceof ProxyHttpError) {
       this.warn(err.message);
+      if (err instanceof TunnelUnreachable && err.handshakeRefused) {
+        this.warn(
+          this.#opts.proxy.cert === undefined
+            ? 'the proxy closed the connection before answering: does it require a client certificate (--cert FILE --key FILE)?'
+            : 'the proxy refused the TLS handshake: is the client certificate issued by its CA, unexpired and not revoked?',
+        );
+      }
       return true;
     }
     return false;

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { generateCa, issueCertificate } from '../../src/tls/pki.ts';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { SSHD, startSshd, type TestSshd } from '../helpers/sshd.ts';
 import { connectCommand, devIdentity, makeDevPki, postureCommand, postureFile, runToEnd, tokenFile, type DevPki } from '../helpers/connect.ts';
@@ -52,8 +53,8 @@ describe.skipIf(SSHD === undefined)('ssh with ztproxy connect as ProxyCommand', 
   });
   const sshdSaw = (): number => sshd.connections() - connectionsBefore;
 
-  function ssh(host: string, connectArgs: readonly string[], command: readonly string[] = ['echo', 'tunnel-ok'], input?: Buffer) {
-    const proxyCommand = connectCommand(['%h:%p', '--via', via, '--ca', pki.ca, ...connectArgs]);
+  function ssh(host: string, connectArgs: readonly string[], command: readonly string[] = ['echo', 'tunnel-ok'], input?: Buffer, through = via) {
+    const proxyCommand = connectCommand(['%h:%p', '--via', through, '--ca', pki.ca, ...connectArgs]);
     return runToEnd(
       'ssh',
       [
@@ -139,6 +140,36 @@ describe.skipIf(SSHD === undefined)('ssh with ztproxy connect as ProxyCommand', 
     expect(denied.stdout.length).toBe(0);
     expect(denied.stderr).toMatch(/ssh-workload\.internal:22 refused by .*: 40[13]/);
     expect(sshdSaw()).toBe(1);
+  }, 120_000);
+
+  it('refuses a client certificate from another CA — as no certificate (403), or at the handshake where one is required: nothing reaches sshd', async () => {
+    const otherCa = await generateCa({ commonName: "not the proxy's CA" });
+    const forged = await issueCertificate(otherCa, { usage: 'client', commonName: 'client', uris: [CLIENT_SPIFFE] });
+    writeFileSync(join(pki.dir, 'forged.crt'), forged.certPem);
+    writeFileSync(join(pki.dir, 'forged.key'), forged.keyPem);
+    const cert = ['--cert', join(pki.dir, 'forged.crt'), '--key', join(pki.dir, 'forged.key')];
+    const optional = await ssh('ssh-workload.internal', cert);
+    expect(optional.code).not.toBe(0);
+    expect(optional.stdout.length).toBe(0);
+    expect(optional.stderr).toMatch(/ssh-workload\.internal:22 refused by .*: 403/);
+    const identity = devIdentity(pki) as { listen: { tls: unknown; clientAuth: object } };
+    const strict = await startTestProxy({
+      ...identity,
+      listen: { ...identity.listen, clientAuth: { ...identity.listen.clientAuth, mode: 'require' } },
+      routes: [{ name: 'ssh-workload', match: { host: 'ssh-workload.internal', port: 22 }, upstream: `tcp://127.0.0.1:${sshd.port}`, policy: { allow: { spiffe: { id: CLIENT_SPIFFE } } } }],
+    });
+    try {
+      const required = await ssh('ssh-workload.internal', cert, ['echo', 'tunnel-ok'], undefined, `https://127.0.0.1:${strict.port}`);
+      expect(required.code).not.toBe(0);
+      expect(required.stdout.length).toBe(0);
+      expect(required.stderr).toMatch(/ztproxy connect: cannot reach https:\/\/127\.0\.0\.1:\d+: .*\nztproxy connect: the proxy refused the TLS handshake: is the client certificate issued by its CA, unexpired and not revoked\?\n/);
+      const none = await ssh('ssh-workload.internal', [], ['echo', 'tunnel-ok'], undefined, `https://127.0.0.1:${strict.port}`);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toContain('ztproxy connect: the proxy closed the connection before answering: does it require a client certificate (--cert FILE --key FILE)?');
+    } finally {
+      await strict.close();
+    }
+    expect(sshdSaw()).toBe(0);
   }, 120_000);
 
   it('refuses without credentials (401) with the login hint: nothing reaches sshd', async () => {
