@@ -5,14 +5,15 @@
 // and nothing on stdout.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect as netConnect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLogin } from '../../src/cli/credentials.ts';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../src/cli/token.ts';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
-import { devIdentity, makeDevPki, postureFile, runConnect, startListening, tokenFile, type DevPki } from '../helpers/connect.ts';
+import { ZTPROXY_BIN, devIdentity, makeDevPki, postureFile, runConnect, startListening, tokenFile, type DevPki } from '../helpers/connect.ts';
 
 const OPS = ['--sub', 'alice', '--groups', 'ops'];
 
@@ -21,9 +22,13 @@ let echo: TcpUpstream;
 let proxy: TestProxy;
 let via: string;
 let closedPort: number;
+let motd: Server;
 
 beforeAll(async () => {
   [pki, echo] = await Promise.all([makeDevPki(), startTcpUpstream('echo')]);
+  // A service that speaks first and hangs up (RFC 865 quote of the day).
+  motd = createServer((socket) => socket.end('bye\n'));
+  await new Promise<void>((resolve) => motd.listen(0, '127.0.0.1', resolve));
   // A port nothing listens on: the route to it gets 502.
   const gone = await startTcpUpstream('echo');
   closedPort = gone.port;
@@ -33,6 +38,7 @@ beforeAll(async () => {
     routes: [
       { name: 'db', match: { host: 'db.internal', port: 5432 }, upstream: echo.url, policy: { allow: { groups: { has: 'ops' } } } },
       { name: 'down', match: { host: 'down.internal', port: 5432 }, upstream: `tcp://127.0.0.1:${closedPort}`, policy: { allow: { groups: { has: 'ops' } } } },
+      { name: 'motd', match: { host: 'motd.internal', port: 17 }, upstream: `tcp://127.0.0.1:${(motd.address() as { port: number }).port}`, policy: { allow: { groups: { has: 'ops' } } } },
     ],
   });
   via = `https://127.0.0.1:${proxy.port}`;
@@ -41,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await echo?.close();
+  await new Promise((resolve) => motd?.close(resolve));
 });
 
 beforeEach(() => echo.reset());
@@ -55,6 +62,21 @@ describe('stdin/stdout', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.equals(data)).toBe(true);
     expect(echo.connections()).toBe(1);
+  }, 60_000);
+
+  it('ends when the service ends, though stdin stays open (ssh holds it open)', async () => {
+    const child = spawn(process.execPath, [ZTPROXY_BIN, 'connect', 'motd.internal:17', ...base(), '--token-file', await tokenFile(pki, OPS)], { env: { ...process.env, ZTPROXY_CONFIG_DIR: pki.configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+    clearTimeout(timer);
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+    expect(out).toBe('bye\n');
+    expect(err).toBe('');
   }, 60_000);
 
   it('uses the stored login of ztproxy login when no --token-file is given', async () => {
