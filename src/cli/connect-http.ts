@@ -4,7 +4,7 @@
 // `POST /.ztproxy/streams/renew` with fresh credentials for an open tunnel (the wire
 // contract of issue #6; docs/design.md "ztproxy connect").
 import { Agent, request } from 'undici';
-import { tlsTarget, type ProxyEndpoint } from './connect-tunnel.ts';
+import { tlsTarget, trustedCas, type ProxyEndpoint } from './connect-tunnel.ts';
 
 export const CLI_CONFIGURATION_PATH = '/.well-known/ztproxy/cli-configuration';
 export const RENEW_PATH = '/.ztproxy/streams/renew';
@@ -71,7 +71,7 @@ export class ProxyHttp {
     this.#agent = new Agent({
       connect: {
         ...(servername === undefined ? {} : { servername }),
-        ...(proxy.ca === undefined ? {} : { ca: proxy.ca }),
+        ...(proxy.ca === undefined ? {} : { ca: trustedCas(proxy.ca) }),
         ...(proxy.cert === undefined ? {} : { cert: proxy.cert }),
         ...(proxy.key === undefined ? {} : { key: proxy.key }),
       },

@@ -6,7 +6,7 @@
 import { request, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
 
 /** What authenticates the tunnel, besides the client certificate. */
 export interface PresentedCredentials {
@@ -77,6 +77,15 @@ export const ANSWER_TIMEOUT_MS = 30_000;
 /** A stream id is an unguessable token; anything else is not echoed back to the proxy. */
 const STREAM_ID = /^[A-Za-z0-9._~+/=-]{1,256}$/;
 
+/**
+ * The system CAs plus `--ca`: the same trust as `ztproxy login --ca` (src/cli/op-client.ts),
+ * so one flag means one thing on both commands (a private CA added, never the public ones
+ * taken away — node's `ca` option alone would replace them).
+ */
+export function trustedCas(extra: Buffer): string[] {
+  return [...rootCertificates, extra.toString('utf8')];
+}
+
 /** The host name for TLS connect and SNI: brackets off an IPv6 literal; no SNI for an IP (RFC 6066 §3). */
 export function tlsTarget(url: URL): { host: string; port: number; servername: string | undefined } {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -140,7 +149,7 @@ function connectTls(proxy: ProxyEndpoint): TLSSocket {
     host,
     port,
     ...(servername === undefined ? {} : { servername }),
-    ...(proxy.ca === undefined ? {} : { ca: proxy.ca }),
+    ...(proxy.ca === undefined ? {} : { ca: trustedCas(proxy.ca) }),
     ...(proxy.cert === undefined ? {} : { cert: proxy.cert }),
     ...(proxy.key === undefined ? {} : { key: proxy.key }),
     ALPNProtocols: ['http/1.1'],

@@ -10,6 +10,7 @@ import { connect as netConnect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeLogin } from '../../src/cli/credentials.ts';
+import { generateCa } from '../../src/tls/pki.ts';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../src/cli/token.ts';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
 import { startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
@@ -246,13 +247,20 @@ describe('refusals: the reason on stderr, exit 1, nothing on stdout, nothing rea
     expect(r.stderr).toContain("the proxy could not reach down.internal:5432's service");
   }, 60_000);
 
-  it('an untrusted proxy certificate: not even the token is sent', async () => {
+  it('an untrusted proxy certificate (system CAs, or another --ca): not even the token is sent', async () => {
     // The system CAs do not know the dev CA.
     const requestsBefore = proxy.logs.filter((l) => l.msg === 'request' && l.host === 'db.internal').length;
     const r = await runConnect(pki, ['db.internal:5432', '--via', via, '--token-file', await tokenFile(pki, OPS)], 'x');
     expect(r.code).toBe(1);
     expect(r.stdout.length).toBe(0);
     expect(r.stderr).toMatch(/^ztproxy connect: cannot reach https:\/\/127\.0\.0\.1:\d+: .*\((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|DEPTH_ZERO_SELF_SIGNED_CERT)\)\n$/);
+    // --ca adds a CA to the system's: another CA does not make the proxy's certificate good.
+    const other = await generateCa({ commonName: 'some other private CA' });
+    const otherCa = join(pki.dir, 'other-ca.crt');
+    writeFileSync(otherCa, other.certPem);
+    const wrongCa = await runConnect(pki, ['db.internal:5432', '--via', via, '--ca', otherCa, '--token-file', await tokenFile(pki, OPS)], 'x');
+    expect(wrongCa.code).toBe(1);
+    expect(wrongCa.stderr).toMatch(/^ztproxy connect: cannot reach https:\/\/127\.0\.0\.1:\d+: .*\((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)\n$/);
     expect(proxy.logs.filter((l) => l.msg === 'request' && l.host === 'db.internal').length).toBe(requestsBefore);
     expect(echo.connections()).toBe(0);
   }, 60_000);
