@@ -7,49 +7,16 @@
 // otherwise keep its stream for good. The tunnel is re-decided without the device then:
 // closed (access log `posture-expired`) where the route needs posture, kept where it
 // does not.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { startTestPdp, type TestPdp } from '../helpers/pdp.ts';
-import { useProxyStack, type StackUpstream } from '../helpers/stack.ts';
+import { useProxyStack } from '../helpers/stack.ts';
+import { startWsUpstream, type WsUpstream } from '../helpers/ws-streams.ts';
 
 const DEVICE_ISS = 'device-agent.test';
 const MAX_AGE_S = 2;
-
-/** A WebSocket upstream that records every message it receives. */
-interface WsUpstream extends StackUpstream {
-  readonly messages: string[];
-}
-
-async function startWsUpstream(): Promise<WsUpstream> {
-  const messages: string[] = [];
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ noServer: true });
-  server.on('upgrade', (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('message', (data) => {
-        messages.push((data as Buffer).toString());
-        ws.send(`echo:${(data as Buffer).toString()}`);
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    messages,
-    reset: () => {
-      messages.length = 0;
-    },
-    close: () => {
-      for (const c of wss.clients) c.terminate();
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 let userKey: TestKey;
 let deviceKey: CryptoKey;
