@@ -6,14 +6,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
+import { describe, expect, it } from 'vitest';
 import { decideCase, type PolicyTestCase } from '../../src/cli/policy-tests.ts';
 import { describedRequestSchema } from '../../src/cli/described-request.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { UpstreamRegistry } from '../../src/proxy/upstream.ts';
 import { rawRequest } from '../helpers/proxy.ts';
+import { useDescribedSnapshot } from '../helpers/described-snapshot.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp.test';
@@ -37,15 +34,7 @@ const stack = useProxyStack(async ({ upstream }) => {
   return config;
 });
 
-let snapshot: AssembledSnapshot;
-const registry = new UpstreamRegistry();
-beforeAll(async () => {
-  const listen = { address: '127.0.0.1:0', tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath } };
-  const { config: parsed, errors } = parseConfig(stringify({ ...config, listen }), '/');
-  expect(errors).toEqual([]);
-  snapshot = await buildSnapshot(parsed!, 1, registry);
-});
-afterAll(() => registry.destroyAll());
+const described = useDescribedSnapshot(stack, () => config);
 
 async function token(authAgeSeconds: number): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
@@ -60,7 +49,7 @@ async function token(authAgeSeconds: number): Promise<string> {
 /** What the check says the client gets, as a number (`forwarded`: the upstream's 200), or `local`. */
 function checked(request: Record<string, unknown>): { status: number | 'local'; reason: string } {
   const c: PolicyTestCase = { name: 'x', request: describedRequestSchema.parse({ host: 'app.test', ...request }), expect: { decision: 'allow' } };
-  const got = decideCase(snapshot, c);
+  const got = decideCase(described.snapshot, c);
   return { status: got.status === 'forwarded' ? 200 : (got.status as number | 'local'), reason: got.reason };
 }
 

@@ -2,14 +2,11 @@
 // that verifies none (no identity.jwt / oidc, no device block, clientAuth off) every real
 // caller is anonymous: a policy test judged on a described caller would pass `allow` while
 // the proxy answers 401 to everyone. Such a case fails, whatever it expects.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
+import { describe, expect, it } from 'vitest';
 import { describedRequestSchema } from '../../src/cli/described-request.ts';
 import { decideCase, runPolicyTests, type PolicyTestCase } from '../../src/cli/policy-tests.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { UpstreamRegistry } from '../../src/proxy/upstream.ts';
 import { get } from '../helpers/proxy.ts';
+import { useDescribedSnapshot } from '../helpers/described-snapshot.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 let config: Record<string, unknown>;
@@ -23,15 +20,7 @@ const stack = useProxyStack(({ upstream }) => {
   return config;
 });
 
-let snapshot: AssembledSnapshot;
-const registry = new UpstreamRegistry();
-beforeAll(async () => {
-  const listen = { address: '127.0.0.1:0', tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath } };
-  const { config: parsed, errors } = parseConfig(stringify({ ...config, listen }), '/');
-  expect(errors).toEqual([]);
-  snapshot = await buildSnapshot(parsed!, 1, registry);
-});
-afterAll(() => registry.destroyAll());
+const described = useDescribedSnapshot(stack, () => config);
 
 const testCase = (name: string, request: Record<string, unknown>): PolicyTestCase => ({ name, request: describedRequestSchema.parse(request), expect: { decision: 'allow' } });
 
@@ -47,7 +36,7 @@ describe('a described caller the config can never see', () => {
       testCase('device', { host: 'eng.test', device: { id: 'd1', compliant: true } }),
     ];
     const lines: string[] = [];
-    expect(runPolicyTests(snapshot, [{ file: 't.yaml', cases }], (l) => lines.push(l))).toEqual({ passed: 0, failed: 4 });
+    expect(runPolicyTests(described.snapshot, [{ file: 't.yaml', cases }], (l) => lines.push(l))).toEqual({ passed: 0, failed: 4 });
     expect(lines.filter((l) => l.startsWith('     cannot occur: '))).toEqual([
       '     cannot occur: subject: the config verifies no bearer token (identity.jwt lists no issuer), so no request is ever authenticated by one',
       '     cannot occur: subject: the config has no browser login (identity.oidc), so no request ever has a session',
@@ -57,7 +46,7 @@ describe('a described caller the config can never see', () => {
   });
 
   it('an anonymous case still runs as before', () => {
-    const got = decideCase(snapshot, testCase('anonymous', { host: 'eng.test' }));
+    const got = decideCase(described.snapshot, testCase('anonymous', { host: 'eng.test' }));
     expect(got).toMatchObject({ decision: 'deny', status: 401 });
     expect(got.problem).toBeUndefined();
   });

@@ -3,13 +3,10 @@
 // selectTunnel): the same target grammar, only TCP routes, method CONNECT and path `/`
 // for the policy. Each case is also sent over a TLS socket to a real ztproxy with the
 // same config, and the two answers must agree.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { buildSnapshot, type AssembledSnapshot } from '../../src/assembly/snapshot.ts';
+import { describe, expect, it } from 'vitest';
 import { decideCase, type PolicyTestCase } from '../../src/cli/policy-tests.ts';
 import { describedRequestSchema } from '../../src/cli/described-request.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { UpstreamRegistry } from '../../src/proxy/upstream.ts';
+import { useDescribedSnapshot } from '../helpers/described-snapshot.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 import { openTunnel, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
 
@@ -29,19 +26,11 @@ const stack = useProxyStack(async ({ upstream, onClose }) => {
   return config;
 });
 
-let snapshot: AssembledSnapshot;
-const registry = new UpstreamRegistry();
-beforeAll(async () => {
-  const listen = { address: '127.0.0.1:0', tls: { cert: stack.pki.server.certPath, key: stack.pki.server.keyPath } };
-  const { config: parsed, errors } = parseConfig(stringify({ ...config, listen }), '/');
-  expect(errors).toEqual([]);
-  snapshot = await buildSnapshot(parsed!, 1, registry);
-});
-afterAll(() => registry.destroyAll());
+const described = useDescribedSnapshot(stack, () => config);
 
 function checked(request: Record<string, unknown>): { status: number | 'local'; reason: string; route?: string } {
   const c: PolicyTestCase = { name: 'x', request: describedRequestSchema.parse({ method: 'CONNECT', ...request }), expect: { decision: 'allow' } };
-  const got = decideCase(snapshot, c);
+  const got = decideCase(described.snapshot, c);
   return { status: got.status === 'forwarded' ? 200 : (got.status as number | 'local'), reason: got.reason };
 }
 
