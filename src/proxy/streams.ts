@@ -211,6 +211,11 @@ export class StreamRegistry {
     for (const entry of this.#open.values()) this.#schedule(entry, source.snapshot(), Date.now());
   }
 
+  /** The snapshot requests run on now; undefined before `start` (unit tests). */
+  current(): Snapshot | undefined {
+    return this.#source?.snapshot();
+  }
+
   /** Stops the timers (shutdown); streams stay listed until closed. */
   stop(): void {
     this.#source = undefined;

@@ -20,6 +20,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../pipeline/context.ts';
 import { NEXT, reply, type StageResult } from '../pipeline/stage.ts';
 import { mapUpstreamError } from './forward.ts';
+import { judgeStream, type StreamVerdict } from './reauthorize.ts';
 import type { ByteCounter, StreamRegistry } from './streams.ts';
 
 /** Where a TCP route connects, and its timeouts (built once per snapshot). */
@@ -31,6 +32,7 @@ export interface TcpTarget {
 }
 
 const CONNECT_TIMEOUT = reply('gateway-timeout', 'upstream-connect-timeout');
+const REFUSED_SINCE_RELOAD: Record<string, StageResult> = {};
 const NO_COUNTER: ByteCounter = { inc() {} };
 /** After the upstream ended both ways, how long a client that keeps its side open is given to read what is left. */
 const CLOSE_GRACE_MS = 5000;
@@ -45,47 +47,107 @@ export function forwardTunnel(ctx: RequestContext, target: TcpTarget, streams: S
   const head = ctx.upgrade!.head;
   ctx.startedUpstream = performance.now();
   return new Promise((resolve) => {
-    if (client.destroyed) {
-      ctx.status = 499;
-      ctx.details = 'client-closed';
-      resolve(NEXT);
-      return;
+    // Decided on a configuration a reload has since replaced: judged by the one in force
+    // now before anything is connected.
+    const verdict = refusedSinceReload(ctx, streams);
+    if (verdict === undefined) connectUpstream(ctx, client, head, target, streams, resolve);
+    else if (typeof verdict === 'string') resolve(refusal(verdict));
+    else {
+      verdict.then(
+        (v) => (v === undefined ? connectUpstream(ctx, client, head, target, streams, resolve) : resolve(refusal(v))),
+        () => resolve(refusal('reauthorization-error')),
+      );
     }
-    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      client.off('close', clientGone);
-      upstream.destroy();
-      resolve(CONNECT_TIMEOUT);
-    }, target.connectTimeout);
-    const clientGone = (): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      upstream.destroy();
-      ctx.status = 499;
-      ctx.details = 'client-closed';
-      resolve(NEXT);
-    };
-    client.once('close', clientGone);
-    upstream.once('error', (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.off('close', clientGone);
-      resolve(mapUpstreamError(err));
-    });
-    upstream.once('connect', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.off('close', clientGone);
-      ctx.timings.upstream = performance.now() - ctx.startedUpstream;
-      relay(ctx, client, upstream, head, target, streams, resolve);
-    });
   });
+}
+
+function connectUpstream(ctx: RequestContext, client: Duplex, head: Buffer, target: TcpTarget, streams: StreamRegistry, resolve: (result: StageResult) => void): void {
+  if (client.destroyed) {
+    ctx.status = 499;
+    ctx.details = 'client-closed';
+    resolve(NEXT);
+    return;
+  }
+  const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+  let settled = false;
+  const timer = setTimeout(() => {
+    if (settled) return;
+    settled = true;
+    client.off('close', clientGone);
+    upstream.destroy();
+    resolve(CONNECT_TIMEOUT);
+  }, target.connectTimeout);
+  const clientGone = (): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    upstream.destroy();
+    ctx.status = 499;
+    ctx.details = 'client-closed';
+    resolve(NEXT);
+  };
+  client.once('close', clientGone);
+  upstream.once('error', (err) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    client.off('close', clientGone);
+    resolve(mapUpstreamError(err));
+  });
+  upstream.once('connect', () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    client.off('close', clientGone);
+    ctx.timings.upstream = performance.now() - ctx.startedUpstream;
+    // A reload while the connect was pending re-judged the streams open at that moment
+    // only: this one is judged by the configuration in force now, before its 200 (a
+    // route removed, or a policy that now refuses it). Nothing was written upstream yet.
+    const verdict = refusedSinceReload(ctx, streams);
+    if (verdict === undefined) relay(ctx, client, upstream, head, target, streams, resolve);
+    else if (typeof verdict === 'string') refuseConnected(upstream, verdict, resolve);
+    else {
+      // The client may leave while a remote PDP answers: nothing is left to open then.
+      client.once('close', clientGone);
+      settled = false;
+      void verdict.then(
+        (v) => {
+          if (settled) return;
+          settled = true;
+          client.off('close', clientGone);
+          if (v === undefined) relay(ctx, client, upstream, head, target, streams, resolve);
+          else refuseConnected(upstream, v, resolve);
+        },
+        () => {
+          if (settled) return;
+          settled = true;
+          client.off('close', clientGone);
+          refuseConnected(upstream, 'reauthorization-error', resolve);
+        },
+      );
+    }
+  });
+}
+
+/**
+ * Undefined when the CONNECT was decided on the configuration in force now, or that one
+ * lets it through too (reauthorize.ts, as an open stream is judged at a reload); else why
+ * not. Only after a reload does this cost anything.
+ */
+function refusedSinceReload(ctx: RequestContext, streams: StreamRegistry): StreamVerdict | Promise<StreamVerdict> {
+  const now = streams.current();
+  if (now === undefined || now === ctx.snapshot) return undefined;
+  return judgeStream({ kind: 'tunnel', ctx }, now, Date.now());
+}
+
+/** 503 with the verdict as reason: a retry is judged by the current configuration from the start. */
+function refusal(verdict: string): StageResult {
+  return (REFUSED_SINCE_RELOAD[verdict] ??= reply('service-unavailable', verdict));
+}
+
+function refuseConnected(upstream: Socket, verdict: string, resolve: (result: StageResult) => void): void {
+  upstream.destroy();
+  resolve(refusal(verdict));
 }
 
 function relay(

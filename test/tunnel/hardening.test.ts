@@ -1,0 +1,133 @@
+// Attacks on the tunnel's edges that the refusal and lifecycle tests do not reach (fresh-eyes
+// review of issue #6 point 1), each over real sockets:
+// - a reload while a CONNECT is still being decided or connected: the tunnel must not open
+//   on the old configuration (a removed route, a policy that now refuses it) and relay until
+//   the next re-authorization sweep (the reload re-judges only the streams already open);
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestPki, type TestPki } from '../helpers/pki.ts';
+import { startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
+import { openTunnel, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
+
+let pki: TestPki;
+let echo: TcpUpstream;
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  echo = await startTcpUpstream('silent');
+});
+afterAll(() => echo?.close());
+
+const tls = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ tls: { cert: pki.server.certPath, key: pki.server.keyPath }, ...extra });
+
+async function line(proxy: TestProxy, requestId: string): Promise<LogLine> {
+  for (let i = 0; i < 200; i++) {
+    const found = proxy.logs.find((l) => l.msg === 'request' && l.requestId === requestId);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no access-log line for ${requestId}`);
+}
+
+/**
+ * A loopback listener whose accept queue is full, so a connect to it stays pending (the
+ * SYN is dropped and retried), until `release()` makes it accept; it reports every
+ * connection it accepted beyond the fillers and every byte it received.
+ */
+interface HeldListener {
+  readonly port: number;
+  release(): void;
+  /** Lines `accepted` / `data <n>` it printed. */
+  readonly events: string[];
+  close(): void;
+}
+
+async function startHeldListener(): Promise<HeldListener> {
+  const script = [
+    'import socket, sys, threading',
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.readline()',
+    'def read(c):',
+    '    while True:',
+    '        d = c.recv(65536)',
+    '        if not d: return',
+    "        print('data', len(d), flush=True)",
+    'while True:',
+    '    c, _ = s.accept()',
+    "    print('accepted', flush=True)",
+    '    threading.Thread(target=read, args=(c,), daemon=True).start()',
+  ].join('\n');
+  const child: ChildProcessWithoutNullStreams = spawn('python3', ['-c', script]);
+  const events: string[] = [];
+  let first = true;
+  const port = await new Promise<number>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n').filter((x) => x !== '')) {
+        if (first) {
+          first = false;
+          resolve(Number(l));
+        } else events.push(l);
+      }
+    });
+  });
+  const fillers: Socket[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    fillers.push(s);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    events,
+    release: () => child.stdin.write('go\n'),
+    close() {
+      for (const s of fillers) s.destroy();
+      child.kill();
+    },
+  };
+}
+
+describe('a reload while a CONNECT is in flight (decided, its upstream connect pending)', () => {
+  const heldRoute = (port: number, policy: unknown): Record<string, unknown> => ({
+    name: 'held',
+    match: { host: 'held.internal', port: 7 },
+    upstream: `tcp://127.0.0.1:${port}`,
+    policy,
+    timeouts: { connect: '10s' },
+  });
+  const kept = (): Record<string, unknown> => ({ name: 'kept', match: { host: 'kept.internal', port: 7 }, upstream: echo.url, policy: { allow: { accept: true } } });
+  const cases: [string, (port: number) => Record<string, unknown>[], string][] = [
+    ['that removes its route', () => [kept()], 'route-removed'],
+    ['whose policy now refuses it', (port) => [heldRoute(port, { allow: { sourceIp: ['192.0.2.0/24'] } }), kept()], 'policy-denied'],
+  ];
+  it.each(cases)('%s: judged by the new config before its 200 — 503 with the reason, not a byte upstream', async (_name, after, reason) => {
+    const held = await startHeldListener();
+    const proxy = await startTestProxy({ listen: tls(), routes: [heldRoute(held.port, { allow: { accept: true } }), kept()] });
+    try {
+      // Allowed under the old config; its upstream connect is pending while the reload comes.
+      const pending = openTunnel(proxy.port, 'held.internal:7', { after: 'SSH-2.0-after-the-reload\r\n', timeoutMs: 8000 });
+      await new Promise((r) => setTimeout(r, 200));
+      proxy.writeConfig({ listen: tls(), routes: after(held.port) });
+      expect((await proxy.proxy.reload()).ok).toBe(true);
+      held.release();
+      const t = await pending;
+      t.socket.destroy();
+      expect(t.status).toBe(503);
+      expect(t.headers['x-zt-stream']).toBeUndefined();
+      expect(await line(proxy, t.headers['x-request-id']!)).toMatchObject({ route: 'held', status: 503, reason });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(held.events.filter((e) => e.startsWith('data'))).toEqual([]);
+      // A route the reload kept opens as before.
+      const k = await openTunnel(proxy.port, 'kept.internal:7');
+      k.socket.destroy();
+      expect(k.status).toBe(200);
+    } finally {
+      await proxy.close();
+      held.close();
+    }
+  });
+});
+
