@@ -3,6 +3,7 @@
 // gets the same refusal as a small HTML page instead (error-page.ts); upgrades and
 // CONNECT, answered on the raw socket, keep the JSON.
 import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../pipeline/context.ts';
 import { REPLIES } from '../basics/errors.ts';
 import type { LocalReply } from '../pipeline/stage.ts';
@@ -86,4 +87,13 @@ export function sendLocalReply(ctx: RequestContext, local: LocalReply): void {
       (ctx.snapshot.hstsHeader ? `Strict-Transport-Security: ${ctx.snapshot.hstsHeader}\r\n` : '') +
       `\r\n${body}`,
   );
+  // Node handed this socket over (CONNECT, upgrade): no HTTP timeout applies to it any
+  // more, and end() only half-closes it. A client that never sends its FIN — and keeps
+  // writing to a tunnel it pretends is open — would hold the connection for ever: cut it
+  // once it had the time a refused upload gets to read its refusal.
+  setTimeout(destroyRefused, ctx.snapshot.config.listen.limits.lingerTimeout, socket).unref();
+}
+
+function destroyRefused(socket: Duplex): void {
+  socket.destroy();
 }

@@ -3,8 +3,11 @@
 // - a reload while a CONNECT is still being decided or connected: the tunnel must not open
 //   on the old configuration (a removed route, a policy that now refuses it) and relay until
 //   the next re-authorization sweep (the reload re-judges only the streams already open);
+// - a refused CONNECT whose client never closes its side: the refusal must not hold the
+//   socket forever (no HTTP timeout applies once Node handed the socket over).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
@@ -131,3 +134,46 @@ describe('a reload while a CONNECT is in flight (decided, its upstream connect p
   });
 });
 
+/** A TLS client that never closes its side: it reads the refusal and keeps the connection. */
+async function halfOpenClient(port: number, head: string): Promise<{ socket: TLSSocket; answer: () => string; closed: Promise<void> }> {
+  // allowHalfOpen: our FIN does not make it end its side (tls.connect passes the option to
+  // its TLSSocket; @types/node does not list it).
+  const options: ConnectionOptions & { allowHalfOpen: boolean } = { host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, allowHalfOpen: true };
+  const socket = tlsConnect(options);
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('secureConnect', r));
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(head);
+  return { socket, answer: () => answer, closed };
+}
+
+describe('a refused CONNECT whose client never closes its side', () => {
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    proxy = await startTestProxy({
+      listen: tls({ limits: { lingerTimeout: '500ms' } }),
+      routes: [{ name: 'closed', match: { host: 'closed.internal', port: 7 }, upstream: echo.url, policy: { allow: { method: ['GET'] } } }],
+    });
+  });
+  afterAll(() => proxy?.close());
+
+  const refusals: [string, string, number][] = [
+    ['no route (404)', 'CONNECT nowhere.internal:7 HTTP/1.1\r\nHost: nowhere.internal:7\r\n\r\n', 404],
+    ['denied by policy (403)', 'CONNECT closed.internal:7 HTTP/1.1\r\nHost: closed.internal:7\r\n\r\n', 403],
+    ['a malformed target (400)', 'CONNECT 127.1:7 HTTP/1.1\r\nHost: 127.1:7\r\n\r\n', 400],
+  ];
+  it.each(refusals)('%s: the connection is cut after listen.limits.lingerTimeout, however long the client keeps it', async (_name, head, status) => {
+    echo.reset();
+    const c = await halfOpenClient(proxy.port, head);
+    // It keeps sending (a tunnel it believes open) and never sends its FIN.
+    const trickle = setInterval(() => c.socket.write('x'), 100);
+    const outcome = await Promise.race([c.closed.then(() => 'closed'), new Promise((r) => setTimeout(r, 5000, 'still open'))]);
+    clearInterval(trickle);
+    c.socket.destroy();
+    expect(c.answer()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(outcome).toBe('closed');
+    expect(echo.connections()).toBe(0);
+  });
+});
