@@ -76,6 +76,15 @@ describe('an allowed CONNECT', () => {
     t.socket.destroy();
   });
 
+  it('relays bytes that came in the same read as the CONNECT head (Node hands them over as its head) after the 200', async () => {
+    const t = await openTunnel(proxy.port, '', { raw: 'CONNECT echo.internal:7 HTTP/1.1\r\nHost: echo.internal:7\r\n\r\nsame-record;' });
+    expect(t.status).toBe(200);
+    t.socket.write('late-bytes');
+    expect((await readBytes(t.socket, 22, t.rest)).toString()).toBe('same-record;late-bytes');
+    t.socket.destroy();
+    await closed(t.socket);
+  });
+
   it('passes a half-close on: the client EOF reaches the upstream, whose answer still comes back', async () => {
     const t = await openTunnel(proxy.port, 'echo.internal:7');
     t.socket.end('last words');

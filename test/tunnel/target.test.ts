@@ -65,7 +65,7 @@ describe('canonicalizeConnectTarget', () => {
 
 describe('TunnelRouter', () => {
   const route = (host: string, tcpPort: number) => ({ host, tcpPort, name: `${host}:${tcpPort}` });
-  const router = new TunnelRouter([route('ssh.internal', 22), route('*.db.internal', 5432), route('*.internal', 5432), route('10.0.0.9', 22), route('::1', 7)]);
+  const router = new TunnelRouter([route('ssh.internal', 22), route('*.db.internal', 5432), route('*.internal', 5432), route('10.0.0.9', 22), route('::1', 7), route('*.0.1', 22)]);
   it.each([
     ['ssh.internal', 22, 'ssh.internal:22'],
     ['ssh.internal', 2222, undefined],
@@ -77,6 +77,8 @@ describe('TunnelRouter', () => {
     ['a.db.internal', 5433, undefined],
     ['10.0.0.9', 22, '10.0.0.9:22'],
     ['1.0.0.9', 22, undefined],
+    // A wildcard the config refuses (its suffix is numeric) must still not take an IPv4 literal.
+    ['10.0.0.1', 22, undefined],
     ['::1', 7, '::1:7'],
   ] as const)('%s port %i → %s', (host, port, name) => {
     expect(router.route(host, port)?.name).toBe(name);
