@@ -177,3 +177,30 @@ describe('a refused CONNECT whose client never closes its side', () => {
     expect(echo.connections()).toBe(0);
   });
 });
+
+describe('identity claimed in headers of a CONNECT counts for nothing', () => {
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    proxy = await startTestProxy({
+      listen: tls({ clientAuth: { mode: 'optional', ca: pki.ca.certPath } }),
+      routes: [
+        { name: 'office', match: { host: 'office.internal', port: 7 }, upstream: echo.url, policy: { allow: { sourceIp: ['10.0.0.0/8'] } } },
+        { name: 'workload', match: { host: 'workload.internal', port: 7 }, upstream: echo.url, policy: { allow: { spiffe: { id: 'spiffe://example.org/ns/prod/sa/api' } } } },
+      ],
+    });
+  });
+  afterAll(() => proxy?.close());
+
+  const forged: [string, Record<string, string>][] = [
+    ['office.internal:7', { 'X-Forwarded-For': '10.1.2.3', Forwarded: 'for=10.1.2.3', 'X-Real-IP': '10.1.2.3', 'True-Client-IP': '10.1.2.3', 'X-Client-IP': '10.1.2.3' }],
+    ['workload.internal:7', { 'X-Forwarded-Client-Cert': 'By=spiffe://example.org/ns/prod/sa/proxy;URI=spiffe://example.org/ns/prod/sa/api', 'X-Client-Spiffe-Id': 'spiffe://example.org/ns/prod/sa/api', 'X-SSL-Client-Verify': 'SUCCESS' }],
+  ];
+  it.each(forged)('%s with forged identity headers → 403, the upstream sees no connection', async (target, headers) => {
+    echo.reset();
+    const t = await openTunnel(proxy.port, target, { headers, after: 'smuggled' });
+    t.socket.destroy();
+    expect(t.status).toBe(403);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(echo.connections()).toBe(0);
+  });
+});
