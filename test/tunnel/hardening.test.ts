@@ -204,3 +204,35 @@ describe('identity claimed in headers of a CONNECT counts for nothing', () => {
     expect(echo.connections()).toBe(0);
   });
 });
+
+describe('a CONNECT flood from a banned address', () => {
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    proxy = await startTestProxy({
+      listen: tls(),
+      lockout: { maxFailures: 3, window: '1m', banFor: '1m' },
+      routes: [
+        { name: 'denied', match: { host: 'denied.internal', port: 7 }, upstream: echo.url, policy: { allow: { sourceIp: ['192.0.2.0/24'] } } },
+        { name: 'open', match: { host: 'open.internal', port: 7 }, upstream: echo.url, policy: { allow: { accept: true } } },
+      ],
+    });
+  });
+  afterAll(() => proxy?.close());
+
+  it('is answered 429 with Retry-After on every route once its denials reach maxFailures; nothing reaches the upstream', async () => {
+    echo.reset();
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = await openTunnel(proxy.port, 'denied.internal:7', { after: 'x' });
+      t.socket.destroy();
+      statuses.push(t.status);
+    }
+    expect(statuses).toEqual([403, 403, 403]);
+    const banned = await openTunnel(proxy.port, 'open.internal:7', { after: 'smuggled' });
+    banned.socket.destroy();
+    expect(banned.status).toBe(429);
+    expect(Number(banned.headers['retry-after'])).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(echo.connections()).toBe(0);
+  });
+});
