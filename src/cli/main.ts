@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
+import { tuneHeapForRelaying } from './heap.ts';
 import { runConnect } from './connect.ts';
 import { runExplain } from './explain.ts';
 import { runPosture } from './posture.ts';
@@ -95,6 +96,7 @@ async function checkPolicyTests(config: Config, dir: string): Promise<number> {
 async function start(argv: string[]): Promise<number> {
   const configFile = configFlag(argv);
   try {
+    tuneHeapForRelaying();
     await startProxy({ configFile, handleSignals: true, processMetrics: true });
     return -1; // keep running
   } catch (err) {
