@@ -540,9 +540,15 @@ export class ZtProxy {
       (s) => new Promise<void>((resolve) => s.close(() => resolve())),
     );
     const deadline = Date.now() + this.#snapshot.config.shutdown.timeout;
+    // Open WebSockets and tunnels never finish by themselves (an idle SSH session lasts
+    // for hours): waiting for them would only stretch every stop to shutdown.timeout.
+    // They are closed at once (reason `shutdown`), so their clients reconnect elsewhere;
+    // ordinary requests get the time to finish. Streams the drain still opens go too.
+    this.#streams.closeAll('shutdown');
     while (this.#inFlight > 0 && Date.now() < deadline) {
       this.#https.closeIdleConnections();
       await new Promise((r) => setTimeout(r, 25));
+      this.#streams.closeAll('shutdown');
     }
     this.#https.closeAllConnections();
     this.#guard.cutHandshakes();

@@ -149,3 +149,18 @@ describe('an open tunnel', () => {
     expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
   });
 });
+
+describe('shutdown with an open tunnel', () => {
+  it('does not wait shutdown.timeout for it: the tunnel is closed at once (shutdown) and the stop completes', async () => {
+    const proxy = await startTestProxy({ listen: tls(), shutdown: { timeout: '60s' }, routes: [tcpRoute('b', 'b.internal', echo.url)] });
+    const t = await openTunnel(proxy.port, 'b.internal:7');
+    expect(t.status).toBe(200);
+    t.socket.write('x');
+    await readBytes(t.socket, 1, t.rest);
+    // An idle SSH session never ends on its own; the stop must not sit out the 60 s.
+    const stopped = await Promise.race([proxy.close().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting'), 15_000))]);
+    expect(stopped).toBe('stopped');
+    await closed(t.socket);
+    expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
+  }, 30_000);
+});
