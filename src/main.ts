@@ -202,6 +202,11 @@ export class ZtProxy {
     return this.#snapshot;
   }
 
+  /** The open WebSockets and CONNECT tunnels (tests: what the registry holds). */
+  get streams(): StreamRegistry {
+    return this.#streams;
+  }
+
   async #listen(config: Config): Promise<void> {
     let context;
     try {

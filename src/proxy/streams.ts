@@ -83,63 +83,91 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** What the registry keeps of a stream besides what it hands out. */
 interface Entry {
   readonly stream: OpenStream;
-  /** Epoch ms when its credentials next stop counting (Infinity: never). */
+  /** Epoch ms when its credentials next stop counting (Infinity: never; then not on the heap). */
   deadline: number;
+  /** Its slot in the deadline heap, -1 when not on it. */
+  heapIndex: number;
   /** Bumped by a renewal: a verdict still pending from before it is void. */
   generation: number;
   /** Index keys, kept to remove the entry again. */
   readonly sid: string | undefined;
-  readonly providerSession: string | undefined;
+  /** A renewal's token may name another provider session (the user logged in again): re-indexed then. */
+  providerSessions: readonly string[];
   readonly subject: string | undefined;
 }
 
-interface DeadlineSlot {
-  readonly at: number;
-  readonly entry: Entry;
-}
-
-/** A binary min-heap of deadlines; stale slots (the entry's deadline moved, or it closed) are skipped when popped. */
+/**
+ * A binary min-heap of entries by deadline, each entry on it at most once (its
+ * `heapIndex`): a renewal moves its entry, a closed stream leaves at once. Stale slots
+ * left behind instead would hold every closed stream's context and socket until its
+ * deadline — a token's exp (hours), a certificate's notAfter (months) — so a client
+ * opening and closing streams in a loop would grow the heap without bound.
+ */
 class DeadlineHeap {
-  readonly #slots: DeadlineSlot[] = [];
+  readonly #slots: Entry[] = [];
 
   get size(): number {
     return this.#slots.length;
   }
 
-  peek(): DeadlineSlot | undefined {
+  peek(): Entry | undefined {
     return this.#slots[0];
   }
 
-  push(slot: DeadlineSlot): void {
-    const a = this.#slots;
-    a.push(slot);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (a[parent]!.at <= slot.at) break;
-      a[i] = a[parent]!;
-      i = parent;
+  /** Puts `entry` on the heap at `entry.deadline`, or moves it there if it is already on it. */
+  set(entry: Entry): void {
+    if (entry.heapIndex < 0) {
+      entry.heapIndex = this.#slots.length;
+      this.#slots.push(entry);
     }
-    a[i] = slot;
+    if (!this.#up(entry.heapIndex)) this.#down(entry.heapIndex);
   }
 
-  pop(): DeadlineSlot | undefined {
+  remove(entry: Entry): void {
+    const i = entry.heapIndex;
+    if (i < 0) return;
     const a = this.#slots;
-    const top = a[0];
-    const last = a.pop();
-    if (top === undefined || last === undefined || a.length === 0) return top;
-    let i = 0;
+    const last = a.pop()!;
+    entry.heapIndex = -1;
+    if (last === entry) return;
+    a[i] = last;
+    last.heapIndex = i;
+    if (!this.#up(i)) this.#down(i);
+  }
+
+  #put(i: number, entry: Entry): void {
+    this.#slots[i] = entry;
+    entry.heapIndex = i;
+  }
+
+  /** Sifts slot i up; true if it moved. */
+  #up(i: number): boolean {
+    const a = this.#slots;
+    const entry = a[i]!;
+    const start = i;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.deadline <= entry.deadline) break;
+      this.#put(i, a[parent]!);
+      i = parent;
+    }
+    this.#put(i, entry);
+    return i !== start;
+  }
+
+  #down(i: number): void {
+    const a = this.#slots;
+    const entry = a[i]!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= a.length) break;
       const r = l + 1;
-      const child = r < a.length && a[r]!.at < a[l]!.at ? r : l;
-      if (a[child]!.at >= last.at) break;
-      a[i] = a[child]!;
+      const child = r < a.length && a[r]!.deadline < a[l]!.deadline ? r : l;
+      if (a[child]!.deadline >= entry.deadline) break;
+      this.#put(i, a[child]!);
       i = child;
     }
-    a[i] = last;
-    return top;
+    this.#put(i, entry);
   }
 }
 
@@ -158,16 +186,22 @@ function removeFrom<K>(index: Map<K, Set<Entry>>, key: K | undefined, entry: Ent
   if (set.size === 0) index.delete(key);
 }
 
+const NONE: readonly string[] = Object.freeze([]);
+
 /**
- * The provider session a stream rides on (`iss` + the OP's `sid`), for back-channel
- * logout: its session cookie's, else its bearer token's `sid` claim (if the OP puts one in).
+ * The provider sessions a stream rides on (`iss` + the OP's `sid`), for back-channel
+ * logout: its session cookie's and its bearer token's `sid` claim (if the OP puts one in)
+ * — both, when a request carried both: they may be two sessions at the OP (a CLI's login
+ * and the browser's), and the logout of either ends the stream.
  */
-function providerSessionOf(ctx: RequestContext): string | undefined {
+function providerSessionsOf(ctx: RequestContext): readonly string[] {
   const session = ctx.session;
-  if (session?.osid !== undefined) return `${session.iss}\n${session.osid}`;
+  const fromSession = session?.osid !== undefined ? `${session.iss}\n${session.osid}` : undefined;
   const subject = ctx.subject;
   const sid = subject?.source === 'bearer' ? subject.claims['sid'] : undefined;
-  return typeof sid === 'string' ? `${subject!.issuer}\n${sid}` : undefined;
+  const fromToken = typeof sid === 'string' ? `${subject!.issuer}\n${sid}` : undefined;
+  if (fromToken === undefined || fromToken === fromSession) return fromSession === undefined ? NONE : [fromSession];
+  return fromSession === undefined ? [fromToken] : [fromSession, fromToken];
 }
 
 /** What re-authorization needs from the proxy. */
@@ -184,6 +218,13 @@ export class StreamRegistry {
   readonly #byProviderSession = new Map<string, Set<Entry>>();
   readonly #bySubject = new Map<string, Set<Entry>>();
   readonly #deadlines = new DeadlineHeap();
+  /**
+   * performance.now() of the last event that can turn a stream's answer to no without
+   * being found again by a later judgment of its own (a reload, a revocation, a ban): a
+   * stream whose request began before it was judged by what came before, and is judged
+   * again when it is registered.
+   */
+  #changedAt = -Infinity;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #deadlineAt = Infinity;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -194,6 +235,11 @@ export class StreamRegistry {
 
   get size(): number {
     return this.#open.size;
+  }
+
+  /** Streams waiting on the deadline heap (at most one slot per open stream); for tests. */
+  get deadlinesQueued(): number {
+    return this.#deadlines.size;
   }
 
   /** The streams open now (a live view: streams closed while iterating leave it). */
@@ -235,28 +281,36 @@ export class StreamRegistry {
     const entry: Entry = {
       stream,
       deadline: Infinity,
+      heapIndex: -1,
       generation: 0,
       sid: session?.sid,
-      providerSession: providerSessionOf(ctx),
+      providerSessions: providerSessionsOf(ctx),
       subject: subject === undefined ? undefined : `${subject.issuer}\n${subject.sub}`,
     };
     this.#open.set(stream, entry);
     this.#byId.set(id, entry);
     addTo(this.#bySession, entry.sid, entry);
-    addTo(this.#byProviderSession, entry.providerSession, entry);
+    for (const key of entry.providerSessions) addTo(this.#byProviderSession, key, entry);
     addTo(this.#bySubject, entry.subject, entry);
     this.telemetry.opened(kind);
     socket.once('close', () => {
       if (!this.#open.delete(stream)) return;
       this.#byId.delete(id);
       removeFrom(this.#bySession, entry.sid, entry);
-      removeFrom(this.#byProviderSession, entry.providerSession, entry);
+      for (const key of entry.providerSessions) removeFrom(this.#byProviderSession, key, entry);
       removeFrom(this.#bySubject, entry.subject, entry);
+      this.#deadlines.remove(entry);
       if (ctx.details === '') ctx.details = `${kind}-closed`;
       this.telemetry.closed(kind, ctx.details);
     });
     const source = this.#source;
-    if (source !== undefined) this.#schedule(entry, source.snapshot(), Date.now());
+    if (source === undefined) return stream;
+    const snapshot = source.snapshot();
+    // The request was judged when it began; a reload, a logout or a ban since then (while
+    // the upstream was being connected, or answered the WebSocket handshake) looked for
+    // open streams and could not find this one. It is judged now against what holds now.
+    if (ctx.snapshot !== snapshot || this.#changedAt >= ctx.startedAt) void this.#judge(entry, snapshot, Date.now());
+    else this.#schedule(entry, snapshot, Date.now());
     return stream;
   }
 
@@ -283,6 +337,7 @@ export class StreamRegistry {
    * closed. Resolves once every stream was judged (remote PDPs' answers included).
    */
   reauthorizeAll(snapshot: Snapshot): Promise<void> {
+    this.#changedAt = performance.now();
     if (this.#source !== undefined && snapshot.config.streams.reauthorizeInterval !== this.#sweepInterval) {
       this.#armSweep(snapshot.config.streams.reauthorizeInterval);
     }
@@ -305,6 +360,7 @@ export class StreamRegistry {
    * at the provider (back-channel logout by `sub`: sessions and tokens from before it).
    */
   revoked(revocation: Revocation): void {
+    this.#changedAt = performance.now();
     let entries: Iterable<Entry> | undefined;
     switch (revocation.kind) {
       case 'session':
@@ -339,6 +395,7 @@ export class StreamRegistry {
 
   /** A subject's lockout ban began: its streams close now (the sweep would find the ban too). */
   subjectBanned(issuer: string, sub: string): void {
+    this.#changedAt = performance.now();
     const entries = this.#bySubject.get(`${issuer}\n${sub}`);
     if (entries === undefined) return;
     for (const entry of [...entries]) this.close(entry.stream, 'locked-out');
@@ -435,14 +492,17 @@ export class StreamRegistry {
     return verdict;
   }
 
-  /** Puts the stream's next deadline on the heap (when it moved) and re-arms the one timer if it is now the earliest. */
+  /** Puts the stream's next deadline on the heap (or moves it there) and re-arms the one timer if it is now the earliest. */
   #schedule(entry: Entry, snapshot: Snapshot, now: number): void {
     if (this.#source === undefined || entry.stream.socket.destroyed) return;
     const at = streamDeadline(entry.stream, snapshot, now);
     if (at === entry.deadline) return;
     entry.deadline = at;
-    if (at === Infinity) return;
-    this.#deadlines.push({ at, entry });
+    if (at === Infinity) {
+      this.#deadlines.remove(entry);
+      return;
+    }
+    this.#deadlines.set(entry);
     if (at < this.#deadlineAt) this.#armDeadline(at, now);
   }
 
@@ -460,16 +520,13 @@ export class StreamRegistry {
     const now = Date.now();
     const snapshot = source.snapshot();
     const heap = this.#deadlines;
-    for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
-      heap.pop();
-      const entry = top.entry;
-      // A slot the stream's deadline has moved away from (a renewal), or of a closed stream.
-      if (entry.deadline !== top.at || entry.stream.socket.destroyed) continue;
+    for (let entry = heap.peek(); entry !== undefined && entry.deadline <= now; entry = heap.peek()) {
+      heap.remove(entry);
       entry.deadline = Infinity;
       void this.#judge(entry, snapshot, now);
     }
     const next = heap.peek();
     // A timer capped at ~24.8 days fires early: the loop above then finds nothing due and re-arms.
-    if (next !== undefined && next.at < this.#deadlineAt) this.#armDeadline(next.at, now);
+    if (next !== undefined && next.deadline < this.#deadlineAt) this.#armDeadline(next.deadline, now);
   }
 }

@@ -191,6 +191,10 @@ function relay(
   // connection, RFC 8446 §6.1). Both properties are read when the EOF comes.
   (client as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
   const stream = streams.add('tunnel', ctx, client);
+  // Judged again as it was registered (a reload or a revocation came while the upstream
+  // was being connected) and refused: no 200, and the bytes the client sent behind the
+  // CONNECT never reach the upstream (the close above ends the upstream side).
+  if (client.destroyed) return;
   ctx.status = 200;
   client.write(established(ctx, stream.id));
   if (head.length > 0) {
