@@ -349,6 +349,12 @@ export class StreamRegistry {
     const entry = this.#open.get(stream);
     if (entry === undefined) return 'stream-closed';
     entry.generation++;
+    // The fresh token may name another provider session: a back-channel logout of that
+    // one must find the stream now, and one of the old session no longer concerns it.
+    const keys = providerSessionsOf(stream.ctx);
+    for (const key of entry.providerSessions) removeFrom(this.#byProviderSession, key, entry);
+    entry.providerSessions = keys;
+    for (const key of keys) addTo(this.#byProviderSession, key, entry);
     const verdict = await this.#judge(entry, snapshot, Date.now());
     return stream.socket.destroyed && verdict === undefined ? 'stream-closed' : verdict;
   }
