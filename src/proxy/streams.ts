@@ -355,7 +355,10 @@ export class StreamRegistry {
     for (const key of entry.providerSessions) removeFrom(this.#byProviderSession, key, entry);
     entry.providerSessions = keys;
     for (const key of keys) addTo(this.#byProviderSession, key, entry);
-    const verdict = await this.#judge(entry, snapshot, Date.now());
+    // Judged by the snapshot requests run on now, not the one the renewal began on: a
+    // reload while the renewal verified its token has judged (or is asking a PDP about)
+    // the stream, and the generation bump above voids that answer.
+    const verdict = await this.#judge(entry, this.#source?.snapshot() ?? snapshot, Date.now());
     return stream.socket.destroyed && verdict === undefined ? 'stream-closed' : verdict;
   }
 
@@ -494,7 +497,10 @@ export class StreamRegistry {
     // A renewal since the question was asked made the answer moot; the renewal's own judgment counts.
     if (generation !== entry.generation) return undefined;
     if (verdict !== undefined) this.close(entry.stream, verdict);
-    else this.#schedule(entry, snapshot, Date.now());
+    // The next deadline under the config in force now: a PDP answer (or a sweep) from
+    // before a reload must not move the deadline back to what the old config allowed (a
+    // longer device.maxAge or session ttl).
+    else this.#schedule(entry, this.#source?.snapshot() ?? snapshot, Date.now());
     return verdict;
   }
 
