@@ -92,6 +92,14 @@ function iatOf(subject: Subject | undefined): number | undefined {
   return typeof iat === 'number' ? iat : undefined;
 }
 
+/** Is the fresh token older (`iat`) than the one the stream rides on now? Without an `iat` it cannot show it is not. */
+function olderToken(opened: RequestContext, fresh: Subject | undefined): boolean {
+  if (fresh === undefined) return false;
+  const oldIat = iatOf(opened.subject);
+  const newIat = iatOf(fresh);
+  return oldIat !== undefined && (newIat === undefined || newIat < oldIat);
+}
+
 function sameDevice(a: Device, b: Device): boolean {
   return a.issuer === b.issuer && a.id === b.id;
 }
@@ -147,9 +155,7 @@ export class StreamRenewStage implements Stage {
     // From here on the caller has shown it is the stream's owner.
     ctx.subject = fresh ?? stream.ctx.subject;
     const opened = stream.ctx;
-    const oldIat = iatOf(opened.subject);
-    const newIat = iatOf(fresh);
-    if (fresh !== undefined && oldIat !== undefined && (newIat === undefined || newIat < oldIat)) return answer('unauthorized', 'renew-token-older-than-stream', INVALID_TOKEN);
+    if (olderToken(opened, fresh)) return answer('unauthorized', 'renew-token-older-than-stream', INVALID_TOKEN);
 
     let device: Device | undefined;
     if (postureValue !== undefined) {
@@ -159,6 +165,9 @@ export class StreamRenewStage implements Stage {
       device = result.device;
       const had = opened.device;
       if (had !== undefined && (!sameDevice(had, device) || device.issuedAt < had.issuedAt)) return answer('forbidden', 'renew-posture-other-device');
+      // Asked again after the wait: a concurrent renewal may have moved the stream to a
+      // newer token meanwhile, which this older one must not replace.
+      if (olderToken(opened, fresh)) return answer('unauthorized', 'renew-token-older-than-stream', INVALID_TOKEN);
     }
     return this.#apply(ctx, snapshot, stream, fresh, freshExp, device);
   }

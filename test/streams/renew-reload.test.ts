@@ -5,12 +5,15 @@
 // stream by the snapshot it began on (whose policy allows) and its generation bump voided
 // the reload's pending refusal, so the stream stayed open under a config that refuses it
 // until the next sweep (an hour here). It is judged by the snapshot in force now.
+// Likewise two renewals of one stream at once: an older token checked before the wait
+// must not replace the newer one another renewal applied during it.
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { startTestPdp, type TestPdp } from '../helpers/pdp.ts';
+import type { TestProxy } from '../helpers/proxy.ts';
 import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { closedWithin, echo, openWs, renew, startWsUpstream, type WsUpstream } from '../helpers/ws-streams.ts';
 
@@ -60,6 +63,8 @@ let deviceKey: CryptoKey;
 let refusing: TestPdp;
 let deviceJwks: HeldJwks;
 let config: Record<string, unknown>;
+/** Its own snapshot: its device key set is fetched on first use, so it can be held again. */
+let second: TestProxy;
 
 function withPdp(upstream: string, pdp: TestPdp): Record<string, unknown>[] {
   return [{ name: 'chat', match: { host: 'chat.test' }, upstream, websocket: true, pdp: { mode: 'authzen', url: pdp.origin, timeout: '5s', cache: { ttl: '0s' } } }];
@@ -70,7 +75,7 @@ function embedded(upstream: string): Record<string, unknown>[] {
 }
 
 const stack = useProxyStack<WsUpstream>(
-  async ({ pki, upstream, onClose }) => {
+  async ({ pki, upstream, onClose, startProxy }) => {
     key = await makeKey('ES256');
     const pair = await generateKeyPair('ES256', { extractable: true });
     deviceKey = pair.privateKey;
@@ -85,6 +90,7 @@ const stack = useProxyStack<WsUpstream>(
       streams: { reauthorizeInterval: '1h' },
       routes: embedded(upstream.url),
     };
+    second = await startProxy(config);
     return config;
   },
   { upstream: startWsUpstream },
@@ -118,6 +124,29 @@ describe('a renewal judged after a reload it began before', () => {
       stack.upstream.reset();
       expect(await echo(s.ws, 'after')).toBeUndefined();
       expect(stack.upstream.messages).toEqual([]);
+    } finally {
+      deviceJwks.release();
+      s.ws.terminate();
+    }
+  });
+});
+
+describe('two renewals of one stream at once', () => {
+  it('an older token that waited on the posture check does not replace the newer one applied meanwhile (401)', async () => {
+    const t = nowS();
+    const withIat = (iat: number, groups: string[]): Promise<string> => mint(key, accessClaims(t, { sub: 'alice', iat, exp: t + 600, groups }));
+    const s = await openWs(second.port, 'chat.test', { authorization: `Bearer ${await withIat(t - 120, ['admins'])}` });
+    try {
+      deviceJwks.hold();
+      const fetched = deviceJwks.hits();
+      // Still from before the group was removed: broader claims than the newest token.
+      const older = renew(second.port, { 'x-zt-stream': s.streamId, authorization: `Bearer ${await withIat(t - 60, ['admins'])}`, 'x-device-posture': await posture('laptop-1') });
+      await expect.poll(() => deviceJwks.hits()).toBeGreaterThan(fetched);
+      const newer = await renew(second.port, { 'x-zt-stream': s.streamId, authorization: `Bearer ${await withIat(t, [])}` });
+      expect(newer.status).toBe(204);
+      deviceJwks.release();
+      expect((await older).status).toBe(401);
+      expect(await echo(s.ws, 'kept')).toBe('echo:kept');
     } finally {
       deviceJwks.release();
       s.ws.terminate();
