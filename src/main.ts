@@ -513,6 +513,8 @@ export class ZtProxy {
     this.#https.setSecureContext(options);
     if (this.#certSockets.size === 0 || options.ca === undefined) return;
     const dropped = socketsToDrop(this.#certSockets, options.ca as Buffer | undefined, options.crl as Buffer | undefined);
+    // A WebSocket or tunnel on such a connection is cut with its reason (log, metric).
+    this.#streams.closeOn(dropped, 'client-cert-revoked');
     for (const socket of dropped) socket.destroy();
     if (dropped.length > 0) this.log.warn({ connections: dropped.length }, 'closed connections whose client certificate is revoked or no longer trusted');
   }

@@ -327,6 +327,17 @@ export class StreamRegistry {
     stream.socket.destroy();
   }
 
+  /**
+   * Ends the streams riding on these client connections for `reason`: a CRL or CA reload
+   * found their certificate revoked or no longer trusted. The connections are destroyed
+   * by the caller anyway; this gives the streams' close its reason (log and metric).
+   */
+  closeOn(sockets: readonly Duplex[], reason: string): void {
+    if (sockets.length === 0 || this.#open.size === 0) return;
+    const dropped = new Set<Duplex>(sockets);
+    for (const stream of [...this.#open.keys()]) if (dropped.has(stream.socket)) this.close(stream, reason);
+  }
+
   /** Ends every open stream (shutdown). */
   closeAll(reason: string): void {
     for (const stream of [...this.#open.keys()]) this.close(stream, reason);
