@@ -460,6 +460,14 @@ export class StreamRegistry {
       }
     };
     const slice = (): void => {
+      // A reload replaced the snapshot this walk judges by: its own walk judges every
+      // stream by the new one. Going on would judge the rest by a config no longer in
+      // force, through PDP clients the reload has closed (pdp-error: streams cut for nothing).
+      if (this.#stale(snapshot)) {
+        exhausted = true;
+        if (pending === 0) done();
+        return;
+      }
       const now = Date.now();
       for (let n = 0; n < SWEEP_SLICE; n++) {
         if (pending >= MAX_PENDING_JUDGMENTS) {
@@ -507,12 +515,19 @@ export class StreamRegistry {
   #apply(entry: Entry, generation: number, verdict: StreamVerdict, snapshot: Snapshot): StreamVerdict {
     // A renewal since the question was asked made the answer moot; the renewal's own judgment counts.
     if (generation !== entry.generation) return undefined;
-    if (verdict !== undefined) this.close(entry.stream, verdict);
-    // The next deadline under the config in force now: a PDP answer (or a sweep) from
-    // before a reload must not move the deadline back to what the old config allowed (a
-    // longer device.maxAge or session ttl).
+    // An answer by a config a reload has replaced: the reload judged the stream by the new
+    // one (reauthorizeAll), whose answer counts. A deadline scheduled from the old one's
+    // device.maxAge or session ttl would be wrong too, so it is scheduled by the new one.
+    const stale = this.#stale(snapshot);
+    if (verdict !== undefined && !stale) this.close(entry.stream, verdict);
     else this.#schedule(entry, this.#source?.snapshot() ?? snapshot, Date.now());
-    return verdict;
+    return stale ? undefined : verdict;
+  }
+
+  /** Has a reload replaced `snapshot` since a judgment by it began? (Never before start().) */
+  #stale(snapshot: Snapshot): boolean {
+    const source = this.#source;
+    return source !== undefined && source.snapshot() !== snapshot;
   }
 
   /** Puts the stream's next deadline on the heap (or moves it there) and re-arms the one timer if it is now the earliest. */
