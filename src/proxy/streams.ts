@@ -81,7 +81,7 @@ const MAX_PENDING_JUDGMENTS = 64;
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** What the registry keeps of a stream besides what it hands out. */
-interface Entry {
+interface Entry extends HeapItem {
   readonly stream: OpenStream;
   /** Epoch ms when its credentials next stop counting (Infinity: never; then not on the heap). */
   deadline: number;
@@ -96,6 +96,12 @@ interface Entry {
   readonly subject: string | undefined;
 }
 
+/** What the deadline heap orders: its deadline (epoch ms) and where it sits on the heap (-1: not on it). */
+export interface HeapItem {
+  deadline: number;
+  heapIndex: number;
+}
+
 /**
  * A binary min-heap of entries by deadline, each entry on it at most once (its
  * `heapIndex`): a renewal moves its entry, a closed stream leaves at once. Stale slots
@@ -103,19 +109,19 @@ interface Entry {
  * deadline — a token's exp (hours), a certificate's notAfter (months) — so a client
  * opening and closing streams in a loop would grow the heap without bound.
  */
-class DeadlineHeap {
-  readonly #slots: Entry[] = [];
+export class DeadlineHeap<T extends HeapItem> {
+  readonly #slots: T[] = [];
 
   get size(): number {
     return this.#slots.length;
   }
 
-  peek(): Entry | undefined {
+  peek(): T | undefined {
     return this.#slots[0];
   }
 
   /** Puts `entry` on the heap at `entry.deadline`, or moves it there if it is already on it. */
-  set(entry: Entry): void {
+  set(entry: T): void {
     if (entry.heapIndex < 0) {
       entry.heapIndex = this.#slots.length;
       this.#slots.push(entry);
@@ -123,7 +129,7 @@ class DeadlineHeap {
     if (!this.#up(entry.heapIndex)) this.#down(entry.heapIndex);
   }
 
-  remove(entry: Entry): void {
+  remove(entry: T): void {
     const i = entry.heapIndex;
     if (i < 0) return;
     const a = this.#slots;
@@ -135,7 +141,7 @@ class DeadlineHeap {
     if (!this.#up(i)) this.#down(i);
   }
 
-  #put(i: number, entry: Entry): void {
+  #put(i: number, entry: T): void {
     this.#slots[i] = entry;
     entry.heapIndex = i;
   }
@@ -217,7 +223,7 @@ export class StreamRegistry {
   readonly #bySession = new Map<string, Set<Entry>>();
   readonly #byProviderSession = new Map<string, Set<Entry>>();
   readonly #bySubject = new Map<string, Set<Entry>>();
-  readonly #deadlines = new DeadlineHeap();
+  readonly #deadlines = new DeadlineHeap<Entry>();
   /**
    * performance.now() of the last event that can turn a stream's answer to no without
    * being found again by a later judgment of its own (a reload, a revocation, a ban): a
