@@ -78,4 +78,21 @@ describe('a stream renewed with a token of another provider session', () => {
       stream.ws.terminate();
     }
   });
+
+  it('a token of a provider session the OP has logged out does not renew a stream (401 token-revoked); the stream keeps its own token', async () => {
+    const first = await signedIn();
+    const gone = await signedIn();
+    const now = Math.floor(Date.now() / 1000);
+    const bearer = (osid: string, jti: string): Promise<string> => mint(apiKey, { iss: stack.op.issuer, aud: AUDIENCE, sub: first.sub, sid: osid, iat: now, exp: now + 600, jti });
+    const port = Number(new URL(stack.origin).port);
+    const stale = await bearer(gone.osid, 'cli-gone');
+    await logoutAtOp(gone.browser);
+    const stream = await openWs(port, `127.0.0.1:${port}`, { authorization: `Bearer ${await bearer(first.osid, 'cli-first')}` }, '/ws/chat');
+    try {
+      await expect.poll(async () => (await renew(port, { host: `127.0.0.1:${port}`, 'x-zt-stream': stream.streamId, authorization: `Bearer ${stale}` })).status).toBe(401);
+      expect(await echo(stream.ws, 'kept')).toBe('echo:kept');
+    } finally {
+      stream.ws.terminate();
+    }
+  });
 });
