@@ -1,7 +1,8 @@
 // Long-lived stream tests (test/streams/): a WebSocket upstream that records every message
 // it receives, a client that opens a WebSocket through ztproxy and keeps its X-Request-Id
 // and X-ZT-Stream, and the renewal request of the wire contract.
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { get, type LogLine, type SimpleResponse, type TestProxy } from './proxy.ts';
@@ -97,4 +98,57 @@ export function closeLine(proxy: TestProxy, requestId: string): LogLine | undefi
 export async function closesCounted(proxy: TestProxy, kind: string, reason: string): Promise<number> {
   const metric = await proxy.proxy.metrics.streamCloses.get();
   return metric.values.find((v) => v.labels.kind === kind && v.labels.reason === reason)?.value ?? 0;
+}
+
+/** A WebSocket echo upstream that can hold handshakes: the 101 waits until `release()`. */
+export interface HoldingWsUpstream extends WsUpstream {
+  readonly messages: string[];
+  /** From now on, handshakes wait; resolves when one has arrived and is waiting. */
+  hold(): Promise<void>;
+  release(): void;
+}
+
+export async function startHoldingWsUpstream(): Promise<HoldingWsUpstream> {
+  const messages: string[] = [];
+  let holding = false;
+  let held: (() => void)[] = [];
+  let arrived: (() => void) | undefined;
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const accept = (): void =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (data) => {
+          messages.push((data as Buffer).toString());
+          ws.send(`echo:${(data as Buffer).toString()}`);
+        });
+      });
+    if (!holding) return accept();
+    held.push(accept);
+    arrived?.();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    messages,
+    hold: () => {
+      holding = true;
+      return new Promise<void>((resolve) => (arrived = resolve));
+    },
+    release: () => {
+      holding = false;
+      arrived = undefined;
+      const waiting = held;
+      held = [];
+      for (const go of waiting) go();
+    },
+    reset: () => {
+      messages.length = 0;
+    },
+    close: () => {
+      for (const c of wss.clients) c.terminate();
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -6,72 +6,17 @@
 //  - the deadline heap kept a slot for every stream ever opened until that stream's
 //    deadline (its token's exp: hours), with the stream's context and socket: a client
 //    opening and closing streams in a loop grew it without bound.
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { startTestPdp, type TestPdp } from '../helpers/pdp.ts';
 import { get, type TestProxy } from '../helpers/proxy.ts';
-import { serverTls, useProxyStack, type StackUpstream } from '../helpers/stack.ts';
+import { serverTls, useProxyStack } from '../helpers/stack.ts';
 import { openTunnel, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
-import { accessLine, closedWithin, echo, openWs, type OpenWs } from '../helpers/ws-streams.ts';
+import { accessLine, closedWithin, echo, openWs, startHoldingWsUpstream, type HoldingWsUpstream, type OpenWs } from '../helpers/ws-streams.ts';
 
 /** Cut "at once": far inside the hour-long interval (socket and event-loop slack only). */
 const AT_ONCE_MS = 3000;
-
-/** A WebSocket echo upstream that can hold handshakes: the 101 waits until `release()`. */
-interface HoldingWsUpstream extends StackUpstream {
-  readonly messages: string[];
-  /** From now on, handshakes wait; resolves when one has arrived and is waiting. */
-  hold(): Promise<void>;
-  release(): void;
-}
-
-async function startHoldingWsUpstream(): Promise<HoldingWsUpstream> {
-  const messages: string[] = [];
-  let holding = false;
-  let held: (() => void)[] = [];
-  let arrived: (() => void) | undefined;
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ noServer: true });
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    const accept = (): void =>
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('message', (data) => {
-          messages.push((data as Buffer).toString());
-          ws.send(`echo:${(data as Buffer).toString()}`);
-        });
-      });
-    if (!holding) return accept();
-    held.push(accept);
-    arrived?.();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    messages,
-    hold: () => {
-      holding = true;
-      return new Promise<void>((resolve) => (arrived = resolve));
-    },
-    release: () => {
-      holding = false;
-      arrived = undefined;
-      const waiting = held;
-      held = [];
-      for (const go of waiting) go();
-    },
-    reset: () => {
-      messages.length = 0;
-    },
-    close: () => {
-      for (const c of wss.clients) c.terminate();
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 let key: TestKey;
 let pdp: TestPdp;
