@@ -2,7 +2,8 @@
 // changes. A reload builds a new SecureContext and hands it to the server
 // (`setSecureContext`): new handshakes use it, open connections keep theirs, nothing is
 // dropped. A half-written or mismatched file fails to build and the old context stays.
-import { readFileSync, statSync, watchFile, unwatchFile, type Stats } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.ts';
@@ -86,63 +87,74 @@ export function tlsFiles(listen: Listen): string[] {
 }
 
 /**
- * Polls files (fs.watchFile: robust to the atomic rename and symlink swaps that
- * Kubernetes secret volumes and cert-manager use, where fs.watch loses track) and calls
- * `onChange` once per burst of changes.
+ * Polls files (robust to the atomic rename and symlink swaps that Kubernetes secret
+ * volumes and cert-manager use, where fs.watch loses track) and calls `onChange` once per
+ * burst of changes. Each poll stats every file and compares it with what it looked like
+ * when watching began or last changed, recorded by us. fs.watchFile only reported a
+ * difference between two of its own samples, and its first sample is taken on the libuv
+ * threadpool some time after watch(): a change made before that sample (a busy
+ * threadpool — TLS, key files, DNS — delays it) became its baseline and was never
+ * reported, so a certificate renamed in right after start was never served.
  */
 export class FileWatcher {
   #files: string[] = [];
-  /** What each file looked like when watching began or last changed; compared by us, not by
-   *  watchFile's `prev`, whose first sample is taken asynchronously and so can already
-   *  include a write made right after watch() (that change would be lost for good). */
   readonly #seen = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #polling = false;
   readonly #onChange: () => void;
   readonly #intervalMs: number;
-  readonly #listeners = new Map<string, (curr: Stats) => void>();
 
   constructor(onChange: () => void, intervalMs = 500) {
     this.#onChange = onChange;
     this.#intervalMs = intervalMs;
   }
 
-  static #signature(s: { mtimeMs: number; size: number; ino: number }): string {
-    return `${s.mtimeMs}:${s.size}:${s.ino}`;
+  static #signature(s: { mtimeMs: number; ctimeMs: number; size: number; ino: number }): string {
+    return `${s.mtimeMs}:${s.ctimeMs}:${s.size}:${s.ino}`;
   }
 
   watch(files: readonly string[]): void {
     const next = [...new Set(files)];
-    for (const f of this.#files) {
-      if (next.includes(f)) continue;
-      const l = this.#listeners.get(f);
-      if (l) unwatchFile(f, l);
-      this.#listeners.delete(f);
-      this.#seen.delete(f);
-    }
+    for (const f of this.#files) if (!next.includes(f)) this.#seen.delete(f);
     for (const f of next) {
-      if (this.#files.includes(f)) continue;
+      if (this.#seen.has(f)) continue;
       try {
         this.#seen.set(f, FileWatcher.#signature(statSync(f)));
       } catch {
         this.#seen.set(f, 'missing');
       }
-      const listener = (curr: Stats): void => {
-        const sig = curr.nlink === 0 && curr.mtimeMs === 0 ? 'missing' : FileWatcher.#signature(curr);
-        if (sig === this.#seen.get(f)) return;
-        this.#seen.set(f, sig);
-        clearTimeout(this.#timer);
-        this.#timer = setTimeout(this.#onChange, Math.min(this.#intervalMs, 250));
-      };
-      this.#listeners.set(f, listener);
-      watchFile(f, { interval: this.#intervalMs, persistent: false }, listener);
     }
     this.#files = next;
+    this.#poll ??= setInterval(() => void this.#check(), this.#intervalMs).unref();
+  }
+
+  async #check(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const files = this.#files;
+      const now = await Promise.all(files.map((f) => stat(f).then((s) => FileWatcher.#signature(s), () => 'missing')));
+      let changed = false;
+      files.forEach((f, i) => {
+        // A file no longer watched (a reload changed the list while this poll ran) is not news.
+        if (!this.#seen.has(f) || this.#seen.get(f) === now[i]) return;
+        this.#seen.set(f, now[i]!);
+        changed = true;
+      });
+      if (changed && this.#poll !== undefined) {
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(this.#onChange, Math.min(this.#intervalMs, 250));
+      }
+    } finally {
+      this.#polling = false;
+    }
   }
 
   close(): void {
+    clearInterval(this.#poll);
+    this.#poll = undefined;
     clearTimeout(this.#timer);
-    for (const [f, l] of this.#listeners) unwatchFile(f, l);
-    this.#listeners.clear();
     this.#seen.clear();
     this.#files = [];
   }
