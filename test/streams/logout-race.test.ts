@@ -5,28 +5,21 @@
 // development OP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { HttpBrowser, loginThroughProxy, type LoginStack } from '../helpers/oidc.ts';
 import { SESSION_COOKIE } from '../helpers/oidc-attacker.ts';
+import { startStreamLoginStack } from '../helpers/stream-login.ts';
 import { closedWithin, echo, startHoldingWsUpstream, type HoldingWsUpstream, type OpenWs } from '../helpers/ws-streams.ts';
 
 let stack: LoginStack;
 let ws: HoldingWsUpstream;
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   ws = await startHoldingWsUpstream();
-  stack = await startLoginStack({
-    routes: [
-      { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, websocket: true, policy: { allow: { authenticated: true } } },
-      { name: 'app', policy: { allow: { authenticated: true } } },
-    ],
-    config: { streams: { reauthorizeInterval: '1h' } },
-  });
+  ({ stack, close } = await startStreamLoginStack(ws));
 });
 
-afterAll(async () => {
-  await stack?.close();
-  await ws?.close();
-});
+afterAll(() => close?.());
 
 /** Opens a WebSocket with the browser's session cookie; undefined if it is closed before the 101 reached the client. */
 function openWith(b: HttpBrowser): Promise<OpenWs | undefined> {

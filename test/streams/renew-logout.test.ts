@@ -4,35 +4,25 @@
 // when it opened with that token (the interval here is an hour). Found in a review: the
 // registry indexed the stream only under the provider session of the token it opened with.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_ID, HttpBrowser, loginThroughProxy, startLoginStack, type LoginStack } from '../helpers/oidc.ts';
+import { CLIENT_ID, HttpBrowser, loginThroughProxy, type LoginStack } from '../helpers/oidc.ts';
 import { SESSION_COOKIE, testCodec } from '../helpers/oidc-attacker.ts';
-import { AUDIENCE, jwksOf, makeKey, mint, writeJwksFile, type TempJwksFile, type TestKey } from '../helpers/jwt.ts';
+import { AUDIENCE, makeKey, mint, type TestKey } from '../helpers/jwt.ts';
+import { startStreamLoginStack } from '../helpers/stream-login.ts';
 import { accessLine, closedWithin, echo, openWs, renew, startWsUpstream, type WsUpstream } from '../helpers/ws-streams.ts';
 
 let stack: LoginStack;
 let ws: WsUpstream;
+/** Signs bearer tokens in the OP's name (as a CLI's access token from the OP would be): `identity.jwt` trusts it for the OP's issuer. */
 let apiKey: TestKey;
-let apiJwks: TempJwksFile;
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   ws = await startWsUpstream();
   apiKey = await makeKey('ES256');
-  apiJwks = await writeJwksFile(jwksOf(apiKey));
-  stack = await startLoginStack({
-    identity: (opIssuer) => ({ jwt: [{ issuer: opIssuer, audience: AUDIENCE, jwksFile: apiJwks.path, algorithms: ['ES256'] }] }),
-    routes: [
-      { name: 'ws', match: { pathPrefix: '/ws' }, upstream: ws.url, websocket: true, policy: { allow: { authenticated: true } } },
-      { name: 'app', policy: { allow: { authenticated: true } } },
-    ],
-    config: { streams: { reauthorizeInterval: '1h' } },
-  });
+  ({ stack, close } = await startStreamLoginStack(ws, apiKey));
 });
 
-afterAll(async () => {
-  await stack?.close();
-  await ws?.close();
-  await apiJwks?.cleanup();
-});
+afterAll(() => close?.());
 
 const AT_ONCE_MS = 3000;
 
