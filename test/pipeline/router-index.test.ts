@@ -4,20 +4,10 @@
 // exactly the route the scan picks, for random paths and their folded forms.
 import { describe, expect, it } from 'vitest';
 import { prefixMatches, Router, type RoutableRoute } from '../../src/pipeline/router.ts';
+import { mulberry32 as rng } from '../helpers/random.ts';
 
 interface TestRoute extends RoutableRoute {
   readonly id: number;
-}
-
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SEGMENTS = ['a', 'b', 'api', 'api2', 'v1', 'x', 'admin', 'Admin'];

@@ -3,6 +3,7 @@
 // translation take seconds (the path is the client's to choose).
 import { describe, expect, it } from 'vitest';
 import { compileGlob, globSyntaxProblem } from '../../src/policy/glob.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 /** Glob semantics written out directly: `*` within a segment, `**` over whole segments. */
 function referenceMatch(glob: string, path: string): boolean {
@@ -20,16 +21,6 @@ function referenceMatch(glob: string, path: string): boolean {
     return j < pathSegments.length && segment(g, pathSegments[j] as string) && walk(i + 1, j + 1);
   };
   return walk(0, 0);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('compileGlob agrees with the reference matcher', () => {

@@ -4,6 +4,7 @@
 // (the engine reasons about "from > to" per day).
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, policySchema, type PolicyInput } from '../../src/policy/index.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 type Day = (typeof WEEKDAYS)[number];
@@ -37,16 +38,6 @@ function referenceMatch(window: Window, now: number): boolean {
     const start = WEEKDAYS.indexOf(d) * 1440 + from;
     return (((t - start) % 10080) + 10080) % 10080 < length;
   });
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/St_Johns', 'Pacific/Chatham'];

@@ -4,20 +4,10 @@
 // let a stream outlive its token's exp unjudged, or keep a closed stream's context alive.
 import { describe, expect, it } from 'vitest';
 import { DeadlineHeap, type HeapItem } from '../../src/proxy/streams.ts';
+import { mulberry32 as rng } from '../helpers/random.ts';
 
 interface Item extends HeapItem {
   readonly id: number;
-}
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('DeadlineHeap', () => {
