@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { AUDIENCE, ISSUER, accessClaims, jwksOf, makeKey, mint, writeJwksFile, type TestKey } from '../helpers/jwt.ts';
 import { startTestPdp, type TestPdp } from '../helpers/pdp.ts';
 import { useProxyStack } from '../helpers/stack.ts';
-import { startWsUpstream, type WsUpstream } from '../helpers/ws-streams.ts';
+import { echo, startWsUpstream, type WsUpstream } from '../helpers/ws-streams.ts';
 
 const DEVICE_ISS = 'device-agent.test';
 const MAX_AGE_S = 2;
@@ -61,17 +61,6 @@ async function open(host: string, posture: string, token: string): Promise<{ ws:
   await new Promise((resolve) => (ws.readyState === WebSocket.OPEN ? resolve(undefined) : ws.once('open', resolve)));
   const closed = new Promise<number>((resolve) => ws.once('close', () => resolve(Date.now())));
   return { ws, id, closed };
-}
-
-function echo(ws: WebSocket, text: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 500);
-    ws.once('message', (d) => {
-      clearTimeout(timer);
-      resolve((d as Buffer).toString());
-    });
-    if (ws.readyState === WebSocket.OPEN) ws.send(text);
-  });
 }
 
 describe('a WebSocket tunnel opened with a posture assertion', () => {

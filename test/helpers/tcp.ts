@@ -5,6 +5,7 @@
 // status and headers and the socket (raw bytes both ways once it is 200).
 import { createServer, type Server, type Socket } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { LogLine, TestProxy } from './proxy.ts';
 
 export interface TcpUpstream {
   readonly port: number;
@@ -163,4 +164,19 @@ export function readBytes(socket: TLSSocket, n: number, initial: Buffer = Buffer
     socket.once('close', onEnd);
     socket.resume();
   });
+}
+
+/** Resolves once `socket` has closed (at once if it already has). */
+export function closed(socket: { once(e: 'close', f: () => void): unknown; destroyed: boolean }): Promise<void> {
+  return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', resolve)));
+}
+
+/** The access-log line of `requestId`: a tunnel's is written when it closes, so this waits for it (up to ~5 s). */
+export async function tunnelLogLine(proxy: TestProxy, requestId: string): Promise<LogLine> {
+  for (let i = 0; i < 200; i++) {
+    const found = proxy.logs.find((l) => l.msg === 'request' && l.requestId === requestId);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no access-log line for ${requestId}`);
 }

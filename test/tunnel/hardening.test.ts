@@ -10,8 +10,8 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
-import { openTunnel, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
+import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { openTunnel, startTcpUpstream, tunnelLogLine, type TcpUpstream } from '../helpers/tcp.ts';
 
 let pki: TestPki;
 let echo: TcpUpstream;
@@ -23,15 +23,6 @@ beforeAll(async () => {
 afterAll(() => echo?.close());
 
 const tls = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ tls: { cert: pki.server.certPath, key: pki.server.keyPath }, ...extra });
-
-async function line(proxy: TestProxy, requestId: string): Promise<LogLine> {
-  for (let i = 0; i < 200; i++) {
-    const found = proxy.logs.find((l) => l.msg === 'request' && l.requestId === requestId);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no access-log line for ${requestId}`);
-}
 
 /**
  * A loopback listener whose accept queue is full, so a connect to it stays pending (the
@@ -120,7 +111,7 @@ describe('a reload while a CONNECT is in flight (decided, its upstream connect p
       t.socket.destroy();
       expect(t.status).toBe(503);
       expect(t.headers['x-zt-stream']).toBeUndefined();
-      expect(await line(proxy, t.headers['x-request-id']!)).toMatchObject({ route: 'held', status: 503, reason });
+      expect(await tunnelLogLine(proxy, t.headers['x-request-id']!)).toMatchObject({ route: 'held', status: 503, reason });
       await new Promise((r) => setTimeout(r, 300));
       expect(held.events.filter((e) => e.startsWith('data'))).toEqual([]);
       // A route the reload kept opens as before.

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
-import { startTestProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
-import { openTunnel, readBytes, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
+import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
+import { closed, openTunnel, readBytes, startTcpUpstream, tunnelLogLine, type TcpUpstream } from '../helpers/tcp.ts';
 
 let pki: TestPki;
 let echo: TcpUpstream;
@@ -50,19 +50,6 @@ afterAll(async () => {
   stalled?.child.kill();
 });
 
-function closed(socket: { once(e: 'close', f: () => void): unknown; destroyed: boolean }): Promise<void> {
-  return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', resolve)));
-}
-
-async function line(proxy: TestProxy, requestId: string): Promise<LogLine> {
-  for (let i = 0; i < 200; i++) {
-    const found = proxy.logs.find((l) => l.msg === 'request' && l.requestId === requestId);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no access-log line for ${requestId}`);
-}
-
 describe('connecting the upstream', () => {
   let proxy: TestProxy;
   beforeAll(async () => {
@@ -81,13 +68,13 @@ describe('connecting the upstream', () => {
     const t = await openTunnel(proxy.port, 'refused.internal:7', { after: 'early' });
     expect(t.status).toBe(502);
     expect(JSON.parse(t.rest.toString())).toEqual({ error: 'bad gateway', requestId: t.headers['x-request-id'] });
-    expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('upstream-connect-refused');
+    expect((await tunnelLogLine(proxy, t.headers['x-request-id']!)).reason).toBe('upstream-connect-refused');
   });
 
   it('no answer within timeouts.connect is 504', async () => {
     const t = await openTunnel(proxy.port, 'stalled.internal:7');
     expect(t.status).toBe(504);
-    expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('upstream-connect-timeout');
+    expect((await tunnelLogLine(proxy, t.headers['x-request-id']!)).reason).toBe('upstream-connect-timeout');
   });
 
   it('an upstream name that does not resolve is 502', async () => {
@@ -114,7 +101,7 @@ describe('an open tunnel', () => {
     t.socket.write('x');
     await readBytes(t.socket, 1, t.rest);
     await closed(t.socket);
-    expect(await line(proxy, t.headers['x-request-id']!)).toMatchObject({ status: 200, reason: 'idle-timeout', bytesToUpstream: 1, bytesToClient: 1 });
+    expect(await tunnelLogLine(proxy, t.headers['x-request-id']!)).toMatchObject({ status: 200, reason: 'idle-timeout', bytesToUpstream: 1, bytesToClient: 1 });
   });
 
   it('ends when the upstream closes', async () => {
@@ -123,7 +110,7 @@ describe('an open tunnel', () => {
     await readBytes(t.socket, 1, t.rest);
     for (const s of echo.sockets) s.destroy();
     await closed(t.socket);
-    expect((await line(proxy, t.headers['x-request-id']!)).status).toBe(200);
+    expect((await tunnelLogLine(proxy, t.headers['x-request-id']!)).status).toBe(200);
   });
 
   it('is closed by a reload that removes its route; a tunnel whose route stays is kept', async () => {
@@ -133,7 +120,7 @@ describe('an open tunnel', () => {
     proxy.writeConfig({ listen: tls(), shutdown: { timeout: '1s' }, routes: routes(false) });
     expect((await proxy.proxy.reload()).ok).toBe(true);
     await closed(a.socket);
-    expect(await line(proxy, a.headers['x-request-id']!)).toMatchObject({ route: 'a', status: 200, reason: 'route-removed' });
+    expect(await tunnelLogLine(proxy, a.headers['x-request-id']!)).toMatchObject({ route: 'a', status: 200, reason: 'route-removed' });
     b.socket.write('still here');
     expect((await readBytes(b.socket, 10, b.rest)).toString()).toBe('still here');
     expect(b.socket.destroyed).toBe(false);
@@ -146,7 +133,7 @@ describe('an open tunnel', () => {
     expect(t.status).toBe(200);
     await proxy.close();
     await closed(t.socket);
-    expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
+    expect((await tunnelLogLine(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
   });
 });
 
@@ -161,6 +148,6 @@ describe('shutdown with an open tunnel', () => {
     const stopped = await Promise.race([proxy.close().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting'), 15_000))]);
     expect(stopped).toBe('stopped');
     await closed(t.socket);
-    expect((await line(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
+    expect((await tunnelLogLine(proxy, t.headers['x-request-id']!)).reason).toBe('shutdown');
   }, 30_000);
 });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.ts';
-import { openTunnel, readBytes, startTcpUpstream, type TcpUpstream } from '../helpers/tcp.ts';
+import { closed, openTunnel, readBytes, startTcpUpstream, tunnelLogLine, type TcpUpstream } from '../helpers/tcp.ts';
 
 let pki: TestPki;
 let echo: TcpUpstream;
@@ -28,19 +28,6 @@ afterAll(async () => {
 
 beforeEach(() => echo.reset());
 
-function closed(socket: { once(e: 'close', f: () => void): unknown; destroyed: boolean }): Promise<void> {
-  return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', resolve)));
-}
-
-async function accessLine(requestId: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 100; i++) {
-    const line = proxy.logs.find((l) => l.msg === 'request' && l.requestId === requestId);
-    if (line) return line;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no access-log line for ${requestId}`);
-}
-
 describe('an allowed CONNECT', () => {
   it('answers 200 Connection Established with X-Request-Id and X-ZT-Stream, then relays both ways', async () => {
     const t = await openTunnel(proxy.port, 'echo.internal:7');
@@ -52,7 +39,7 @@ describe('an allowed CONNECT', () => {
     expect(echo.connections()).toBe(1);
     t.socket.end();
     await closed(t.socket);
-    const line = await accessLine(t.headers['x-request-id']!);
+    const line = await tunnelLogLine(proxy, t.headers['x-request-id']!);
     expect(line).toMatchObject({ route: 'echo', method: 'CONNECT', host: 'echo.internal', path: '/', status: 200, reason: 'tunnel-closed', bytesToUpstream: 24, bytesToClient: 24 });
     const metrics = await proxy.proxy.metrics.registry.metrics();
     expect(metrics).toContain('ztproxy_tunnel_bytes_total{route="echo",direction="upstream"} 24');
