@@ -25,7 +25,7 @@
 //    finds the stream by its `X-ZT-Stream` id.
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { Revocation } from '../identity/session/revocations.ts';
+import { tokenIssuedBy, type Revocation } from '../identity/session/revocations.ts';
 import type { RequestContext, Snapshot } from '../pipeline/context.ts';
 import { judgeStream, streamDeadline, type StreamVerdict } from './reauthorize.ts';
 
@@ -404,17 +404,13 @@ export class StreamRegistry {
       const ctx = entry.stream.ctx;
       const session = ctx.session;
       const subject = ctx.subject;
-      let cut: boolean;
-      if (revocation.kind === 'session') cut = true;
-      else if (revocation.kind === 'provider-session') cut = true;
-      else if (session !== undefined && session.iat <= revocation.before) cut = true;
-      else {
-        // A logout of the user at the provider (back channel, by `sub`) also ends the
-        // streams of access tokens issued before it — the authenticate stage refuses
-        // those tokens from now on too, so a cut stream cannot simply be reopened with one.
-        const iat = subject?.source === 'bearer' ? subject.claims['iat'] : undefined;
-        cut = subject?.source === 'bearer' && (typeof iat !== 'number' || iat <= revocation.before);
-      }
+      // A logout of the user at the provider (back channel, by `sub`) also ends the
+      // streams of access tokens issued before it — the authenticate stage refuses
+      // those tokens from now on too, so a cut stream cannot simply be reopened with one.
+      const cut =
+        revocation.kind !== 'subject' ||
+        (session !== undefined && session.iat <= revocation.before) ||
+        (subject?.source === 'bearer' && tokenIssuedBy(subject.claims, revocation.before));
       if (cut) this.close(entry.stream, 'session-revoked');
     }
   }

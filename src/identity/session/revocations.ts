@@ -20,6 +20,15 @@ interface SubjectCut {
   readonly until: number;
 }
 
+/**
+ * Was a token with these claims issued at or before `before` (epoch seconds)? One without
+ * `iat` cannot show it was not, and counts as issued before (docs/design.md).
+ */
+export function tokenIssuedBy(claims: Readonly<Record<string, unknown>>, before: number): boolean {
+  const iat = claims['iat'];
+  return typeof iat !== 'number' || iat <= before;
+}
+
 const SWEEP_EVERY = 1024;
 
 /**
@@ -89,9 +98,7 @@ export class SessionRevocations {
     const osid = claims['sid'];
     if (typeof osid === 'string' && this.#providerSessions.has(`${iss}\n${osid}`)) return true;
     const cut = this.#subjects.get(`${iss}\n${sub}`);
-    if (cut === undefined) return false;
-    const iat = claims['iat'];
-    return typeof iat !== 'number' || iat <= cut.before;
+    return cut !== undefined && tokenIssuedBy(claims, cut.before);
   }
 
   #written(): void {
