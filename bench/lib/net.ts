@@ -26,6 +26,9 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 export interface ProbeOptions {
   /** CA bundle (PEM) that must have signed an https server's certificate. */
   readonly ca?: string | Buffer;
+  /** A client certificate and key (PEM) to present: a listener that requires mTLS. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
   readonly timeoutMs?: number;
 }
 
@@ -36,7 +39,7 @@ export function probe(url: string, opts: ProbeOptions = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = send(
       target,
-      { method: 'GET', agent: false, ca: opts.ca, servername: 'localhost', timeout: opts.timeoutMs ?? 2000 },
+      { method: 'GET', agent: false, ca: opts.ca, cert: opts.cert, key: opts.key, servername: 'localhost', timeout: opts.timeoutMs ?? 2000 },
       (res) => {
         res.resume();
         res.once('end', () => resolve(res.statusCode ?? 0));

@@ -38,6 +38,8 @@ export interface ZtproxyOptions {
   readonly customize?: (config: ZtproxyConfigInput) => ZtproxyConfigInput;
   /** Path (with query) the readiness probe requests through the proxy; must answer 200. */
   readonly readyPath?: string;
+  /** Client certificate and key (PEM) for that probe, when the config requires mTLS. */
+  readonly readyClientCert?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface RunningZtproxy {
@@ -78,7 +80,7 @@ export async function startZtproxy(ctx: BenchContext, opts: ZtproxyOptions): Pro
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
     await waitForOk(`${opts.name} /readyz`, `${adminUrl}/readyz`, { child });
-    await waitForOk(`${opts.name} to forward`, `${url}${opts.readyPath ?? '/'}`, { child, ca: ctx.certs.caPem });
+    await waitForOk(`${opts.name} to forward`, `${url}${opts.readyPath ?? '/'}`, { child, ca: ctx.certs.caPem, ...opts.readyClientCert });
   } catch (err) {
     await child.stop();
     throw err;
