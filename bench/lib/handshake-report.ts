@@ -28,6 +28,8 @@ export interface CaseId {
 export interface CaseSummary extends CaseId {
   readonly rate: number;
   readonly sutPercent: number;
+  /** The server's CPU % with no client connecting (background work), or null if unread. */
+  readonly sutIdlePercent: number | null;
   /** µs of server CPU per new connection (median of the rounds). */
   readonly sutUsPerHandshake: number;
   /** 1e6 / sutUsPerHandshake: what one fully busy server core would complete. */

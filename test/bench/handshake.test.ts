@@ -65,6 +65,7 @@ const summary = (over: Partial<CaseSummary> & Pick<CaseSummary, 'server' | 'kind
   keyType: 'ec',
   rate: 1000,
   sutPercent: 50,
+  sutIdlePercent: 0.1,
   sutUsPerHandshake: 400,
   perSutCpuSecond: 2500,
   clientPercent: 50,
