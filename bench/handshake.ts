@@ -49,19 +49,28 @@ interface Sizes {
   /** Connections in flight: enough to keep a one-core server busy while the client works. */
   readonly concurrency: number;
   readonly latencyCount: number;
-  /** Handshakes per second for the latency runs: well below any server's capacity. */
+  /** Handshakes per second for the latency runs, at most: see LATENCY_LOAD. */
   readonly latencyRate: number;
+  /** A latency run lasts about this long at most (fewer handshakes when the rate had to be low). */
+  readonly latencySec: number;
   readonly speedAlgorithms: readonly string[];
   /** Seconds every server is metered while nothing connects: its background CPU. */
   readonly idleSec: number;
 }
 
 const SIZES: Record<typeof SIZE, Sizes> = {
-  full: { rounds: 3, capacitySec: 2, warmupSec: 0.4, concurrency: 32, latencyCount: 200, latencyRate: 200, speedAlgorithms: ['ecdsap256', 'rsa2048', 'ecdhp256', 'ecdhx25519'], idleSec: 2 },
-  quick: { rounds: 1, capacitySec: 0.8, warmupSec: 0.2, concurrency: 32, latencyCount: 40, latencyRate: 200, speedAlgorithms: ['ecdsap256', 'rsa2048', 'ecdhx25519'], idleSec: 1 },
-  tiny: { rounds: 1, capacitySec: 0.3, warmupSec: 0.1, concurrency: 4, latencyCount: 10, latencyRate: 100, speedAlgorithms: ['ecdsap256'], idleSec: 0.2 },
+  full: { rounds: 3, capacitySec: 1.75, warmupSec: 0.35, concurrency: 32, latencyCount: 200, latencyRate: 200, latencySec: 1.5, speedAlgorithms: ['ecdsap256', 'rsa2048', 'ecdhp256', 'ecdhx25519'], idleSec: 2 },
+  quick: { rounds: 1, capacitySec: 0.8, warmupSec: 0.2, concurrency: 32, latencyCount: 40, latencyRate: 200, latencySec: 0.5, speedAlgorithms: ['ecdsap256', 'rsa2048', 'ecdhx25519'], idleSec: 1 },
+  tiny: { rounds: 1, capacitySec: 0.3, warmupSec: 0.1, concurrency: 4, latencyCount: 10, latencyRate: 100, latencySec: 0.2, speedAlgorithms: ['ecdsap256'], idleSec: 0.2 },
 };
 const sizes = SIZES[SIZE];
+
+/**
+ * The latency runs start handshakes at this share of the capacity measured for the case
+ * (the lowest of the servers, so all run at the same rate), capped at `latencyRate`: a
+ * fixed rate above what a server does on a busy machine would measure its queue.
+ */
+const LATENCY_LOAD = 0.25;
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -114,6 +123,7 @@ interface CaseRun extends CaseId {
   readonly client: ClientCase;
   readonly rounds: RoundResult[];
   latency?: LatencyResult;
+  latencyRate?: number;
   idlePercent?: number | null;
 }
 
@@ -179,6 +189,7 @@ function summarize(run: CaseRun): CaseSummary {
           max: Math.max(...lat.ms),
           n: lat.ms.length,
           reusedShare: lat.reused / lat.ms.length,
+          rate: run.latencyRate ?? NaN,
           errors: lat.errors,
         }
       : undefined,
@@ -274,7 +285,12 @@ async function main(): Promise<PartResult> {
           `  client CPU ${((100 * last.clientCpuSec) / last.wallSec).toFixed(0)} %${last.errors ? `  ${last.errors} errors` : ''}`);
       }
     }
-    for (const run of runs) run.latency = await latency(run.client, sizes.latencyCount, sizes.latencyRate);
+    for (const run of runs) {
+      const capacities = runs.filter((r) => r.keyType === run.keyType && r.kind === run.kind).map((r) => median(r.rounds.map((x) => x.handshakes / x.wallSec)));
+      run.latencyRate = Math.max(5, Math.round(Math.min(sizes.latencyRate, LATENCY_LOAD * Math.min(...capacities))));
+      const count = Math.max(5, Math.min(sizes.latencyCount, Math.round(run.latencyRate * sizes.latencySec)));
+      run.latency = await latency(run.client, count, run.latencyRate);
+    }
 
     const summaries = runs.map(summarize);
     const ratios = computeRatios(summaries, checks, keyTypes);
@@ -327,7 +343,7 @@ function buildResult(m: {
     rows: m.summaries.map((s) => [
       label(s),
       s.server,
-      sizes.latencyRate,
+      s.latency?.rate ?? null,
       s.latency?.n ?? 0,
       round(s.latency?.p50 ?? NaN, 3),
       round(s.latency?.p90 ?? NaN, 3),
@@ -336,7 +352,7 @@ function buildResult(m: {
       round(100 * (s.latency?.reusedShare ?? 0), 1),
       s.latency?.errors ?? 0,
     ]),
-    note: 'Started at a fixed rate (open loop), timed from connect() to secureConnect in the client: TCP connect, both key exchanges, the signature and its check.',
+    note: `Started at a fixed rate (open loop; ${100 * LATENCY_LOAD} % of the lowest capacity measured for the case, at most ${sizes.latencyRate}/s, the same for every server), timed from connect() to secureConnect in the client: TCP connect, both key exchanges, the signature and its check.`,
   });
   tables.push({
     title: 'Handshake ratios',
@@ -387,7 +403,7 @@ function buildResult(m: {
   const setup =
     `${pinningDescription()}. Node ${process.versions.node} (OpenSSL ${process.versions.openssl}) for ztproxy and the client; ` +
     `nginx ${nginxVersion() ?? 'not installed'}${m.nginxSkip ? ` (${m.nginxSkip})` : ', one worker'}. TLS 1.3 only, the same dev PKI certificate and key on both servers. ` +
-    `Size ${SIZE}: ${sizes.rounds} round(s) × ${sizes.capacitySec} s per case, ${sizes.concurrency} in flight; latency ${sizes.latencyCount} handshakes at ${sizes.latencyRate}/s.` +
+    `Size ${SIZE}: ${sizes.rounds} round(s) × ${sizes.capacitySec} s per case, ${sizes.concurrency} in flight; latency: up to ${sizes.latencyCount} handshakes at ${100 * LATENCY_LOAD} % of the case's lowest capacity, at most ${sizes.latencyRate}/s.` +
     ('error' in m.speed ? ` openssl speed: ${m.speed.error}.` : '');
   return {
     name: 'handshake',

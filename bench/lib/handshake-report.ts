@@ -42,7 +42,7 @@ export interface CaseSummary extends CaseId {
   readonly handshakes: number;
   readonly serverOk: number | null;
   readonly serverErrors: number | null;
-  readonly latency: { p50: number; p90: number; p99: number; max: number; n: number; reusedShare: number; errors: number } | undefined;
+  readonly latency: { p50: number; p90: number; p99: number; max: number; n: number; reusedShare: number; errors: number; rate: number } | undefined;
 }
 
 
