@@ -114,6 +114,12 @@ describe('handshake ratios and targets', () => {
     expect(t.why).toMatch(/50\.0 % of "resumed"/);
   });
 
+  it('says nginx was not installed, rather than "not measured", when it was not', () => {
+    const ratios = computeRatios([summary({ server: 'ztproxy', kind: 'full' })], checks, ['ec']);
+    const t = handshakeTargets(ratios, 'nginx is not installed (apt-get install nginx-light)')[0]!;
+    expect([t.value, t.met, t.why]).toEqual([null, undefined, 'nginx is not installed (apt-get install nginx-light)']);
+  });
+
   it('refuses an mTLS ratio when the listener was not shown to require the certificate', () => {
     const failed = { chainValid: true, protocol: 'TLSv1.3', cipher: '', group: undefined, serverKey: '', status: 200 };
     const check: CheckRow = { keyType: 'ec', server: 'ztproxy', serverOnly: failed, mtlsWithCert: failed, mtlsWithoutCert: failed, mtlsVerified: false };
