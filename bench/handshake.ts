@@ -18,14 +18,14 @@
 // HANDSHAKE_KEY_TYPES=ec,rsa: a subset of the key types.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { KeyType } from '../src/tls/pki.ts';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
 import { meterCpu } from './lib/cpu.ts';
-import { capacity, checkServer, clientContext, collectSessions, latency, type CapacityResult, type ClientCase, type LatencyResult } from './lib/handshake-client.ts';
+import { capacity, checkServer, CLIENT_GROUPS, clientContext, collectSessions, latency, type CapacityResult, type ClientCase, type LatencyResult } from './lib/handshake-client.ts';
 import { startServers, type HandshakeServer, type KeyTypeSetup } from './lib/handshake-servers.ts';
 import { findNginx, nginxVersion } from './lib/nginx.ts';
 import {
@@ -227,6 +227,7 @@ async function main(): Promise<PartResult> {
   const workDir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-hs-'));
   removeOnExit(workDir);
   const started = Date.now();
+  const loadBefore = loadavg()[0]!.toFixed(1);
   try {
     const node = process.execPath;
     log(`handshake bench (${SIZE}): ${pinningDescription()}`);
@@ -294,7 +295,7 @@ async function main(): Promise<PartResult> {
 
     const summaries = runs.map(summarize);
     const ratios = computeRatios(summaries, checks, keyTypes);
-    const result = buildResult({ summaries, ratios, checks, speed, nginxSkip, keyTypes });
+    const result = buildResult({ summaries, ratios, checks, speed, nginxSkip, keyTypes, loadBefore });
     log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return result;
   } finally {
@@ -310,6 +311,7 @@ function buildResult(m: {
   speed: Awaited<ReturnType<typeof opensslSpeed>>;
   nginxSkip: string | undefined;
   keyTypes: readonly KeyType[];
+  loadBefore: string;
 }): PartResult {
   const label = (s: CaseId) => `${KEY_LABEL[s.keyType]} ${KIND_LABEL[s.kind]}`;
   const bound = (s: CaseSummary) =>
@@ -401,8 +403,10 @@ function buildResult(m: {
   ];
   const targets = handshakeTargets(m.ratios, m.nginxSkip);
   const setup =
-    `${pinningDescription()}. Node ${process.versions.node} (OpenSSL ${process.versions.openssl}) for ztproxy and the client; ` +
-    `nginx ${nginxVersion() ?? 'not installed'}${m.nginxSkip ? ` (${m.nginxSkip})` : ', one worker'}. TLS 1.3 only, the same dev PKI certificate and key on both servers. ` +
+    `${pinningDescription()}. Node ${process.versions.node} (OpenSSL ${process.versions.openssl}) for ztproxy, the bare Node server and the client; ` +
+    `${m.nginxSkip ?? `${nginxVersion() ?? 'nginx'}, one worker`}. TLS 1.3 only, the same dev PKI certificate and key on every server; ` +
+    `the client (this process) offers ${CLIENT_GROUPS} and validates each server's chain once, not during the measurement. ` +
+    `Load average ${m.loadBefore} at the start, ${loadavg()[0]!.toFixed(1)} at the end (other work on the machine). ` +
     `Size ${SIZE}: ${sizes.rounds} round(s) × ${sizes.capacitySec} s per case, ${sizes.concurrency} in flight; latency: up to ${sizes.latencyCount} handshakes at ${100 * LATENCY_LOAD} % of the case's lowest capacity, at most ${sizes.latencyRate}/s.` +
     ('error' in m.speed ? ` openssl speed: ${m.speed.error}.` : '');
   return {
