@@ -1,13 +1,18 @@
-// Micro-benchmark: one BearerVerifier.verify, with a local key (no network), cold (cache
-// off: decode, key lookup, signature, claims, Subject) against a verified-token cache hit
-// (hash + LRU lookup + time and binding re-checks), beside jose's jwtVerify alone with the
-// same key set — the floor for a cold verify, since jose (v6: WebCrypto only) does the
-// signature. Issue #3 expects ~65–85 µs for an ES256 verify and ~1 µs for a hit.
-// Run: npx node bench/micro/jwt-verify.ts [iterations]
+// Micro-benchmark: BearerVerifier.verify (src/identity/jwt/verifier.ts) with a local key
+// (no network), per algorithm ztproxy accepts for bearer tokens (ES256, RS256, EdDSA):
+// cold — the verified-token cache off, so each call pays the prechecks, the key lookup,
+// jose's signature check, the claim checks and the Subject — against a verified-token
+// cache hit (SHA-256 of the token, LRU lookup, the time and binding re-checks every
+// request pays), beside jose's jwtVerify alone with the same key set: the floor of a cold
+// verify, since jose does the signature. The token is a realistic access token (~800
+// bytes: groups, email, scope); the cached case cycles through 100 tokens, all hits.
+// Run: npx node bench/micro/jwt-verify.ts [--quick] [--json]
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { BearerVerifier, jwtIssuerSchema, type BearerAlgorithm } from '../../src/identity/jwt/index.ts';
+import { finish, measureAsync, measuredTable, microOptions, setupLine, type Measured } from './measure.ts';
+import { cycle } from './route-layout.ts';
 
-const ITERATIONS = Number(process.argv[2] ?? 20_000);
+const opts = microOptions();
 const ISSUER = 'https://issuer.bench';
 const AUDIENCE = 'https://api.bench';
 
@@ -17,7 +22,6 @@ async function setup(alg: BearerAlgorithm, cacheMax: number) {
   const config = jwtIssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, algorithms: [alg], jwksFile: 'in-memory' });
   const verifier = await BearerVerifier.create([config], { cacheMax, readFile: async () => JSON.stringify(jwks) });
   const now = Math.floor(Date.now() / 1000);
-  // A realistic access token: ~800 bytes with groups, email, scope.
   const mint = (i: number) =>
     new SignJWT({
       sub: `user-${i}@example.com`,
@@ -39,33 +43,31 @@ async function setup(alg: BearerAlgorithm, cacheMax: number) {
   return { verifier, mint, joseOnly };
 }
 
-type Verify = (token: string) => Promise<unknown>;
-
-const through = (v: BearerVerifier): Verify => (token) => v.verify(token, undefined);
-
-async function measure(label: string, tokens: string[], verify: Verify): Promise<number> {
-  // Warm-up: JIT, key import, and (for the cached case) the cache itself.
-  for (let i = 0; i < 2_000; i++) await verify(tokens[i % tokens.length]!);
-  const start = performance.now();
-  for (let i = 0; i < ITERATIONS; i++) {
-    const r = await verify(tokens[i % tokens.length]!);
-    if (typeof r === 'object' && r !== null && 'ok' in r && !r.ok) throw new Error(`${label}: ${JSON.stringify(r)}`);
-  }
-  const us = ((performance.now() - start) * 1000) / ITERATIONS;
-  console.log(`${label.padEnd(34)} ${us.toFixed(2).padStart(9)} µs/verify  (${Math.round(1e6 / us).toLocaleString('en')} /s)`);
-  return us;
+/** Verifies through ztproxy's verifier, refusing to time a failure. */
+function through(verifier: BearerVerifier, tokens: string[]): () => Promise<unknown> {
+  const next = cycle(tokens);
+  return async () => {
+    const r = await verifier.verify(next(), undefined);
+    if (!r.ok) throw new Error(`verify failed: ${r.reason}`);
+    return r;
+  };
 }
 
-console.log(`BearerVerifier.verify, ${ITERATIONS} iterations, node ${process.version}`);
+const results: Measured[] = [];
 for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) {
   const cold = await setup(alg, 0);
   const token = await cold.mint(0);
-  const joseUs = await measure(`${alg} jose jwtVerify alone`, [token], cold.joseOnly);
-  const coldUs = await measure(`${alg} cold (cache off)`, [token], through(cold.verifier));
+  results.push(await measureAsync(opts, `${alg} cold (cache off)`, through(cold.verifier, [token])));
+  results.push(await measureAsync(opts, `${alg} jose jwtVerify alone (the floor of cold)`, () => cold.joseOnly(token)));
   const cached = await setup(alg, 10_000);
   const tokens = await Promise.all(Array.from({ length: 100 }, (_, i) => cached.mint(i)));
-  const hitUs = await measure(`${alg} cached (100 tokens, all hits)`, tokens, through(cached.verifier));
-  console.log(
-    `${alg}: cold / jose ${(coldUs / joseUs).toFixed(2)}×, cold / cached ${(coldUs / hitUs).toFixed(0)}×  (token ${token.length} bytes)\n`,
-  );
+  results.push(await measureAsync(opts, `${alg} cached (verified-token cache hit)`, through(cached.verifier, tokens)));
 }
+
+finish(opts, {
+  name: 'jwt-verify',
+  title: 'Bearer JWT verify (cold and cached)',
+  setup: setupLine(opts, 'BearerVerifier.verify with a local JWKS, a ~800-byte access token; cold = cache off (every call checks the signature), cached = 100 tokens cycled, all hits'),
+  tables: [measuredTable('Bearer JWT verify', results)],
+  raw: { results },
+});
