@@ -8,7 +8,7 @@
 // hot path), so the count is read from the histogram itself and never taken to be the
 // number of requests. Percentiles come from the buckets: a value is only known to lie
 // between two bucket bounds, and is interpolated linearly inside its bucket, as
-// Prometheus' histogram_quantile() does.
+// Prometheus' histogram_quantile() does — except in the lowest bucket (see bucketQuantile).
 import { request } from 'undici';
 import type { Cell, PartTable } from './part.ts';
 
@@ -95,27 +95,30 @@ export function histogramDelta(before: Map<string, HistogramSeries>, after: Map<
 }
 
 /**
- * The q-quantile of a histogram in seconds, interpolated within its bucket; `above` when it
- * falls in the +Inf bucket (then the value is the largest finite bound: a lower limit).
- * undefined for an empty histogram.
+ * The q-quantile of a histogram in seconds, interpolated within its bucket. `above` when it
+ * falls in the +Inf bucket (the value is then the largest finite bound: a lower limit);
+ * `first` when it falls in the lowest bucket, whose lower edge is unknown (histogram_quantile
+ * interpolates from 0, which would invent a value — a 1 µs stage would read as 5 µs with a
+ * 10 µs first bound), so the value is that bound: an upper limit. undefined when empty.
  */
-export function bucketQuantile(series: HistogramSeries, q: number): { value: number; above: boolean } | undefined {
+export function bucketQuantile(series: HistogramSeries, q: number): { value: number; above: boolean; first: boolean } | undefined {
   const bounds = [...series.buckets.keys()].sort((a, b) => a - b);
   const total = series.buckets.get(Infinity) ?? series.count;
   if (total <= 0 || bounds.length === 0) return undefined;
   const rank = q * total;
   let lower = 0;
   let below = 0;
-  for (const bound of bounds) {
+  for (const [i, bound] of bounds.entries()) {
     const cumulative = series.buckets.get(bound)!;
     if (cumulative >= rank && cumulative > below) {
-      if (bound === Infinity) return { value: lower, above: true };
-      return { value: lower + ((bound - lower) * (rank - below)) / (cumulative - below), above: false };
+      if (bound === Infinity) return { value: lower, above: true, first: false };
+      if (i === 0) return { value: bound, above: false, first: true };
+      return { value: lower + ((bound - lower) * (rank - below)) / (cumulative - below), above: false, first: false };
     }
     lower = bound === Infinity ? lower : bound;
     below = cumulative;
   }
-  return { value: lower, above: true };
+  return { value: lower, above: true, first: false };
 }
 
 const us = (seconds: number): number => Number((seconds * 1e6).toPrecision(3));
@@ -123,7 +126,7 @@ const us = (seconds: number): number => Number((seconds * 1e6).toPrecision(3));
 function quantileCell(series: HistogramSeries, q: number): Cell {
   const r = bucketQuantile(series, q);
   if (r === undefined) return null;
-  return r.above ? `> ${us(r.value)}` : us(r.value);
+  return r.above ? `> ${us(r.value)}` : r.first ? `≤ ${us(r.value)}` : us(r.value);
 }
 
 function boundsText(series: Iterable<HistogramSeries>): string {
@@ -166,7 +169,7 @@ export function stageTable(before: string, after: string, scenario: string): Par
       `From ${STAGE_HISTOGRAM} in ztproxy's /metrics, scraped just before and after the measured run (the difference). "timed" is the histogram's own count — ` +
       `the stage timing may be sampled, so it need not equal the requests sent. mean = sum ÷ count; p50/p99 are estimated from the buckets ` +
       `(bounds ${boundsText(delta.map(([, s]) => s))}), interpolated linearly within a bucket as Prometheus' histogram_quantile does — only as fine as the bucket; ` +
-      `"> x" means beyond the last bound. share = the stage's part of the time spent in all stages (the forward stage includes the wait for the upstream).`,
+      `"≤ x" means within the lowest bucket (no finer estimate: the mean says more), "> x" beyond the last bound. share = the stage's part of the time spent in all stages (the forward stage includes the wait for the upstream).`,
   };
 }
 
