@@ -11,6 +11,7 @@
 // neighbours on the core), not of single calls; for calls that take longer than the
 // target (a signature check) a batch is one call and the tail is the call's own.
 // ops/s is calls over the summed batch time.
+import { loadavg } from 'node:os';
 import { PINNING, SUT_CPU, pinPid, pinningDescription } from '../lib/pin.ts';
 import { emitPart, type Cell, type ChartSpec, type PartResult, type PartTable, type TargetResult } from '../lib/part.ts';
 
@@ -34,6 +35,9 @@ const MODES = {
 /** A batch lasts about this long: timer overhead stays well under 1 % of it. */
 const BATCH_TARGET_US = 40;
 
+/** The process's CPU time and the wall clock when the options were read: finish() reports the share of the core this part got. */
+let started: { cpu: NodeJS.CpuUsage; wallMs: number } | undefined;
+
 /** Reads the shared flags and pins this process to the system-under-test core (it is the system under test). */
 export function microOptions(argv: readonly string[] = process.argv.slice(2)): MicroOptions {
   const quick = argv.includes('--quick');
@@ -42,6 +46,7 @@ export function microOptions(argv: readonly string[] = process.argv.slice(2)): M
   // A tiny run only checks that the part works (its numbers mean nothing): the tests run
   // several at once and should not crowd one core.
   if (!tiny) pinPid(SUT_CPU, process.pid);
+  started = { cpu: process.cpuUsage(), wallMs: performance.now() };
   return { quick, tiny, json, ...MODES[tiny ? 'tiny' : quick ? 'quick' : 'full'] };
 }
 
@@ -207,7 +212,15 @@ export function finish(
   opts: MicroOptions,
   part: { name: string; title: string; setup: string; tables: PartTable[]; charts?: ChartSpec[]; targets?: TargetResult[]; raw?: unknown },
 ): void {
-  const result: PartResult = { ...part, name: `micro:${part.name}` };
+  // A number taken while other processes shared the core is slower than the function is:
+  // how much of the core this part had says how far to trust it.
+  let share: number | undefined;
+  if (started !== undefined) {
+    const cpu = process.cpuUsage(started.cpu);
+    share = (cpu.user + cpu.system) / 1000 / (performance.now() - started.wallMs);
+  }
+  const contention = share === undefined ? '' : ` This process had ${Math.round(100 * share)} % of a core over its run (load average ${loadavg()[0]!.toFixed(1)}); well under 100 %, the core was shared (or the part waited) and the numbers are slower than the code.`;
+  const result: PartResult = { ...part, setup: `${part.setup}${contention}`, name: `micro:${part.name}`, raw: { ...(part.raw as object | undefined), cpuShare: share, loadAverage: loadavg()[0] } };
   if (opts.json) emitPart(result);
   if (sink === -1) say(opts, 'unreachable: keeps the sink observable');
 }

@@ -30,7 +30,7 @@ import { finish, microOptions, say, setupLine } from './measure.ts';
 
 const opts = microOptions();
 const STREAMS = opts.tiny ? 200 : 10_000;
-const ROUTES = 100;
+const ROUTES = opts.tiny ? 10 : 100;
 const ROUNDS = opts.tiny ? 1 : opts.quick ? 3 : 7;
 const TARGET_MS = 50;
 
