@@ -19,7 +19,7 @@ export function recordRequest(ctx: RequestContext, log: Logger, metrics: Metrics
   const decision = ctx.decision?.effect ?? 'none';
   const route = ctx.route?.name ?? '';
   metrics.countRequest(route, ctx.status, decision);
-  if (ctx.timings.policy !== undefined) metrics.policySeconds.observe(ctx.timings.policy / 1000);
+  if (ctx.timings.policy !== undefined) metrics.observePolicy(ctx.timings.policy / 1000);
   const posture = ctx.device !== undefined ? 'valid' : ctx.postureProblem;
   if (posture !== undefined) metrics.countPosture(posture);
   // After the answer, so a shadow policy never delays or changes one; only requests that

@@ -2,28 +2,37 @@
 // process (the tests) never share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { STRIPPED_HEADER_FAMILIES } from '../basics/identity-headers.ts';
+import { HotCounter, HotHistogram, type HistogramCell } from './hot-metrics.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  // The three metrics every request touches are hot-path metrics (hot-metrics.ts):
+  // counted in bound cells, formatted only when scraped.
+  readonly #requests = new HotCounter({
     name: 'ztproxy_requests_total',
     help: 'Requests answered, by route, status and policy decision.',
     labelNames: ['route', 'status', 'decision'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly stageSeconds = new Histogram({
+  readonly requests = this.#requests.counter;
+  readonly stageSeconds = new HotHistogram({
     name: 'ztproxy_stage_duration_seconds',
     help: 'Time spent in each request-chain stage.',
-    labelNames: ['stage'] as const,
+    label: 'stage',
     buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly policySeconds = new Histogram({
+  readonly policySeconds = new HotHistogram({
     name: 'ztproxy_policy_decision_seconds',
     help: 'Time to reach a policy decision.',
     buckets: [0.000001, 0.000005, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.01, 0.1],
-    registers: [this.registry],
+    registry: this.registry,
   });
+  readonly #policyCell = this.policySeconds.cell();
+  /** ztproxy_policy_decision_seconds + one observation. */
+  observePolicy(seconds: number): void {
+    this.#policyCell.observe(seconds);
+  }
   readonly tlsHandshakes = new Counter({
     name: 'ztproxy_tls_handshakes_total',
     help: 'TLS handshakes on the listener, by result.',
@@ -267,29 +276,14 @@ export class Metrics {
     return counter;
   }
 
-  readonly #stageTimers = new Map<string, { observe(seconds: number): void }>();
-  readonly #requestCounters = new Map<string, { inc(): void }>();
-
-  /** requests_total{route,status,decision} + 1, with the label child bound once per combination. */
+  /** requests_total{route,status,decision} + 1 (bounded: routes come from config, statuses and decisions from small sets). */
   countRequest(route: string, status: number, decision: string): void {
-    const key = `${route}\u0000${status}\u0000${decision}`;
-    let counter = this.#requestCounters.get(key);
-    if (!counter) {
-      // Bounded: routes come from config, statuses and decisions from small sets.
-      counter = this.requests.labels({ route, status, decision });
-      this.#requestCounters.set(key, counter);
-    }
-    counter.inc();
+    this.#requests.cell(`${route}\u0000${status}\u0000${decision}`, () => ({ route, status, decision })).inc();
   }
 
-  /** The histogram child of one stage, bound once (no label hashing per request). */
-  stageTimer(stage: string): { observe(seconds: number): void } {
-    let timer = this.#stageTimers.get(stage);
-    if (!timer) {
-      timer = this.stageSeconds.labels({ stage });
-      this.#stageTimers.set(stage, timer);
-    }
-    return timer;
+  /** The histogram cell of one stage: bind it once, observe it per request. */
+  stageTimer(stage: string): HistogramCell {
+    return this.stageSeconds.cell(stage);
   }
 
   constructor(opts: { processMetrics?: boolean } = {}) {
