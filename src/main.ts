@@ -369,12 +369,18 @@ export class ZtProxy {
     this.#inFlight++;
     // runPipeline answers its own errors; one escaping it (e.g. from the access log) must
     // not become an unhandled rejection, which would end the process for every client.
-    void done
-      .catch((err: unknown) => this.log.error({ err }, 'request chain failed after answering'))
-      .finally(() => {
-        this.#inFlight--;
-      });
+    // Bound once: no closures and one promise per request.
+    void done.then(this.#finished, this.#failedAfterAnswer);
   }
+
+  readonly #finished = (): void => {
+    this.#inFlight--;
+  };
+
+  readonly #failedAfterAnswer = (err: unknown): void => {
+    this.#inFlight--;
+    this.log.error({ err }, 'request chain failed after answering');
+  };
 
   /** Parser-level rejections and timeouts (no stage ran): answered here, logged like a request. */
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
