@@ -126,6 +126,8 @@ export function mapUpstreamError(err: unknown): StageResult {
   }
 }
 
+const COMMON_CONNECTION: ReadonlyMap<string, Set<string>> = new Map(['keep-alive', 'close'].map((t) => [t, connectionTokens([t])!]));
+
 /**
  * The response headers the client may see, as the flat [name, value, ...] list writeHead
  * takes: hop-by-hop and Connection-named ones dropped, Set-Cookie filtered, ztproxy's own
@@ -140,7 +142,9 @@ function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
     const name = util.headerNameToString(raw[i]!);
     const value = raw[i + 1]!.toString('latin1');
     if (name === 'connection') {
-      named = connectionTokens(named === undefined ? [value] : [...named, value]);
+      // Nearly every upstream says just `keep-alive` or `close`: one shared set, not a parse.
+      const common = named === undefined ? COMMON_CONNECTION.get(value.toLowerCase()) : undefined;
+      named = common ?? connectionTokens(named === undefined ? [value] : [...named, value]);
       continue;
     }
     if (HOP_BY_HOP.has(name)) continue;

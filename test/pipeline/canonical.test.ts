@@ -4,7 +4,7 @@
 // traversal). One row per rule and per branch; the same inputs go over the wire in
 // test/proxy/sanitation.test.ts.
 import { describe, expect, it } from 'vitest';
-import { canonicalizeHost, canonicalizePath, isValidQuery } from '../../src/basics/canonical.ts';
+import { canonicalizeHost, canonicalizeHostCached, canonicalizePath, isValidQuery } from '../../src/basics/canonical.ts';
 import { normalizePrefix, prefixMatches } from '../../src/pipeline/router.ts';
 
 describe('canonicalizePath: accepted, with the canonical form', () => {
@@ -222,5 +222,20 @@ describe('route prefixes match whole segments', () => {
     ['/api', '/api'],
   ])('normalizePrefix(%s) → %s', (prefix, normalized) => {
     expect(normalizePrefix(prefix)).toBe(normalized);
+  });
+});
+
+describe('canonicalizeHostCached answers exactly as canonicalizeHost, remembered or not', () => {
+  const hosts = ['app.example.com', 'App.EXAMPLE.Com', '127.0.0.1:8443', '[::1]:8443', '127.1', 'a@b', '', 'a.test:0', '[::ffff:127.0.0.1]', 'bücher.example', '0x7f.0.0.1'];
+  it('first sight, a cache hit, and after the cache was emptied by a flood of made-up hosts', () => {
+    for (const raw of hosts) expect(canonicalizeHostCached(raw)).toEqual(canonicalizeHost(raw));
+    for (const raw of hosts) expect(canonicalizeHostCached(raw)).toEqual(canonicalizeHost(raw));
+    for (let i = 0; i < 2000; i++) canonicalizeHostCached(`h${i}.flood.test`);
+    for (const raw of hosts) expect(canonicalizeHostCached(raw)).toEqual(canonicalizeHost(raw));
+  });
+  it('a remembered answer cannot be changed by its caller', () => {
+    const first = canonicalizeHostCached('frozen.example.com:443')!;
+    expect(() => ((first as { name: string }).name = 'evil.test')).toThrow(TypeError);
+    expect(canonicalizeHostCached('frozen.example.com:443')?.name).toBe('frozen.example.com');
   });
 });

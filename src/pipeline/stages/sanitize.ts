@@ -10,7 +10,7 @@
 // mode) already refuses with 400 before this stage runs: invalid header-name or
 // header-value bytes, obsolete line folding, and most faulty framing.
 import type { RequestContext } from '../context.ts';
-import { canonicalizeConnectTarget, canonicalizeHost, canonicalizePath, isValidQuery, type CanonicalHost, type ConnectTarget } from '../../basics/canonical.ts';
+import { canonicalizeConnectTarget, canonicalizeHost, canonicalizeHostCached, canonicalizePath, isValidQuery, type CanonicalHost, type ConnectTarget } from '../../basics/canonical.ts';
 import { framingFault } from '../framing.ts';
 import { FORWARDED_HEADERS, HOP_BY_HOP, connectionTokens, normalizeHeaderName } from '../../basics/headers.ts';
 import { NEXT, reply, type Stage, type StageResult } from '../stage.ts';
@@ -112,7 +112,7 @@ export const sanitizeStage: Stage = {
       host = judged.target;
       ctx.port = judged.target.port;
     } else {
-      host = canonicalizeHost(hostValue);
+      host = canonicalizeHostCached(hostValue);
       if (!host) return reply('bad-request', 'invalid-host');
     }
 
