@@ -365,7 +365,9 @@ export class ZtProxy {
     this.#track(runPipeline(ctx, this.#deps));
   }
 
-  #track(done: Promise<void>): void {
+  #track(done: Promise<void> | undefined): void {
+    // Answered and recorded synchronously (a refusal decided from memory): nothing in flight.
+    if (done === undefined) return;
     this.#inFlight++;
     // runPipeline answers its own errors; one escaping it (e.g. from the access log) must
     // not become an unhandled rejection, which would end the process for every client.

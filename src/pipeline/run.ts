@@ -16,34 +16,109 @@ export interface RunDeps {
   readonly respond: (ctx: RequestContext, reply: LocalReply) => void;
 }
 
-async function runStages(ctx: RequestContext, stages: readonly Stage[], deps: RunDeps): Promise<boolean> {
-  for (const stage of stages) {
-    const started = performance.now();
-    let result: StageResult | Promise<StageResult> = stage.run(ctx);
-    if (result instanceof Promise) result = await result;
-    deps.metrics.stageTimer(stage.name).observe((performance.now() - started) / 1000);
-    if ('reply' in result) {
-      deps.respond(ctx, result.reply);
-      // One check when no `lockout` is configured.
-      if (ctx.snapshot.lockout !== undefined) countFailure(ctx, stage.name, result.reply);
-      return false;
-    }
+/**
+ * The stage's answer, timed: true when it said yes; otherwise its reply is written (and,
+ * with a lockout, counted as a failure) and the chain ends.
+ */
+function judged(ctx: RequestContext, stage: Stage, result: StageResult, started: number, deps: RunDeps): boolean {
+  deps.metrics.stageTimer(stage.name).observe((performance.now() - started) / 1000);
+  if ('reply' in result) {
+    deps.respond(ctx, result.reply);
+    // One check when no `lockout` is configured.
+    if (ctx.snapshot.lockout !== undefined) countFailure(ctx, stage.name, result.reply);
+    return false;
   }
   return true;
 }
 
+/**
+ * Runs `stages[i..]` synchronously until one returns a promise: true when every stage
+ * said yes, false when one answered, or a promise of that for the rest of the chain.
+ * Most stages decide from memory; awaiting each of them cost a promise and a microtask
+ * turn per stage per request.
+ */
+function runFrom(ctx: RequestContext, stages: readonly Stage[], i: number, deps: RunDeps): boolean | Promise<boolean> {
+  for (; i < stages.length; i++) {
+    const stage = stages[i]!;
+    const started = performance.now();
+    const result = stage.run(ctx);
+    if (result instanceof Promise) return finishFrom(ctx, stages, i, result, started, deps);
+    if (!judged(ctx, stage, result, started, deps)) return false;
+  }
+  return true;
+}
+
+async function finishFrom(ctx: RequestContext, stages: readonly Stage[], i: number, pending: Promise<StageResult>, started: number, deps: RunDeps): Promise<boolean> {
+  if (!judged(ctx, stages[i]!, await pending, started, deps)) return false;
+  return runFrom(ctx, stages, i + 1, deps);
+}
+
 const INTERNAL_ERROR: LocalReply = Object.freeze({ code: 'internal-error', details: 'internal-error' });
 
-export async function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> {
+function failed(ctx: RequestContext, err: unknown, deps: RunDeps): void {
+  deps.log.error({ err, requestId: ctx.id, stage: 'pipeline' }, 'request chain failed');
+  deps.respond(ctx, INTERNAL_ERROR);
+}
+
+/** The access-log line and metrics; a throw here must not escape into the HTTP server's event. */
+function recorded(ctx: RequestContext, deps: RunDeps): undefined {
   try {
-    const routed = await runStages(ctx, ctx.snapshot.preStages, deps);
-    // Counted as soon as sanitation and route match are done, not with the access-log
-    // line: a WebSocket that came with a forged header may stay open for hours.
-    if (ctx.strippedFamilies !== undefined) deps.metrics.countStrippedHeaders(ctx.strippedFamilies);
-    if (routed) await runStages(ctx, ctx.route!.stages, deps);
+    recordRequest(ctx, deps.log, deps.metrics);
   } catch (err) {
-    deps.log.error({ err, requestId: ctx.id, stage: 'pipeline' }, 'request chain failed');
-    deps.respond(ctx, INTERNAL_ERROR);
+    deps.log.error({ err, requestId: ctx.id }, 'request chain failed after answering');
   }
-  recordRequest(ctx, deps.log, deps.metrics);
+  return undefined;
+}
+
+/**
+ * Runs the request through the connection stages and its route's chain, then records it.
+ * Synchronous as far as the stages are (a refusal decided from memory is answered and
+ * logged before this returns undefined); otherwise a promise that settles once the
+ * request is done. It never throws and never rejects.
+ */
+export function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> | undefined {
+  let routed: boolean | Promise<boolean>;
+  try {
+    routed = runFrom(ctx, ctx.snapshot.preStages, 0, deps);
+  } catch (err) {
+    failed(ctx, err, deps);
+    return recorded(ctx, deps);
+  }
+  return routed instanceof Promise ? routeAfter(ctx, routed, deps) : route(ctx, routed, deps);
+}
+
+async function routeAfter(ctx: RequestContext, routed: Promise<boolean>, deps: RunDeps): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await routed;
+  } catch (err) {
+    failed(ctx, err, deps);
+    recorded(ctx, deps);
+    return;
+  }
+  await route(ctx, ok, deps);
+}
+
+function route(ctx: RequestContext, routed: boolean, deps: RunDeps): Promise<void> | undefined {
+  // Counted as soon as sanitation and route match are done, not with the access-log
+  // line: a WebSocket that came with a forged header may stay open for hours.
+  if (ctx.strippedFamilies !== undefined) deps.metrics.countStrippedHeaders(ctx.strippedFamilies);
+  if (!routed) return recorded(ctx, deps);
+  let done: boolean | Promise<boolean>;
+  try {
+    done = runFrom(ctx, ctx.route!.stages, 0, deps);
+  } catch (err) {
+    failed(ctx, err, deps);
+    return recorded(ctx, deps);
+  }
+  return done instanceof Promise ? recordAfter(ctx, done, deps) : recorded(ctx, deps);
+}
+
+async function recordAfter(ctx: RequestContext, done: Promise<boolean>, deps: RunDeps): Promise<void> {
+  try {
+    await done;
+  } catch (err) {
+    failed(ctx, err, deps);
+  }
+  recorded(ctx, deps);
 }
