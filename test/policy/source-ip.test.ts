@@ -9,6 +9,7 @@ import { PolicyInputError } from '../../src/policy/criterion.ts';
 import type { PolicyInput } from '../../src/policy/types.ts';
 import { mulberry32 } from '../helpers/random.ts';
 
+const OPTIONS = { caseInsensitivePaths: false };
 const input = (ip: string) => ({ sourceIp: ip }) as PolicyInput;
 const quad = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
@@ -33,7 +34,7 @@ describe('sourceIp answers as BlockList', () => {
         const prefix = Math.floor(random() * 33);
         entries.push(random() < 0.2 ? quad(u32()) : `${quad(u32())}/${prefix}`);
       }
-      const matcher = sourceIp.compile(entries);
+      const matcher = sourceIp.compile(entries, OPTIONS);
       const probes = [0, 2 ** 32 - 1, u32(), u32(), u32()];
       for (const e of entries) {
         const [address, prefix = '32'] = e.split('/');
@@ -50,13 +51,13 @@ describe('sourceIp answers as BlockList', () => {
     const lists = [['10.0.0.0/8'], ['10.0.0.0/8', '2001:db8::/32'], ['::ffff:10.0.0.0/104'], ['0.0.0.0/0'], ['192.0.2.7']];
     const ips = ['10.1.2.3', '11.0.0.1', '::ffff:10.1.2.3', '2001:db8::1', '192.0.2.7', '192.0.2.8', '::1'];
     for (const entries of lists) {
-      const matcher = sourceIp.compile(entries);
+      const matcher = sourceIp.compile(entries, OPTIONS);
       for (const ip of ips) expect(matcher.matches(input(ip)), `${entries.join(',')} ∋ ${ip}`).toBe(reference(entries, ip));
     }
   });
 
   it('an address that is not one is an error, not a non-match (fast path or not)', () => {
-    const matcher = sourceIp.compile(['10.0.0.0/8']);
+    const matcher = sourceIp.compile(['10.0.0.0/8'], OPTIONS);
     for (const bad of ['010.0.0.1', '10.0.0', '10.0.0.256', '10.0.0.1.', ' 10.0.0.1', '10.0.0.-1', '', 'localhost', '1e1.0.0.1']) {
       expect(() => matcher.matches(input(bad)), bad).toThrow(PolicyInputError);
     }
