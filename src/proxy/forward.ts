@@ -170,9 +170,11 @@ function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
       out.push('cache-control', OWN_COOKIE_CACHE_CONTROL);
     }
   }
-  for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === 'x-request-id' || out[i] === 'strict-transport-security') out.splice(i, 2);
-  out.push('x-request-id', ctx.id);
+  // ztproxy's X-Request-Id, and its HSTS when it has one, replace the upstream's; with
+  // ztproxy's HSTS off the app's own passes, as on the WebSocket path.
   const hsts = ctx.snapshot.hstsHeader;
+  for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === 'x-request-id' || (hsts !== undefined && out[i] === 'strict-transport-security')) out.splice(i, 2);
+  out.push('x-request-id', ctx.id);
   if (hsts !== undefined) out.push('strict-transport-security', hsts);
   return out;
 }

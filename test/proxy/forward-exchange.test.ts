@@ -7,7 +7,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { get, openRoute, rawRequest } from '../helpers/proxy.ts';
+import { get, openRoute, rawRequest, type TestProxy } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 import { startRawUpstream, type RawConnection, type RawUpstream } from '../attacks/raw-upstream.ts';
 
@@ -144,15 +144,21 @@ function respond(conn: RawConnection): void {
   }
 }
 
+/** The same route with ztproxy's HSTS turned off. */
+let noHsts: TestProxy;
+
 const stack = useProxyStack<RawUpstream>(
-  ({ upstream }) => ({
-    shutdown: { timeout: '2s' },
-    routes: [
-      // A headers timeout far above every wait below: an exchange freed within it was
-      // freed by the client leaving, not by the timeout.
-      openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, maxRequestBody: '64KiB', timeouts: { headers: '60s', body: '60s' } }),
-    ],
-  }),
+  async ({ upstream, startProxy }) => {
+    noHsts = await startProxy({ listen: { hsts: { enabled: false } }, routes: [openRoute(upstream.url, { match: { host: 'app.test' } })] });
+    return {
+      shutdown: { timeout: '2s' },
+      routes: [
+        // A headers timeout far above every wait below: an exchange freed within it was
+        // freed by the client leaving, not by the timeout.
+        openRoute(upstream.url, { name: 'app', match: { host: 'app.test' }, maxRequestBody: '64KiB', timeouts: { headers: '60s', body: '60s' } }),
+      ],
+    };
+  },
   { upstream: () => startRawUpstream(respond) },
 );
 
@@ -279,6 +285,17 @@ describe('response headers', () => {
     expect(values(lines, 'connection')).toEqual(['close']);
     expect(values(lines, 'x-kept')).toEqual(['kept']);
     expect(res.text).not.toContain('secret');
+  });
+
+  // The upstream's HSTS is replaced by ztproxy's, never dropped for nothing: with
+  // ztproxy's turned off the app's own passes (as on the WebSocket path, websocket.ts).
+  it("passes the upstream's own Strict-Transport-Security when ztproxy's HSTS is off", async () => {
+    const res = await rawRequest(noHsts.port, 'GET /cookies HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
+    expect(res.status).toBe(200);
+    const lines = headerLines(res.text);
+    expect(values(lines, 'strict-transport-security')).toEqual(['max-age=0']);
+    expect(values(lines, 'x-request-id')).toHaveLength(1);
+    expect(values(lines, 'x-request-id')).not.toEqual(['upstream-chosen-id']);
   });
 
   it('drops every Set-Cookie when Connection names set-cookie', async () => {
