@@ -65,6 +65,7 @@ const ANSWERS: Record<string, Answer> = {
         'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal',
     ),
   '/status-099': (s) => send(s, 'HTTP/1.1 099 Low\r\nX-Before: leaked\r\nContent-Length: 2\r\n\r\nok'),
+  '/switching': (s) => send(s, 'HTTP/1.1 101 Switching Protocols\r\nX-Before: leaked\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n'),
   '/stray-100': (s) => send(s, 'HTTP/1.1 100 Continue\r\nX-Interim: 100\r\n\r\nHTTP/1.1 200 OK\r\nX-Before: leaked\r\nContent-Length: 5\r\n\r\nfinal'),
   '/hop': (s) =>
     send(
@@ -325,7 +326,7 @@ describe('answers that cannot be passed on', () => {
   // A 100 Continue nobody asked for (ztproxy never forwards Expect) is a malformed answer
   // to undici; a status below 100 reaches onHeaders (which must not pass it on as a 1xx
   // to skip) and then fails undici's assertion.
-  it.each(['/bare-cr', '/two-lengths', '/del-byte', '/nul-byte', '/stray-100', '/status-099'])('%s: a 502, nothing of the upstream answer half-written', async (path) => {
+  it.each(['/bare-cr', '/two-lengths', '/del-byte', '/nul-byte', '/stray-100', '/status-099', '/switching'])('%s: a 502, nothing of the upstream answer half-written', async (path) => {
     const res = await rawGet(path);
     expect(res.status).toBe(502);
     expect(res.text.match(/^HTTP\/1\.1 /gm)).toHaveLength(1);
@@ -365,6 +366,9 @@ function agentGet(agent: Agent, path: string, method = 'GET'): Promise<{ status:
 
 describe('bodies', () => {
   it('a client that reads slowly holds the upstream back (backpressure), then gets all 50 MB', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): number => warnings.push(w);
+    process.on('warning', onWarning);
     const socket = await openTls();
     let received = 0;
     socket.on('data', (c: Buffer) => (received += c.length));
@@ -388,6 +392,9 @@ describe('bodies', () => {
     await done;
     expect(flushed.get(conn.socket)).toBe(BIG);
     expect(received).toBeGreaterThan(BIG);
+    // One 'drain' listener per pause, never piling up on the client response.
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
   }, 30_000);
 
   it('HEAD, 204 and 304: no body, the framing intact for the next request on the connection', async () => {
