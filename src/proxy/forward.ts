@@ -253,6 +253,13 @@ class Exchange {
     const res = this.res;
     ctx.timings.upstream ??= performance.now() - ctx.startedUpstream;
     if (res.headersSent) {
+      // undici counts a 304's Content-Length (the representation's, RFC 9110 §8.6) as
+      // body bytes still owed; the answer has no body and is complete.
+      if (ctx.status === 304 && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+        res.end();
+        this.#settle(NEXT);
+        return;
+      }
       // Headers are gone: the only honest signal left is a cut connection.
       ctx.details = (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'upstream-body-timeout' : 'response-aborted';
       res.destroy();

@@ -106,6 +106,8 @@ const ANSWERS: Record<string, Answer> = {
   '/bodiless': (s, method) => send(s, method === 'HEAD' ? 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nX-Head: yes\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody'),
   '/no-content': (s) => send(s, 'HTTP/1.1 204 No Content\r\nX-Kind: 204\r\n\r\n'),
   '/not-modified': (s) => send(s, 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n'),
+  // RFC 9110 §8.6: a 304 may carry the Content-Length of the representation it stands for.
+  '/not-modified-length': (s) => send(s, 'HTTP/1.1 304 Not Modified\r\nETag: "v2"\r\nContent-Length: 1000\r\n\r\n'),
   '/trailers': (s) => send(s, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: abc\r\n\r\n'),
   '/upload': (s, _m, head) => {
     const n = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
@@ -413,6 +415,12 @@ describe('bodies', () => {
       expect(notModified.status).toBe(304);
       expect(notModified.headers.etag).toBe('"v1"');
       expect(notModified.body).toBe('');
+      const withLength = await agentGet(agent, '/not-modified-length');
+      expect(withLength.status).toBe(304);
+      expect(withLength.headers.etag).toBe('"v2"');
+      expect(withLength.body).toBe('');
+      await waitFor(() => accessLine('/not-modified-length'));
+      expect(accessLine('/not-modified-length')!.reason).not.toBe('response-aborted');
       const after = await agentGet(agent, '/bodiless');
       expect(after.status).toBe(200);
       expect(after.body).toBe('body');
