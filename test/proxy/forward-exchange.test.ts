@@ -83,6 +83,8 @@ const ANSWERS: Record<string, Answer> = {
         'X-Kept: kept\r\n' +
         '\r\nok',
     ),
+  // The common single-token Connection (a shared set on the hot path) before and after lines naming more.
+  '/hop-common': (s) => send(s, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\nX-Named-C: secret-c\r\nConnection: x-named-c\r\nConnection: x-named-d\r\nX-Named-D: secret-d\r\nConnection: close\r\nX-Kept: kept\r\n\r\nok'),
   '/conn-cookie': (s) => send(s, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: a=1; Path=/\r\nConnection: set-cookie\r\nSet-Cookie: b=2; Path=/\r\nX-Kept: kept\r\n\r\nok'),
   '/cookies': (s) =>
     send(
@@ -288,6 +290,14 @@ describe('response headers', () => {
     expect(values(lines, 'connection')).toEqual(['close']);
     expect(values(lines, 'x-kept')).toEqual(['kept']);
     expect(res.text).not.toContain('secret');
+    // After a plain `Connection: keep-alive`, a second Connection line still names headers
+    // (and the shared set for `keep-alive` is not changed by it: the next answer is clean).
+    for (let i = 0; i < 2; i++) {
+      const common = headerLines((await rawGet('/hop-common')).text);
+      expect(values(common, 'x-named-c')).toEqual([]);
+      expect(values(common, 'x-named-d')).toEqual([]);
+      expect(values(common, 'x-kept')).toEqual(['kept']);
+    }
   });
 
   // The upstream's HSTS is replaced by ztproxy's, never dropped for nothing: with
