@@ -391,7 +391,7 @@ describe('bodies', () => {
     // Let the pipe fill up until the upstream can write no more.
     let last = -1;
     for (;;) {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1000));
       const now = flushed.get(conn.socket) ?? 0;
       if (now === last) break;
       last = now;
