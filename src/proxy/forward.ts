@@ -203,9 +203,13 @@ class Exchange {
     });
     // The client left before the answer was complete: stop the upstream exchange
     // (undici then reports the abort through onError).
-    res.once('close', () => {
-      if (!this.#settled) this.#abort?.(new ClientClosed());
-    });
+    (res as ExchangeResponse)[kExchange] = this;
+    res.once('close', clientClosed);
+  }
+
+  /** The client response closed: if the exchange is still running, the client left. */
+  clientClosed(): void {
+    if (!this.#settled) this.#abort?.(new ClientClosed());
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -214,8 +218,9 @@ class Exchange {
   }
 
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
-    // 1xx interim answers (103 Early Hints, a stray 100) are not passed on: ztproxy
-    // answers Expect: 100-continue itself (continue.ts), once every stage said yes.
+    // 1xx interim answers (103 Early Hints) are not passed on: ztproxy answers
+    // Expect: 100-continue itself (continue.ts), once every stage said yes. (undici
+    // itself refuses a 100 the request did not ask for: a 502.)
     if (statusCode < 200) return true;
     const ctx = this.ctx;
     ctx.status = statusCode;
@@ -274,6 +279,14 @@ class Exchange {
     }
     this.#settle(mapUpstreamError(err));
   }
+}
+
+const kExchange = Symbol('ztproxy.exchange');
+type ExchangeResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** One listener function for every request (no closure per request): the exchange rides on the response. */
+function clientClosed(this: ExchangeResponse): void {
+  this[kExchange]?.clientClosed();
 }
 
 class ClientClosed extends Error {
