@@ -72,9 +72,12 @@ function recorded(ctx: RequestContext, deps: RunDeps): undefined {
 
 /**
  * Runs the request through the connection stages and its route's chain, then records it.
- * Synchronous as far as the stages are (a refusal decided from memory is answered and
- * logged before this returns undefined); otherwise a promise that settles once the
- * request is done. It never throws and never rejects.
+ * The connection stages run inside the request event, so a refusal they decide is
+ * answered, recorded and done when this returns undefined. The route's chain starts one
+ * microtask later — once the HTTP parser has finished the chunk this request came in:
+ * only then does `req.complete` say whether a bodiless request is whole (a local reply
+ * to an incomplete one closes the connection, reply.ts), and a body the parser refuses
+ * in that chunk has been refused before anything is forwarded. Never throws or rejects.
  */
 export function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> | undefined {
   let routed: boolean | Promise<boolean>;
@@ -84,41 +87,34 @@ export function runPipeline(ctx: RequestContext, deps: RunDeps): Promise<void> |
     failed(ctx, err, deps);
     return recorded(ctx, deps);
   }
-  return routed instanceof Promise ? routeAfter(ctx, routed, deps) : route(ctx, routed, deps);
+  if (routed !== false) return routeAfter(ctx, routed, deps);
+  countStripped(ctx, deps);
+  return recorded(ctx, deps);
 }
 
-async function routeAfter(ctx: RequestContext, routed: Promise<boolean>, deps: RunDeps): Promise<void> {
+/** Counted as soon as sanitation and route match are done, not with the access-log line: a WebSocket that came with a forged header may stay open for hours. */
+function countStripped(ctx: RequestContext, deps: RunDeps): void {
+  if (ctx.strippedFamilies !== undefined) deps.metrics.countStrippedHeaders(ctx.strippedFamilies);
+}
+
+async function routeAfter(ctx: RequestContext, routed: true | Promise<boolean>, deps: RunDeps): Promise<void> {
   let ok: boolean;
   try {
+    // Awaited even when already true: the parser finishes its chunk first (above).
     ok = await routed;
   } catch (err) {
     failed(ctx, err, deps);
     recorded(ctx, deps);
     return;
   }
-  await route(ctx, ok, deps);
-}
-
-function route(ctx: RequestContext, routed: boolean, deps: RunDeps): Promise<void> | undefined {
-  // Counted as soon as sanitation and route match are done, not with the access-log
-  // line: a WebSocket that came with a forged header may stay open for hours.
-  if (ctx.strippedFamilies !== undefined) deps.metrics.countStrippedHeaders(ctx.strippedFamilies);
-  if (!routed) return recorded(ctx, deps);
-  let done: boolean | Promise<boolean>;
-  try {
-    done = runFrom(ctx, ctx.route!.stages, 0, deps);
-  } catch (err) {
-    failed(ctx, err, deps);
-    return recorded(ctx, deps);
-  }
-  return done instanceof Promise ? recordAfter(ctx, done, deps) : recorded(ctx, deps);
-}
-
-async function recordAfter(ctx: RequestContext, done: Promise<boolean>, deps: RunDeps): Promise<void> {
-  try {
-    await done;
-  } catch (err) {
-    failed(ctx, err, deps);
+  countStripped(ctx, deps);
+  if (ok) {
+    try {
+      const done = runFrom(ctx, ctx.route!.stages, 0, deps);
+      if (done instanceof Promise) await done;
+    } catch (err) {
+      failed(ctx, err, deps);
+    }
   }
   recorded(ctx, deps);
 }
