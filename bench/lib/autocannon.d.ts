@@ -11,6 +11,8 @@ declare module 'autocannon' {
       /** Seconds. */
       duration?: number;
       pipelining?: number;
+      /** Requests per second over all connections (a fixed-rate run); unlimited when unset. */
+      overallRate?: number;
       /** Seconds to wait for one response before counting a timeout. */
       timeout?: number;
       method?: string;

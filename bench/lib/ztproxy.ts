@@ -10,6 +10,7 @@ import type { configSchema } from '../../src/config/schema.ts';
 import type { KeyType } from '../../src/tls/pki.ts';
 import { spawnChild, type Child } from './children.ts';
 import { freePort, waitForOk } from './net.ts';
+import { pinned } from './pin.ts';
 import type { BenchContext, DevCerts } from './scenario.ts';
 
 /** The config file as written (before defaults and transforms), checked against the real schema. */
@@ -40,6 +41,12 @@ export interface ZtproxyOptions {
   readonly readyPath?: string;
   /** Client certificate and key (PEM) for that probe, when the config requires mTLS. */
   readonly readyClientCert?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Run it on this CPU (bench/lib/pin.ts), e.g. SUT_CPU. */
+  readonly cpu?: number;
+  /** Extra node flags (before the script), e.g. `--heapsnapshot-signal=SIGUSR2`. */
+  readonly nodeArgs?: readonly string[];
+  /** Extra environment for the process (e.g. glibc's MALLOC_* tunables, read only at exec). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunningZtproxy {
@@ -71,11 +78,13 @@ export async function startZtproxy(ctx: BenchContext, opts: ZtproxyOptions): Pro
   const configFile = join(dir, 'ztproxy.yaml');
   await writeFile(configFile, stringify(config));
 
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...(opts.nodeArgs ?? [])];
   if (ctx.options.cpuProfileDir) {
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', ctx.options.cpuProfileDir, '--cpu-prof-name', `${opts.name}.${process.pid}.cpuprofile`);
   }
-  const child = spawnChild(opts.name, ctx.node, [...nodeArgs, CLI, 'start', '-c', configFile], { cwd: ctx.root });
+  const args = [...nodeArgs, CLI, 'start', '-c', configFile];
+  const [command, argv] = opts.cpu === undefined ? [ctx.node, args] : pinned(opts.cpu, ctx.node, args);
+  const child = spawnChild(opts.name, command, argv, { cwd: ctx.root, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   const url = `https://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
