@@ -11,6 +11,7 @@
 // The cost is heap headroom: the old generation may grow to 4× what is live (~100 MB)
 // before a full collection; what is live is unchanged.
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** Growth of the old-generation limit after a full collection: 1 + 300/100 = 4× what survived. */
 export const HEAP_GROWING_PERCENT = 300;
@@ -25,4 +26,31 @@ export function tuneHeapForRelaying(execArgv: readonly string[] = process.execAr
   const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
   setFlagsFromString(flag);
   return flag;
+}
+
+/**
+ * One compacting full collection, once the proxy has loaded and built its first snapshot
+ * (before it has clients). Loading the sources and their dependencies (type stripping,
+ * zod schemas, undici, jose, x509, ...) leaves V8's heap at ~60 MB committed of which
+ * ~27 MB is still live, and with the growth above nothing would collect it before 4× that;
+ * a last-resort collection (V8's own before an out-of-memory: full, compacting, and
+ * releasing the pages it empties) brings the heap down to what is live, ~20 MB less RSS
+ * from the first minute (bench/memory.ts, docs/design.md "Memory"). Never on the request
+ * path: it stops the event loop for the collection (tens of ms).
+ * Returns the bytes of V8 heap it released (committed before − after).
+ */
+export function compactHeapOnce(): number {
+  const before = process.memoryUsage().heapTotal;
+  // Only a new context gets the gc() function once the flag is set; node's own
+  // --expose-gc, if the operator passed it, put one on this context already.
+  const gc = (globalThis as { gc?: GcFunction }).gc ?? exposeGc();
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  return before - process.memoryUsage().heapTotal;
+}
+
+type GcFunction = (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+function exposeGc(): GcFunction {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as GcFunction;
 }

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { startProxy, StartError } from '../main.ts';
 import { runCerts } from './certs.ts';
-import { tuneHeapForRelaying } from './heap.ts';
+import { compactHeapOnce, tuneHeapForRelaying } from './heap.ts';
 import { runConnect } from './connect.ts';
 import { runExplain } from './explain.ts';
 import { runPosture } from './posture.ts';
@@ -98,6 +98,7 @@ async function start(argv: string[]): Promise<number> {
   try {
     tuneHeapForRelaying();
     await startProxy({ configFile, handleSignals: true, processMetrics: true });
+    compactHeapOnce();
     return -1; // keep running
   } catch (err) {
     if (err instanceof StartError) {
