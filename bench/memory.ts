@@ -1,7 +1,7 @@
 // Memory of ztproxy (issue #7, point 6): RSS with 10,000 idle keep-alive TLS connections,
 // what is given back once they close, and RSS growth over a soak at 50 % of capacity.
 //
-//   ./node_modules/.bin/node bench/memory.ts [--quick | --tiny] [--json] [--connections=N] [--soak=SECONDS] [--allocators=glibc[,jemalloc]]
+//   ./node_modules/.bin/node bench/memory.ts [--quick | --tiny] [--json] [--connections=N] [--soak=SECONDS] [--allocators=glibc[,jemalloc]] [--nginx | --no-nginx]
 //
 // full: 10,000 connections, 5-minute soak (~6 min); --quick: 2,000 and 30 s (< 1 min);
 // --tiny (the tests): 200 and 5 s. ztproxy runs on SUT_CPU on its default limits (only
@@ -17,7 +17,9 @@ import { installChildCleanup, removeOnExit, spawnChild, stopAllChildren, type Ch
 import { JEMALLOC_CONF, jemallocOrInstall } from './lib/memory-allocator.ts';
 import { soakGrowth, WARMUP_FRACTION, type Sample } from './lib/memory-growth.ts';
 import type { ClientCommand, ClientReport } from './lib/memory-idle-client.ts';
+import { startIdleNginx } from './lib/memory-nginx.ts';
 import { readHeapView, readRss, type HeapView, type Rss } from './lib/memory-probe.ts';
+import { findNginx, nginxVersion } from './lib/nginx.ts';
 import { waitFor } from './lib/net.ts';
 import { emitPart, target, type Cell, type PartResult } from './lib/part.ts';
 import { LOAD_CPU, pinned, pinningDescription, pinPid, SUT_CPU } from './lib/pin.ts';
@@ -52,15 +54,17 @@ interface Sizes {
   readonly loadConnections: number;
   /** `glibc` always; `jemalloc` adds a second idle phase under jemalloc. */
   readonly allocators: readonly string[];
+  /** Also hold the idle connections on nginx (when installed), as the yardstick. */
+  readonly nginx: boolean;
 }
 
 function readSizes(argv: readonly string[]): Sizes {
   const flag = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const base: Sizes = argv.includes('--tiny')
-    ? { mode: 'tiny', connections: 200, soakSec: 5, sampleSec: 0.5, capacitySec: 1, settleSec: 1, closedSettleSec: 2, loadConnections: 10, allocators: ['glibc', 'jemalloc'] }
+    ? { mode: 'tiny', connections: 200, soakSec: 5, sampleSec: 0.5, capacitySec: 1, settleSec: 1, closedSettleSec: 2, loadConnections: 10, allocators: ['glibc', 'jemalloc'], nginx: false }
     : argv.includes('--quick')
-      ? { mode: 'quick', connections: 2000, soakSec: 30, sampleSec: 1, capacitySec: 3, settleSec: 2, closedSettleSec: 5, loadConnections: 50, allocators: ['glibc', 'jemalloc'] }
-      : { mode: 'full', connections: TARGET_IDLE_CONNECTIONS, soakSec: 300, sampleSec: 3, capacitySec: 5, settleSec: 5, closedSettleSec: 15, loadConnections: 50, allocators: ['glibc', 'jemalloc'] };
+      ? { mode: 'quick', connections: 2000, soakSec: 30, sampleSec: 1, capacitySec: 3, settleSec: 2, closedSettleSec: 5, loadConnections: 50, allocators: ['glibc'], nginx: false }
+      : { mode: 'full', connections: TARGET_IDLE_CONNECTIONS, soakSec: 300, sampleSec: 3, capacitySec: 5, settleSec: 5, closedSettleSec: 15, loadConnections: 50, allocators: ['glibc', 'jemalloc'], nginx: true };
   const positive = (name: string, fallback: number) => {
     const raw = flag(name);
     if (raw === undefined) return fallback;
@@ -72,7 +76,8 @@ function readSizes(argv: readonly string[]): Sizes {
   if (!allocators.includes(DEFAULT_ALLOCATOR) || allocators.some((a) => a !== 'glibc' && a !== 'jemalloc')) {
     throw new Error(`--allocators must be glibc or glibc,jemalloc, not "${allocators.join(',')}"`);
   }
-  return { ...base, connections: Math.round(positive('connections', base.connections)), soakSec: positive('soak', base.soakSec), allocators };
+  const nginx = argv.includes('--nginx') ? true : argv.includes('--no-nginx') ? false : base.nginx;
+  return { ...base, connections: Math.round(positive('connections', base.connections)), soakSec: positive('soak', base.soakSec), allocators, nginx };
 }
 
 const say = (line: string) => process.stderr.write(`memory: ${line}\n`);
@@ -112,14 +117,23 @@ class IdleClients {
   }
 }
 
-/** One ztproxy process under one allocator, through the idle-connection phase. */
+/** One server (ztproxy under one allocator, or nginx) through the idle-connection phase. */
 interface IdleRun {
-  readonly allocator: string;
+  readonly subject: string;
   readonly atStart: Point;
   readonly held: Point;
   readonly closed: Point;
   readonly opened: Extract<ClientReport, { type: 'opened' }>;
   readonly lost: number;
+}
+
+/** What the idle phase needs of a server: where to connect, whose memory to read. */
+interface IdleSubject {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  /** V8's view (ztproxy only). */
+  readonly heap?: () => Promise<HeapView | undefined>;
 }
 
 async function main(): Promise<void> {
@@ -139,6 +153,13 @@ async function main(): Promise<void> {
   const points: Point[] = [];
   let phase = 'start';
   let sampler: NodeJS.Timeout | undefined;
+  const sample = (pid: number) => {
+    clearInterval(sampler);
+    sampler = setInterval(() => {
+      const rss = readRss(pid);
+      if (rss) timeline.push({ t: elapsed(), phase, rss: rss.rss });
+    }, sizes.sampleSec * 1000);
+  };
   try {
     const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), 'ec');
     const upstream = await startUpstream(node);
@@ -153,8 +174,8 @@ async function main(): Promise<void> {
       upstreamPid: upstream.child.proc.pid!,
     };
 
-    const start = (name: string, env?: Record<string, string>) =>
-      startZtproxy(ctx, {
+    const start = async (name: string, env?: Record<string, string>) => {
+      const proxy = await startZtproxy(ctx, {
         name,
         cpu: SUT_CPU,
         ...(env ? { env } : {}),
@@ -162,19 +183,18 @@ async function main(): Promise<void> {
         // connections would be closed by the proxy while they are being opened and counted.
         customize: (config) => ({ ...config, listen: { ...config.listen, limits: { ...config.listen.limits, keepAliveTimeout: '1h' } } }),
       });
+      const subject: IdleSubject = { name: '', url: proxy.url, pid: proxy.child.proc.pid!, heap: () => readHeapView(proxy.adminUrl) };
+      return { proxy, subject };
+    };
 
-    /** Start → N idle connections → all closed, on a fresh ztproxy; returns it still running. */
-    const idlePhase = async (allocator: string, proxy: Awaited<ReturnType<typeof start>>): Promise<IdleRun> => {
-      const pid = proxy.child.proc.pid!;
-      const label = (p: string) => (allocator === DEFAULT_ALLOCATOR ? p : `${p} (${allocator})`);
-      sampler = setInterval(() => {
-        const rss = readRss(pid);
-        if (rss) timeline.push({ t: elapsed(), phase, rss: rss.rss });
-      }, sizes.sampleSec * 1000);
+    /** Start → N idle connections → all closed. */
+    const idlePhase = async (subject: IdleSubject): Promise<IdleRun> => {
+      const label = (p: string) => (subject.name === DEFAULT_ALLOCATOR ? p : `${p} (${subject.name})`);
+      sample(subject.pid);
       const mark = async (name: string): Promise<Point> => {
-        const point: Point = { phase: label(name), t: elapsed(), rss: readRss(pid), heap: await readHeapView(proxy.adminUrl) };
+        const point: Point = { phase: label(name), t: elapsed(), rss: readRss(subject.pid), heap: await subject.heap?.() };
         points.push(point);
-        say(`${point.phase}: RSS ${point.rss?.rss.toFixed(1)} MB (anon ${point.rss?.anon.toFixed(1)}, malloc [heap] ${point.rss?.brk.toFixed(1)}), heap used ${point.heap?.heapUsed.toFixed(1)} MB, external ${point.heap?.external.toFixed(1)} MB, open ${point.heap?.openConnections}`);
+        say(`${point.phase}: RSS ${point.rss?.rss.toFixed(1)} MB (anon ${point.rss?.anon.toFixed(1)}, malloc [heap] ${point.rss?.brk.toFixed(1)}), heap used ${point.heap?.heapUsed.toFixed(1) ?? '-'} MB`);
         return point;
       };
       phase = label('started');
@@ -183,8 +203,8 @@ async function main(): Promise<void> {
 
       phase = label('opening');
       const clients = new IdleClients(node);
-      say(`opening ${sizes.connections} idle keep-alive TLS connections (${allocator})`);
-      const opened = await clients.ask({ type: 'open', url: proxy.url, count: sizes.connections, ca: certs.caPem }, 'opened');
+      say(`opening ${sizes.connections} idle keep-alive TLS connections (${subject.name})`);
+      const opened = await clients.ask({ type: 'open', url: subject.url, count: sizes.connections, ca: certs.caPem }, 'opened');
       if (opened.failed > 0) say(`${opened.failed} connection(s) failed, first: ${opened.error}`);
       phase = label('held');
       await sleep(sizes.settleSec * 1000);
@@ -193,33 +213,63 @@ async function main(): Promise<void> {
 
       phase = label('closing');
       await clients.ask({ type: 'close' }, 'closed');
-      await waitFor('ztproxy to see every connection closed', async () => (await readHeapView(proxy.adminUrl))?.openConnections === 0, { timeoutMs: 30_000, intervalMs: 200 });
+      const heap = subject.heap;
+      if (heap) await waitFor('ztproxy to see every connection closed', async () => (await heap())?.openConnections === 0, { timeoutMs: 30_000, intervalMs: 200 });
       phase = label('closed');
       await sleep(sizes.closedSettleSec * 1000);
       const closed = await mark('after all closed');
       await clients.stop();
-      return { allocator, atStart, held, closed, opened, lost: status.lost };
+      clearInterval(sampler);
+      sampler = undefined;
+      return { subject: subject.name, atStart, held, closed, opened, lost: status.lost };
     };
 
-    // The default allocator (glibc, as `ztproxy start` runs on a host), then the soak on
-    // the same process: growth after a wave of connections is what an operator sees.
-    const proxy = await start('memory');
-    const main = await idlePhase(DEFAULT_ALLOCATOR, proxy);
+    // ztproxy as `ztproxy start` runs on a host (glibc's malloc) carries the targets.
+    const runs: IdleRun[] = [];
+    {
+      const { proxy, subject } = await start('memory');
+      runs.push(await idlePhase({ ...subject, name: DEFAULT_ALLOCATOR }));
+      await proxy.child.stop();
+    }
+    // The same under jemalloc: what a different allocator gives back.
+    let jemallocSkip: string | undefined;
+    if (sizes.allocators.includes('jemalloc')) {
+      const lib = jemallocOrInstall();
+      if ('skip' in lib) {
+        jemallocSkip = lib.skip;
+        say(`jemalloc: skipped (${lib.skip})`);
+      } else {
+        const { proxy, subject } = await start('memory-jemalloc', { LD_PRELOAD: lib.path, MALLOC_CONF: JEMALLOC_CONF });
+        runs.push(await idlePhase({ ...subject, name: 'jemalloc' }));
+        await proxy.child.stop();
+      }
+    }
+    // nginx, one worker, on the same certificate: the cost of an idle TLS connection in C.
+    let nginxSkip: string | undefined;
+    if (sizes.nginx) {
+      const bin = findNginx();
+      if (!bin) nginxSkip = 'nginx is not installed (apt-get install nginx-light)';
+      else {
+        const nginx = await startIdleNginx(bin, certs.serverCert, certs.serverKey, certs.caPem, SUT_CPU);
+        runs.push(await idlePhase({ name: `nginx ${nginxVersion(bin)?.replace(/^nginx\//, '') ?? ''} worker`.replace('  ', ' '), url: nginx.url, pid: nginx.workerPid }));
+        await nginx.child.stop();
+      }
+    }
 
+    // The soak on a fresh ztproxy: after a wave of idle connections RSS sits at that
+    // peak, which would hide any growth below it.
+    const { proxy, subject } = await start('memory-soak');
     phase = 'capacity';
     const load = { url: `${proxy.url}/`, connections: sizes.loadConnections, timeout: 10 };
     const capacity = await autocannon({ ...load, duration: sizes.capacitySec });
     const capacityRps = capacity.requests.total / capacity.duration;
     const rate = Math.max(1, Math.round(capacityRps / 2));
     say(`capacity ${capacityRps.toFixed(0)} req/s; soak at ${rate} req/s for ${sizes.soakSec} s`);
-
     phase = 'soak';
-    const pid = proxy.child.proc.pid!;
     const soakStart = elapsed();
-    const markSoak = async (name: string): Promise<Point> => {
-      const point: Point = { phase: name, t: elapsed(), rss: readRss(pid), heap: await readHeapView(proxy.adminUrl) };
-      points.push(point);
-      return point;
+    sample(subject.pid);
+    const markSoak = async (name: string) => {
+      points.push({ phase: name, t: elapsed(), rss: readRss(subject.pid), heap: await subject.heap!() });
     };
     await markSoak('soak start');
     const soak = await autocannon({ ...load, duration: sizes.soakSec, overallRate: rate });
@@ -231,24 +281,7 @@ async function main(): Promise<void> {
     const growth = soakGrowth(soakSamples, sizes.soakSec);
     say(`growth over the soak: ${growth ? `${growth.percent.toFixed(2)} %` : 'not enough samples'}`);
 
-    // The same idle phase under jemalloc: what a different allocator gives back.
-    const runs: IdleRun[] = [main];
-    let jemallocSkip: string | undefined;
-    if (sizes.allocators.includes('jemalloc')) {
-      const lib = jemallocOrInstall();
-      if ('skip' in lib) {
-        jemallocSkip = lib.skip;
-        say(`jemalloc: skipped (${lib.skip})`);
-      } else {
-        const jproxy = await start('memory-jemalloc', { LD_PRELOAD: lib.path, MALLOC_CONF: JEMALLOC_CONF });
-        runs.push(await idlePhase('jemalloc', jproxy));
-        clearInterval(sampler);
-        sampler = undefined;
-        await jproxy.child.stop();
-      }
-    }
-
-    const result = report({ sizes, runs, jemallocSkip, capacityRps, rate, soak, growth, timeline, points });
+    const result = report({ sizes, runs, jemallocSkip, nginxSkip, capacityRps, rate, soak, growth, timeline, points });
     if (json) emitPart(result);
     else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     await upstream.child.stop();
@@ -264,6 +297,7 @@ interface Measured {
   /** The default allocator's run first (it carries the targets), then the others. */
   readonly runs: readonly IdleRun[];
   readonly jemallocSkip: string | undefined;
+  readonly nginxSkip: string | undefined;
   readonly capacityRps: number;
   readonly rate: number;
   readonly soak: autocannon.Result;
@@ -287,7 +321,7 @@ function idleRow(run: IdleRun): Cell[] {
   const grown = (run.held.rss?.rss ?? NaN) - (run.atStart.rss?.rss ?? NaN);
   const givenBack = (run.held.rss?.rss ?? NaN) - (run.closed.rss?.rss ?? NaN);
   return [
-    run.allocator,
+    run.subject,
     n,
     per(run.held.rss?.rss, run.atStart.rss?.rss),
     per(run.held.rss?.brk, run.atStart.rss?.brk),
@@ -324,7 +358,8 @@ function report(m: Measured): PartResult {
       `${sizes.mode} run: ${n} idle keep-alive TLS connections (${main.opened.failed} failed), then a ${sizes.soakSec} s soak at 50 % of a ${sizes.capacitySec} s capacity run ` +
       `(${sizes.loadConnections} connections, autocannon); ztproxy on default limits (keepAliveTimeout raised to 1 h); ${pinningDescription()}; ` +
       `RSS from /proc/PID/status every ${sizes.sampleSec} s, heap from ztproxy's /metrics; ` +
-      (m.runs.length > 1 ? `idle phase repeated on a fresh ztproxy with jemalloc preloaded (${JEMALLOC_CONF}).` : m.jemallocSkip ? `jemalloc run skipped: ${m.jemallocSkip}.` : 'glibc malloc only.'),
+      `idle phase repeated on a fresh ztproxy with jemalloc preloaded (${JEMALLOC_CONF}): ${m.jemallocSkip ? `skipped, ${m.jemallocSkip}` : sizes.allocators.includes('jemalloc') ? 'done' : 'not in this run'}; ` +
+      `and on nginx (one worker, same certificate): ${m.nginxSkip ? `skipped, ${m.nginxSkip}` : sizes.nginx ? 'done' : 'not in this run'}; the soak on a fresh ztproxy.`,
     tables: [
       {
         title: 'Memory by phase (MB)',
@@ -336,9 +371,9 @@ function report(m: Measured): PartResult {
       },
       {
         title: 'Per idle connection, and what is given back',
-        columns: ['allocator', 'connections', 'RSS KB/conn', 'malloc [heap] KB/conn', 'JS heap KB/conn', 'RSS held MB', 'given back after close %', 'still above start MB', 'lost while idle'],
+        columns: ['server', 'connections', 'RSS KB/conn', 'malloc [heap] KB/conn', 'JS heap KB/conn', 'RSS held MB', 'given back after close %', 'still above start MB', 'lost while idle'],
         rows: m.runs.map(idleRow),
-        note: 'given back = (RSS held − RSS after close) ÷ (RSS held − RSS at start); lost = connections the server closed while they were idle (should be 0).',
+        note: 'glibc and jemalloc: ztproxy under that malloc; nginx: its worker process. given back = (RSS held − RSS after close) ÷ (RSS held − RSS at start); lost = connections the server closed while they were idle (should be 0).',
       },
       {
         title: 'Soak',
@@ -356,7 +391,7 @@ function report(m: Measured): PartResult {
             round(m.growth?.percent, 2),
           ],
         ],
-        note: `On the glibc process, after its idle phase. Growth = (mean RSS of the last quarter − mean of the first) ÷ first, over the samples after the first ${WARMUP_FRACTION * 100} % of the soak (bench/lib/memory-growth.ts).`,
+        note: `On a fresh ztproxy (glibc). Growth = (mean RSS of the last quarter − mean of the first) ÷ first, over the samples after the first ${WARMUP_FRACTION * 100} % of the soak (bench/lib/memory-growth.ts).`,
       },
     ],
     charts: [
