@@ -61,7 +61,7 @@ interface Sizes {
 function readSizes(argv: readonly string[]): Sizes {
   const flag = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const base: Sizes = argv.includes('--tiny')
-    ? { mode: 'tiny', connections: 200, soakSec: 5, sampleSec: 0.5, capacitySec: 1, settleSec: 1, closedSettleSec: 2, loadConnections: 10, allocators: ['glibc', 'jemalloc'], nginx: false }
+    ? { mode: 'tiny', connections: 200, soakSec: 5, sampleSec: 0.5, capacitySec: 1, settleSec: 1, closedSettleSec: 2, loadConnections: 10, allocators: ['glibc'], nginx: false }
     : argv.includes('--quick')
       ? { mode: 'quick', connections: 2000, soakSec: 30, sampleSec: 1, capacitySec: 3, settleSec: 2, closedSettleSec: 5, loadConnections: 50, allocators: ['glibc'], nginx: false }
       : { mode: 'full', connections: TARGET_IDLE_CONNECTIONS, soakSec: 300, sampleSec: 3, capacitySec: 5, settleSec: 5, closedSettleSec: 15, loadConnections: 50, allocators: ['glibc', 'jemalloc'], nginx: true };
