@@ -377,7 +377,7 @@ function report(m: Measured): PartResult {
       },
       {
         title: 'Soak',
-        columns: ['capacity req/s', 'soak rate req/s', 'achieved req/s', 'errors', 'non-2xx', 'samples after warm-up', 'first quarter MB', 'last quarter MB', 'growth %'],
+        columns: ['capacity req/s', 'soak rate req/s', 'achieved req/s', 'errors', 'non-2xx', 'samples after warm-up', 'first half peak MB', 'second half peak MB', 'growth %'],
         rows: [
           [
             round(m.capacityRps, 0),
@@ -386,12 +386,12 @@ function report(m: Measured): PartResult {
             m.soak.errors + m.soak.timeouts,
             m.soak.non2xx,
             m.growth?.samples ?? null,
-            round(m.growth?.firstQuarterMb),
-            round(m.growth?.lastQuarterMb),
+            round(m.growth?.firstHalfPeakMb),
+            round(m.growth?.secondHalfPeakMb),
             round(m.growth?.percent, 2),
           ],
         ],
-        note: `On a fresh ztproxy (glibc). Growth = (mean RSS of the last quarter − mean of the first) ÷ first, over the samples after the first ${WARMUP_FRACTION * 100} % of the soak (bench/lib/memory-growth.ts).`,
+        note: `On a fresh ztproxy (glibc). Growth = (highest RSS of the second half − highest of the first) ÷ the first, over the samples after the first ${WARMUP_FRACTION * 100} % of the soak: RSS is a sawtooth of V8 collections, and a leak raises its tops (bench/lib/memory-growth.ts). A soak shorter than two collection cycles gives an upper bound.`,
       },
     ],
     charts: [
