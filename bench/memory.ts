@@ -1,10 +1,11 @@
 // Memory of ztproxy (issue #7, point 6): RSS with 10,000 idle keep-alive TLS connections,
 // what is given back once they close, and RSS growth over a soak at 50 % of capacity.
 //
-//   ./node_modules/.bin/node bench/memory.ts [--quick | --tiny] [--json] [--connections=N] [--soak=SECONDS] [--allocators=glibc[,jemalloc]] [--nginx | --no-nginx]
+//   ./node_modules/.bin/node bench/memory.ts [--quick | --tiny] [--json] [--connections=N] [--soak=SECONDS] [--compare] [--allocators=glibc[,jemalloc]] [--nginx | --no-nginx]
 //
-// full: 10,000 connections, 5-minute soak (~6 min); --quick: 2,000 and 30 s (< 1 min);
-// --tiny (the tests): 200 and 5 s. ztproxy runs on SUT_CPU on its default limits (only
+// full: 10,000 connections, 5-minute soak (~7 min); --quick: 2,000 and 30 s (~1 min);
+// --tiny (the tests): 200 and 5 s. --compare adds the idle phase under jemalloc and on
+// nginx (+~3 min at 10,000). ztproxy runs on SUT_CPU on its default limits (only
 // keepAliveTimeout is raised, so idle connections stay open while they are counted); the
 // idle clients, the upstream, the load generator and this process on LOAD_CPU. RSS from
 // /proc/PID/status, V8's heap from ztproxy's admin /metrics. See bench/README.md, "Memory".
@@ -64,7 +65,7 @@ function readSizes(argv: readonly string[]): Sizes {
     ? { mode: 'tiny', connections: 200, soakSec: 5, sampleSec: 0.5, capacitySec: 1, settleSec: 1, closedSettleSec: 2, loadConnections: 10, allocators: ['glibc'], nginx: false }
     : argv.includes('--quick')
       ? { mode: 'quick', connections: 2000, soakSec: 30, sampleSec: 1, capacitySec: 3, settleSec: 2, closedSettleSec: 5, loadConnections: 50, allocators: ['glibc'], nginx: false }
-      : { mode: 'full', connections: TARGET_IDLE_CONNECTIONS, soakSec: 300, sampleSec: 3, capacitySec: 5, settleSec: 5, closedSettleSec: 15, loadConnections: 50, allocators: ['glibc', 'jemalloc'], nginx: true };
+      : { mode: 'full', connections: TARGET_IDLE_CONNECTIONS, soakSec: 300, sampleSec: 3, capacitySec: 5, settleSec: 5, closedSettleSec: 15, loadConnections: 50, allocators: ['glibc'], nginx: false };
   const positive = (name: string, fallback: number) => {
     const raw = flag(name);
     if (raw === undefined) return fallback;
@@ -72,11 +73,14 @@ function readSizes(argv: readonly string[]): Sizes {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, not "${raw}"`);
     return n;
   };
-  const allocators = flag('allocators')?.split(',') ?? base.allocators;
+  // --compare: the same idle phase under jemalloc and on nginx (each ~1.5 min at 10,000
+  // connections, past the full run's 7-minute budget, so not by default).
+  const compare = argv.includes('--compare');
+  const allocators = flag('allocators')?.split(',') ?? (compare ? ['glibc', 'jemalloc'] : base.allocators);
   if (!allocators.includes(DEFAULT_ALLOCATOR) || allocators.some((a) => a !== 'glibc' && a !== 'jemalloc')) {
     throw new Error(`--allocators must be glibc or glibc,jemalloc, not "${allocators.join(',')}"`);
   }
-  const nginx = argv.includes('--nginx') ? true : argv.includes('--no-nginx') ? false : base.nginx;
+  const nginx = argv.includes('--nginx') || compare ? true : argv.includes('--no-nginx') ? false : base.nginx;
   return { ...base, connections: Math.round(positive('connections', base.connections)), soakSec: positive('soak', base.soakSec), allocators, nginx };
 }
 
