@@ -1,190 +1,410 @@
-// `npm run bench`: every scenario, one after another in one run, against one upstream on
-// loopback, reported side by side and as ratios (SPEC §9). See bench/README.md.
-//
-// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
-// BENCH_CONNECTIONS (default 50), BENCH_SCENARIOS (comma list of names, default all),
-// BENCH_KEY_TYPE (ec | rsa, default ec), BENCH_CPU_PROF (set: write ztproxy CPU profiles
-// next to the results), BENCH_MICRO (0: skip the micro-benchmarks).
+// `npm run bench`: every scenario side by side in one run, pinned (the system under test
+// on one core, the load generator, upstream and PDP on the other), interleaved over rounds
+// (A B C A B C …), reported as medians with their spread, as ratios and as the issue's
+// targets; then the parts that run as their own processes (handshake, memory, tunnel,
+// micro-benchmarks), each embedded in the same report. See bench/README.md.
 import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
-import { measure } from './lib/load.ts';
+import { measureWithAutocannon, measureWithWrk, type Measurement, type Tool } from './lib/load.ts';
+import { haproxyVersion, findHaproxy } from './lib/haproxy.ts';
 import { nginxVersion } from './lib/nginx.ts';
-import { computeRatios, formatConsole, timestamp, writeReport, type BenchReport, type Environment, type MicroResult, type ScenarioResult } from './lib/report.ts';
-import type { BenchContext, BenchOptions } from './lib/scenario.ts';
+import { helpText, OptionError, parseOptions, partWanted, type HarnessOptions, type RateKey } from './lib/options.ts';
+import { parsePart, type PartTable } from './lib/part.ts';
+import { LOAD_CPU, PINNING, pinPid, pinningDescription } from './lib/pin.ts';
+import { latestReport, updateReadme } from './lib/readme.ts';
+import {
+  computeRatios,
+  directAt,
+  formatConsole,
+  httpCharts,
+  httpTargets,
+  summarizePoint,
+  timestamp,
+  withAddedLatency,
+  writeReport,
+  type BenchReport,
+  type Environment,
+  type PartRun,
+  type PointSpec,
+  type ScenarioResult,
+} from './lib/report.ts';
+import type { BenchContext, BenchOptions, Scenario, Target } from './lib/scenario.ts';
 import { allScenarios, RATIOS } from './lib/scenarios.ts';
 import { startUpstream } from './lib/upstream.ts';
+import { ensureDebianTool, findWrk, wrkVersion, writeWrkScript } from './lib/wrk.ts';
 import { initCerts } from './lib/ztproxy.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RESULTS = join(ROOT, 'bench', 'results');
+const say = (line: string) => process.stderr.write(`${line}\n`);
 
-class OptionError extends Error {}
-
-function numberEnv(name: string, fallback: number, { integer = false, min = 0 } = {}): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new OptionError(`${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, not "${raw}"`);
-  }
-  return n;
-}
-
-function readOptions(stamp: string): BenchOptions {
-  const keyType = process.env.BENCH_KEY_TYPE || 'ec';
-  if (keyType !== 'ec' && keyType !== 'rsa') throw new OptionError(`BENCH_KEY_TYPE must be "ec" or "rsa", not "${keyType}"`);
-  const only = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean);
-  const durationSec = numberEnv('BENCH_DURATION', 10, { min: 1 });
-  return {
-    connections: numberEnv('BENCH_CONNECTIONS', 50, { integer: true, min: 1 }),
-    durationSec,
-    warmupSec: numberEnv('BENCH_WARMUP', Math.min(2, durationSec)),
-    keyType,
-    only: only?.length ? only : undefined,
-    cpuProfileDir: process.env.BENCH_CPU_PROF ? join(RESULTS, `${stamp}-profiles`) : undefined,
-  };
-}
-
-function environment(): Environment {
-  const git = (args: string[]) => {
+function environment(): Omit<Environment, 'wrk'> {
+  const run = (cmd: string, args: string[]) => {
     try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
     } catch {
       return undefined;
     }
   };
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  const status = run('git', ['status', '--porcelain', '--untracked-files=no']);
+  let autocannon: string | undefined;
+  try {
+    autocannon = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    autocannon = undefined;
+  }
   return {
-    node: process.version,
+    hostname: hostname(),
     platform: `${process.platform} ${process.arch}`,
+    kernel: release(),
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
     loadAverage: loadavg(),
+    node: process.version,
+    opensslNode: process.versions.openssl ?? 'unknown',
+    opensslCli: run('openssl', ['version']),
     nginx: nginxVersion(),
-    gitCommit: git(['rev-parse', '--short', 'HEAD']),
+    haproxy: haproxyVersion(),
+    autocannon,
+    pinning: pinningDescription(),
+    gitCommit: run('git', ['rev-parse', '--short', 'HEAD']),
     gitDirty: status === undefined ? undefined : status !== '',
   };
 }
 
-const say = (line: string) => process.stderr.write(`${line}\n`);
+interface Running {
+  readonly scenario: Scenario;
+  readonly target: Target;
+  readonly tool: Tool;
+  /** wrk's Lua script for this target. */
+  readonly script?: string;
+}
 
-/**
- * The micro-benchmarks that have per-request targets (issue #5: embedded decision at
- * 10,000 rules over 1,000 routes, posture verify on a cache hit, a cached remote
- * decision), each in its own process after the load scenarios, with fewer iterations
- * than their defaults so the whole run stays short. BENCH_MICRO=0 skips them; with
- * BENCH_SCENARIOS they run only if `micro` is listed.
- */
-const MICRO: readonly { name: string; args: string[]; script?: string }[] = [
-  { name: 'policy-decision', args: ['20000'] },
-  { name: 'posture-verify', args: ['5000'] },
-  { name: 'pdp-decision', args: ['200000'] },
-  { name: 'jwt-verify', args: ['5000'] },
-  { name: 'lockout-check', args: ['200000'] },
-  { name: 'stream-sweep', args: ['10000'] },
-  // Not a micro-benchmark: tunnel throughput vs a direct TCP connection beside direct
-  // TLS, a bare Node TLS pipe and nginx stream (5 interleaved rounds of 100 MiB), and a
-  // new tunnel's time to first byte beside nginx's TLS handshake (issue #9); ~2 minutes.
-  { name: 'tunnel', args: ['100', '5', '40'], script: join('bench', 'tunnel.ts') },
-];
+const RATE_SHARE: Record<Exclude<RateKey, 'r1k'>, number> = { r25: 0.25, r50: 0.5, r75: 0.75 };
+const RATE_LABEL: Record<RateKey, string> = { r25: '25 % of own capacity', r50: '50 % of own capacity', r75: '75 % of own capacity', r1k: '1k req/s' };
 
-async function runMicro(only: readonly string[] | undefined): Promise<MicroResult[]> {
-  if (only && !only.includes('micro')) return [];
-  const out: MicroResult[] = [];
-  for (const m of MICRO) {
-    say(`bench: micro ${m.name}`);
+async function scrape(adminUrl: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${adminUrl}/metrics`);
+    return res.ok ? await res.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type StageTable = (before: string, after: string, scenario: string) => PartTable;
+
+/** bench/lib/stage-timings.ts, when it is there (another part of the work provides it). */
+async function loadStageTable(): Promise<StageTable | string> {
+  const file = join(ROOT, 'bench', 'lib', 'stage-timings.ts');
+  if (!existsSync(file)) return 'bench/lib/stage-timings.ts is missing: no per-stage timings';
+  try {
+    const mod = (await import(pathToFileURL(file).href)) as { stageTable?: StageTable };
+    return typeof mod.stageTable === 'function' ? mod.stageTable : 'bench/lib/stage-timings.ts exports no stageTable()';
+  } catch (err) {
+    return `bench/lib/stage-timings.ts failed to load: ${(err as Error).message}`;
+  }
+}
+
+interface PartSpec {
+  readonly name: string;
+  readonly script: string;
+  readonly args: readonly string[];
+  readonly timeoutSec: number;
+}
+
+/** The parts that run after the HTTP scenarios, each as its own process, sized by mode. */
+async function partSpecs(options: HarnessOptions, notes: string[]): Promise<PartSpec[]> {
+  const quick = options.quick ? ['--quick'] : [];
+  const specs: PartSpec[] = [
+    { name: 'handshake', script: 'bench/handshake.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 60 : 240 },
+    { name: 'memory', script: 'bench/memory.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 75 : 480 },
+    // Positional sizes: MiB per transfer, rounds, new tunnels for the time to first byte.
+    { name: 'tunnel', script: 'bench/tunnel.ts', args: ['--json', ...(options.quick ? ['10', '2', '10'] : ['100', '3', '40'])], timeoutSec: options.quick ? 45 : 180 },
+  ];
+  const index = join(ROOT, 'bench', 'micro', 'index.ts');
+  if (!existsSync(index)) notes.push('bench/micro/index.ts is missing: no micro-benchmarks ran');
+  else {
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, m.script ?? join('bench', 'micro', `${m.name}.ts`)), ...m.args], { cwd: ROOT, maxBuffer: 1 << 20, timeout: 120_000 });
-      out.push({ name: m.name, args: m.args, output: stdout, ok: true });
+      const mod = (await import(pathToFileURL(index).href)) as { MICRO_PARTS?: readonly { name: string; script: string; quickArgs: string[]; fullArgs: string[] }[] };
+      for (const m of mod.MICRO_PARTS ?? []) {
+        specs.push({ name: `micro:${m.name}`, script: m.script, args: ['--json', ...(options.quick ? m.quickArgs : m.fullArgs)], timeoutSec: options.quick ? 30 : 120 });
+      }
     } catch (err) {
-      out.push({ name: m.name, args: m.args, output: (err as Error).message, ok: false });
+      notes.push(`bench/micro/index.ts failed to load: ${(err as Error).message}`);
     }
   }
-  return out;
+  return specs.filter((s) => partWanted(options, s.name));
+}
+
+/**
+ * One part as a child with a timeout; its PartResult is the last stdout line. The bench
+ * process is pinned to the load core and children inherit that, so the part starts on
+ * every core and pins its own processes (bench/lib/pin.ts).
+ */
+async function runPart(spec: PartSpec): Promise<PartRun> {
+  const script = join(ROOT, spec.script);
+  const command = [process.execPath, spec.script, ...spec.args];
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  if (!existsSync(script)) return { name: spec.name, command, seconds: 0, error: `${spec.script} is missing (not merged yet)` };
+  const [cmd, args] = PINNING ? ['taskset', ['-c', `0-${availableParallelism() - 1}`, process.execPath, script, ...spec.args]] : [process.execPath, [script, ...spec.args]];
+  return new Promise<PartRun>((done) => {
+    execFile(cmd, args, { cwd: ROOT, maxBuffer: 64 << 20, timeout: spec.timeoutSec * 1000, killSignal: 'SIGTERM' }, (err, stdout, stderr) => {
+      if (err) {
+        const why = (err as NodeJS.ErrnoException & { killed?: boolean }).killed ? `timed out after ${spec.timeoutSec} s` : err.message.split('\n')[0];
+        done({ name: spec.name, command, seconds: seconds(), error: `${why}\n${stderr.slice(-2000)}` });
+        return;
+      }
+      try {
+        done({ name: spec.name, command, seconds: seconds(), result: parsePart(stdout) });
+      } catch (parseErr) {
+        done({ name: spec.name, command, seconds: seconds(), error: `${(parseErr as Error).message}\n${stderr.slice(-2000)}` });
+      }
+    });
+  });
+}
+
+async function measure(r: Running, spec: PointSpec, options: HarnessOptions, wrkBin: string | undefined): Promise<Measurement> {
+  const run = { kind: spec.kind, connections: spec.connections, durationSec: spec.kind === 'rate' ? options.rateDurationSec : options.durationSec, warmupSec: options.warmupSec, ...(spec.rate ? { rate: spec.rate } : {}) };
+  if (spec.tool === 'wrk' && wrkBin && r.script) return measureWithWrk(wrkBin, r.target, r.script, run);
+  return measureWithAutocannon(r.target, run);
 }
 
 async function main(): Promise<number> {
-  const started = new Date();
-  const stamp = timestamp(started);
-  let options: BenchOptions;
+  let options: HarnessOptions;
   try {
-    options = readOptions(stamp);
+    const parsed = parseOptions(process.argv.slice(2), process.env);
+    if (parsed === 'help') {
+      say(helpText());
+      return 0;
+    }
+    options = parsed;
   } catch (err) {
-    if (err instanceof OptionError) {
-      say(`bench: ${err.message}`);
+    if (err instanceof OptionError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      say(`bench: ${(err as Error).message}\n\n${helpText()}`);
       return 2;
     }
     throw err;
   }
-  const scenarios = allScenarios();
-  if (options.only) {
-    const unknown = options.only.filter((n) => n !== 'micro' && !scenarios.some((s) => s.name === n));
+  const resultsDir = resolve(options.resultsDir ?? join(ROOT, 'bench', 'results'));
+  if (options.updateReadmeOnly) {
+    const { path, report } = await latestReport(resultsDir);
+    const { readme, charts } = await updateReadme(ROOT, report);
+    say(`bench: ${readme} and ${charts.length} chart(s) in docs/bench/ rewritten from ${path}`);
+    return 0;
+  }
+
+  const started = new Date();
+  const stamp = timestamp(started);
+  const wantHaproxy = !options.scenarios || options.scenarios.includes('haproxy');
+  const scenarios = allScenarios(wantHaproxy ? ensureHaproxy() : { bin: findHaproxy() });
+  if (options.scenarios) {
+    const unknown = options.scenarios.filter((n) => !scenarios.some((s) => s.name === n));
     if (unknown.length) {
-      say(`bench: unknown scenario(s) in BENCH_SCENARIOS: ${unknown.join(', ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
+      say(`bench: unknown scenario(s): ${unknown.join(', ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
       return 2;
     }
   }
+  const chosen = scenarios.filter((s) => !options.scenarios || options.scenarios.includes(s.name) || (s.name === 'ztproxy' && options.scenarios.includes('ztproxy-autocannon')));
   installChildCleanup();
-  const env = environment();
+  // The bench process (autocannon runs in it) belongs on the load core, with wrk and the upstream.
+  pinPid(LOAD_CPU, process.pid);
+  const notes: string[] = [];
+  if (!PINNING) notes.push(`not pinned: ${pinningDescription()} — the numbers are the load generator's as much as the system's`);
+  const wrk = ensureDebianTool(findWrk, 'wrk');
+  const wrkBin = 'bin' in wrk ? wrk.bin : undefined;
+  if (!wrkBin) notes.push(`${'missing' in wrk ? wrk.missing : 'wrk missing'}: capacity measured with autocannon instead (it needs more CPU per request than wrk and saturates earlier)`);
+  const env: Environment = { ...environment(), wrk: wrkVersion(wrkBin) };
+  const cpuProfileDir = options.cpuProfile ? join(resultsDir, `${stamp}-profiles`) : undefined;
+  const stageTable = await loadStageTable();
+  if (typeof stageTable === 'string') notes.push(stageTable);
+
   const workDir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-'));
   removeOnExit(workDir);
-  const results: ScenarioResult[] = [];
+  const mainKey = `c${options.connections}`;
+  const measured = new Map<string, Map<string, { spec: PointSpec; rounds: Measurement[] }>>();
+  const failures = new Map<string, string>();
+  const skipped = new Map<string, string>();
+  const running: Running[] = [];
+  const stageTimings: PartTable[] = [];
+  const record = (scenario: string, spec: PointSpec, m: Measurement) => {
+    const points = measured.get(scenario) ?? new Map<string, { spec: PointSpec; rounds: Measurement[] }>();
+    measured.set(scenario, points);
+    const entry = points.get(spec.key) ?? { spec, rounds: [] };
+    points.set(spec.key, entry);
+    entry.rounds.push(m);
+  };
+  const attempt = async (r: Running, spec: PointSpec, round: number) => {
+    say(`bench: round ${round + 1}/${options.rounds} ${r.scenario.name} ${spec.label}${spec.rate ? ` (${Math.round(spec.rate)} req/s)` : ''}`);
+    try {
+      record(r.scenario.name, spec, await measure(r, spec, options, wrkBin));
+    } catch (err) {
+      say(`bench: ${r.scenario.name} ${spec.key} failed: ${(err as Error).message}`);
+      // One failed run (e.g. no request completed on a starved core) does not end the
+      // scenario: its other runs still count, and the error is reported with it.
+      const before = failures.get(r.scenario.name);
+      failures.set(r.scenario.name, `${before ? `${before}\n` : ''}round ${round + 1}, ${spec.label}: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
   try {
+    say(`bench: ${pinningDescription()}`);
     say(`bench: dev PKI (${options.keyType}) and upstream in ${workDir}`);
     const node = process.execPath;
     const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), options.keyType);
     const upstream = await startUpstream(node);
-    const ctx: BenchContext = { options, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! };
+    const benchOptions: BenchOptions = { connections: options.connections, durationSec: options.durationSec, warmupSec: options.warmupSec, keyType: options.keyType, only: options.scenarios, cpuProfileDir };
+    const ctx: BenchContext = { options: benchOptions, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! };
 
-    for (const scenario of scenarios) {
-      if (options.only && !options.only.includes(scenario.name)) continue;
-      const base = { name: scenario.name, description: scenario.description, loadBefore: loadavg()[0] };
-      const skipped = scenario.skipReason?.(ctx);
-      if (skipped) {
-        say(`bench: ${scenario.name}: skipped (${skipped})`);
-        results.push({ ...base, skipped });
+    // Every system starts once and stays up through all rounds: a restart per round would
+    // measure a cold JIT and empty pools each time; each run has its own warm-up instead.
+    for (const scenario of chosen) {
+      const why = scenario.skipReason?.(ctx);
+      if (why) {
+        say(`bench: ${scenario.name}: skipped (${why})`);
+        skipped.set(scenario.name, why);
         continue;
       }
       try {
+        say(`bench: starting ${scenario.name}`);
         const target = await scenario.setup(ctx);
-        say(`bench: ${scenario.name}: ${target.url} — ${options.warmupSec} s warm-up, ${options.durationSec} s measured`);
-        const measurement = await measure(target, options);
-        results.push({ ...base, url: target.url, measurement });
+        const tool: Tool = scenario.tool ?? (wrkBin ? 'wrk' : 'autocannon');
+        const script = tool === 'wrk' ? await writeWrkScript(workDir, scenario.name, { ...(target.headers ? { headers: target.headers } : {}), ...(target.pool ? { pool: target.pool } : {}) }) : undefined;
+        running.push({ scenario, target, tool, ...(script ? { script } : {}) });
       } catch (err) {
-        say(`bench: ${scenario.name} failed: ${(err as Error).message}`);
-        results.push({ ...base, error: (err as Error).stack ?? String(err) });
-      } finally {
-        await scenario.teardown();
+        say(`bench: ${scenario.name} did not start: ${(err as Error).message}`);
+        failures.set(scenario.name, (err as Error).stack ?? String(err));
       }
     }
+    const listed = (r: Running) => !options.scenarios || options.scenarios.includes(r.scenario.name);
+    const capacitySpec = (r: Running, c: number): PointSpec => ({ key: `c${c}`, kind: 'capacity', tool: r.tool, connections: c, label: `capacity, ${c} connections` });
+
+    // Phase 1: capacity, interleaved.
+    for (let round = 0; round < options.rounds; round++) {
+      for (const r of running.filter(listed)) {
+        const counts = [options.connections, ...(r.scenario.sweep ? options.sweep : [])];
+        for (const c of counts) {
+          const last = round === options.rounds - 1 && c === options.connections;
+          const before = last && r.target.adminUrl && typeof stageTable === 'function' ? await scrape(r.target.adminUrl) : undefined;
+          await attempt(r, capacitySpec(r, c), round);
+          if (before !== undefined && typeof stageTable === 'function') {
+            const after = await scrape(r.target.adminUrl!);
+            if (after !== undefined) {
+              try {
+                stageTimings.push(stageTable(before, after, r.scenario.name));
+              } catch (err) {
+                notes.push(`stage timings of ${r.scenario.name}: ${(err as Error).message}`);
+              }
+            }
+          }
+        }
+      }
+    }
+
+    // Phase 2: latency at fixed rates, from each system's own capacity median, interleaved;
+    // direct is measured at every rate any system was, for the added latency.
+    const summaries = (name: string) => measured.get(name)?.get(mainKey);
+    const capacityOf = (name: string) => {
+      const entry = summaries(name);
+      return entry ? summarizePoint(entry.spec, entry.rounds)?.requestsPerSec.median : undefined;
+    };
+    const ratePlan = new Map<Running, PointSpec[]>();
+    const directRates = new Set<number>();
+    const latencyRunners = running.filter((r) => listed(r) && r.scenario.latency && r.scenario.name !== 'direct');
+    for (const r of latencyRunners) {
+      const cap = capacityOf(r.scenario.name);
+      const specs: PointSpec[] = [];
+      for (const key of options.rates) {
+        const rate = key === 'r1k' ? 1000 : cap ? Math.round(cap * RATE_SHARE[key]) : undefined;
+        if (rate) specs.push({ key, kind: 'rate', tool: 'autocannon', connections: options.connections, rate, label: RATE_LABEL[key] });
+      }
+      // The added-p99 target compares ztproxy with nginx at 50 % of nginx's capacity.
+      const nginxCap = capacityOf('nginx');
+      if (r.scenario.name === 'ztproxy' && nginxCap && options.rates.includes('r50')) {
+        specs.push({ key: 'nginx50', kind: 'rate', tool: 'autocannon', connections: options.connections, rate: Math.round(nginxCap * 0.5), label: "50 % of nginx's capacity" });
+      }
+      for (const s of specs) directRates.add(Math.round(s.rate!));
+      ratePlan.set(r, specs);
+    }
+    const direct = running.find((r) => r.scenario.name === 'direct');
+    if (direct && directRates.size) {
+      ratePlan.set(direct, [...directRates].sort((a, b) => a - b).map((rate) => ({ key: directAt(rate), kind: 'rate', tool: 'autocannon', connections: options.connections, rate, label: `${rate.toLocaleString('en-US')} req/s` })));
+    }
+    for (let round = 0; round < options.rounds; round++) {
+      for (const r of running) for (const spec of ratePlan.get(r) ?? []) await attempt(r, spec, round);
+    }
+
+    for (const r of running) await r.scenario.teardown();
     await upstream.child.stop();
   } finally {
     await stopAllChildren();
     await rm(workDir, { recursive: true, force: true });
   }
 
-  const micro = process.env.BENCH_MICRO === '0' ? [] : await runMicro(options.only);
+  // The parts, each in its own process after the HTTP scenarios (nothing else of ours runs then).
+  const parts: PartRun[] = [];
+  for (const spec of await partSpecs(options, notes)) {
+    say(`bench: part ${spec.name} (${spec.script} ${spec.args.join(' ')}, timeout ${spec.timeoutSec} s)`);
+    const run = await runPart(spec);
+    if (run.error) say(`bench: part ${spec.name} failed: ${run.error.split('\n')[0]}`);
+    parts.push(run);
+  }
 
-  const { only: _only, cpuProfileDir, ...reported } = options;
+  const results: ScenarioResult[] = withAddedLatency(
+    chosen
+      .filter((s) => !options.scenarios || options.scenarios.includes(s.name))
+      .map((s) => {
+        const points = [...(measured.get(s.name)?.values() ?? [])].map((e) => summarizePoint(e.spec, e.rounds)).filter((p) => p !== undefined);
+        const r = running.find((x) => x.scenario === s);
+        return {
+          name: s.name,
+          description: s.description,
+          tool: r?.tool ?? s.tool ?? 'wrk',
+          ...(r ? { url: r.target.url } : {}),
+          points,
+          ...(skipped.has(s.name) ? { skipped: skipped.get(s.name)! } : {}),
+          ...(failures.has(s.name) ? { error: failures.get(s.name)! } : {}),
+        };
+      }),
+  );
+  const targets = [...httpTargets(results, mainKey), ...parts.flatMap((p) => p.result?.targets ?? [])];
+  for (const p of parts) if (p.error) notes.push(`part ${p.name} did not report: ${p.error.split('\n')[0]} — its targets are not measured`);
+  const { resultsDir: _r, updateReadmeOnly: _u, ...reported } = options;
   const report: BenchReport = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     environment: env,
-    options: cpuProfileDir ? { ...reported, cpuProfileDir } : reported,
+    options: { ...reported, ...(cpuProfileDir ? { cpuProfileDir } : {}) },
+    notes,
+    mainKey,
     scenarios: results,
-    ratios: computeRatios(results, RATIOS),
-    micro,
+    ratios: computeRatios(results, RATIOS, mainKey),
+    targets,
+    stageTimings,
+    parts,
+    charts: httpCharts(results, mainKey, [...new Set([options.connections, ...options.sweep])].sort((a, b) => a - b)),
   };
   process.stdout.write(`\n${formatConsole(report)}\n\n`);
-  const files = await writeReport(RESULTS, stamp, report);
-  say(`bench: wrote ${resolve(files.json)} and ${resolve(files.markdown)}`);
+  const files = await writeReport(resultsDir, stamp, report);
+  say(`bench: wrote ${files.json}, ${files.markdown} and ${files.charts.length} chart(s) (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+  if (options.readme) {
+    const { readme, charts } = await updateReadme(ROOT, report);
+    say(`bench: ${readme} and ${charts.length} chart(s) in docs/bench/ rewritten`);
+  }
   if (cpuProfileDir) say(`bench: ztproxy CPU profiles in ${cpuProfileDir} (open in Chrome DevTools → Performance)`);
-  return results.some((r) => r.error) ? 1 : 0;
+  return failures.size > 0 ? 1 : 0;
+}
+
+/** haproxy, installed from Debian when missing and allowed; else the reason its scenario is skipped. */
+function ensureHaproxy(): { bin?: string; missing?: string } {
+  const tool = ensureDebianTool(findHaproxy, 'haproxy');
+  return 'bin' in tool ? { bin: tool.bin } : { missing: tool.missing };
 }
 
 main().then(

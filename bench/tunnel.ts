@@ -16,7 +16,9 @@
 // Then the time to first byte of a new tunnel — TCP + TLS handshake + CONNECT through the
 // chain (policy `accept`) + upstream connect + one byte echoed — beside a bare TLS
 // handshake with ztproxy and with nginx (when installed).
-// Run: node bench/tunnel.ts [MiB per transfer, default 100] [rounds, default 5] [new tunnels for the time to first byte, default 40]
+// Run: node bench/tunnel.ts [--json] [--quick] [MiB per transfer, default 100] [rounds, default 5] [new tunnels for the time to first byte, default 40]
+// --json: the text goes to stderr and one PartResult (bench/lib/part.ts) is the last stdout
+// line, for `npm run bench`; --quick: 10 MiB, 2 rounds, 10 new tunnels (unless given).
 // ZTPROXY_BENCH_PROXY_ARGS: extra node options for the ztproxy child (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
 // ZTPROXY_BENCH_PATHS: a comma-separated subset of tls,pipe,nginx,ztproxy-v8-heap,ztproxy (direct TCP always runs: it is the reference).
 import { spawnSync } from 'node:child_process';
@@ -32,14 +34,19 @@ import { installChildCleanup, spawnChild, stopAllChildren, type Child } from './
 import { meterCpu } from './lib/cpu.ts';
 import { freePort, waitForOk } from './lib/net.ts';
 import { findNginx, nginxVersion } from './lib/nginx.ts';
+import { emitPart, target, type PartResult } from './lib/part.ts';
 import { initCerts } from './lib/ztproxy.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 const CHUNK = 64 * 1024;
-const SIZE_MIB = Number(process.argv[2] ?? 100);
-const ROUNDS_TRANSFER = Number(process.argv[3] ?? 5);
-const ROUNDS_TTFB = Number(process.argv[4] ?? 40);
+const FLAGS = new Set(process.argv.slice(2).filter((a) => a.startsWith('--')));
+const POSITIONAL = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const JSON_OUT = FLAGS.has('--json');
+const QUICK = FLAGS.has('--quick');
+const SIZE_MIB = Number(POSITIONAL[0] ?? (QUICK ? 10 : 100));
+const ROUNDS_TRANSFER = Number(POSITIONAL[1] ?? (QUICK ? 2 : 5));
+const ROUNDS_TTFB = Number(POSITIONAL[2] ?? (QUICK ? 10 : 40));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGET = 'echo.bench:7';
 const PROXY_ARGS = (process.env.ZTPROXY_BENCH_PROXY_ARGS ?? '').split(' ').filter(Boolean);
@@ -398,7 +405,42 @@ async function main(): Promise<void> {
         ? `  nginx TLS handshake (${nginxVersion(bin) ?? 'nginx'})                    ${ms(median(nginxTls))} / ${ms(p90(nginxTls))}`
         : '  nginx TLS handshake                                       skipped (nginx not installed)',
     );
-    process.stdout.write(`${lines.join('\n')}\n`);
+    if (!JSON_OUT) {
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return;
+    }
+    process.stderr.write(`${lines.join('\n')}\n`);
+    const mibs = (p: Path) => median(p.rates);
+    const stats = (xs: number[]) => [median(xs), p90(xs)];
+    const result: PartResult = {
+      name: 'tunnel',
+      title: 'Tunnel throughput (CONNECT) and time to first byte',
+      setup: `${SIZE_MIB} MiB echoed each way per transfer, median of ${ROUNDS_TRANSFER} interleaved rounds; ${ROUNDS_TTFB} new connections for the time to first byte; client, echo server and every hop on this machine (not pinned: the client's TLS shares the cores)`,
+      tables: [
+        {
+          title: 'Throughput per path',
+          columns: ['path', 'MiB/s each way', '× direct TCP', 'hop CPU s/GiB', 'client CPU s/GiB', 'cipher'],
+          rows: paths.map((p) => [p.label, mibs(p), mibs(p) / directRate, p.cpuPerGiB.length ? median(p.cpuPerGiB) : null, median(p.clientCpuPerGiB), p.cipher ?? 'plaintext']),
+          note: 'hop CPU: CPU seconds per GiB relayed (both directions) of the process in the middle — the echo server for direct TCP; client: the client process, its own TLS included',
+        },
+        {
+          title: 'Time to first byte of a new connection',
+          columns: ['what', 'median ms', 'p90 ms'],
+          rows: [
+            ['direct TCP connect + 1 byte echoed', ...stats(directFirst)],
+            ['ztproxy TLS handshake alone', ...stats(proxyTls)],
+            ['ztproxy tunnel: TLS + CONNECT + chain + upstream + 1 byte', ...stats(tunnelFirst)],
+            ...(nginxTls ? [[`nginx TLS handshake (${nginxVersion(bin) ?? 'nginx'})`, ...stats(nginxTls)]] : []),
+          ],
+        },
+      ],
+      charts: [{ id: 'tunnel-throughput', title: 'Tunnel throughput per path (MiB/s each way)', unit: 'MiB/s', kind: 'bar', groups: paths.map((p) => p.key), series: [{ label: 'MiB/s', values: paths.map(mibs) }] }],
+      targets: [
+        target('tunnel throughput ÷ direct TCP', tunnelPath ? mibs(tunnelPath) / directRate : null, '>=', 0.8, { why: 'the ztproxy path was not run (ZTPROXY_BENCH_PATHS)' }),
+      ],
+      raw: { paths: paths.map((p) => ({ key: p.key, label: p.label, rates: p.rates, cpuPerGiB: p.cpuPerGiB, clientCpuPerGiB: p.clientCpuPerGiB, cipher: p.cipher })), directFirst, tunnelFirst, proxyTls, nginxTls },
+    };
+    emitPart(result);
   } finally {
     await stopAllChildren();
     await rm(workDir, { recursive: true, force: true });

@@ -86,3 +86,37 @@ export function meterCpu(roots: readonly number[]): () => CpuUsage | undefined {
     return { cpuSec, percent: (100 * cpuSec) / wallSec };
   };
 }
+
+/** Busy and total jiffies of one CPU from /proc/stat (idle and iowait count as not busy). */
+function coreTicks(cpu: number): { busy: number; total: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return undefined;
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 8 || f.some((n) => !Number.isFinite(n))) return undefined;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/**
+ * Start metering how busy one core is (everything on it, ours or not); the returned
+ * function reports the busy percentage. Beside a process's own CPU it shows whether
+ * something else ran on that core (another process on a shared machine) or whether the
+ * load core was full — then the load generator, not the system under test, may have set
+ * the pace.
+ */
+export function meterCore(cpu: number): () => number | undefined {
+  if (process.platform !== 'linux') return () => undefined;
+  const start = coreTicks(cpu);
+  if (!start) return () => undefined;
+  return () => {
+    const end = coreTicks(cpu);
+    if (!end || end.total <= start.total) return undefined;
+    return (100 * (end.busy - start.busy)) / (end.total - start.total);
+  };
+}

@@ -1,19 +1,30 @@
-// The load generator: autocannon, in the bench process, with keep-alive connections. A
-// warm-up run first (JIT, connection pools, TLS session state), then the measured run on
-// fresh connections.
+// One measurement: a load generator against one target for a fixed time, with the CPU of
+// everyone involved metered over the same window. Capacity runs use wrk (bench/lib/wrk.ts,
+// closed loop, as fast as the target answers); fixed-rate runs and the runs wrk cannot do
+// (a client certificate) use autocannon in the bench process (`overallRate`). Both are on
+// the load core (the bench process is pinned there by run.ts), the system under test on
+// the other.
 //
-// Latency is recorded here, from autocannon's per-response times, in microseconds:
-// autocannon's own histogram truncates to whole milliseconds, too coarse for loopback
-// p50s of 1-5 ms and for ratios between them.
+// The CPU window starts 250 ms after the generator does (so the connections' TLS
+// handshakes are not charged to the requests) and ends 100 ms before it stops; CPU µs per
+// request is the system under test's CPU in the window ÷ (req/s × window).
 import { createHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { meterCpu } from './cpu.ts';
+import { meterCore, meterCpu } from './cpu.ts';
+import { LOAD_CPU, PINNING, SUT_CPU } from './pin.ts';
 import type { Target } from './scenario.ts';
+import { startWrk } from './wrk.ts';
 
-export interface LoadOptions {
+export type Tool = 'wrk' | 'autocannon';
+
+export interface RunSpec {
+  /** `capacity`: as fast as it answers; `rate`: a fixed request rate (autocannon). */
+  readonly kind: 'capacity' | 'rate';
   readonly connections: number;
   readonly durationSec: number;
   readonly warmupSec: number;
+  /** Requests per second over all connections, for `rate`. */
+  readonly rate?: number;
 }
 
 export interface LatencyMs {
@@ -25,61 +36,209 @@ export interface LatencyMs {
   readonly max: number;
 }
 
+/** The load generator is at ≥ this % of its core: its numbers are its own limit, not the target's. */
+export const LOADGEN_SATURATED_PERCENT = 90;
+/** The load core is at ≥ this %: the generator competes (with the upstream) for its core. */
+export const LOAD_CORE_SATURATED_PERCENT = 95;
+/** A fixed-rate run that reached less than this share of the asked rate did not hold it. */
+export const RATE_HELD_SHARE = 0.95;
+
 export interface Measurement {
+  readonly tool: Tool;
+  readonly kind: 'capacity' | 'rate';
+  readonly connections: number;
+  /** The rate asked for (fixed-rate runs). */
+  readonly targetRate?: number;
+  /** False when a fixed-rate run completed < 95 % of the asked rate: the target could not keep up. */
+  readonly rateHeld?: boolean;
+  readonly durationSec: number;
   /** Completed requests per second over the measured run (any status). */
   readonly requestsPerSec: number;
   readonly requests: number;
-  readonly durationSec: number;
-  readonly connections: number;
   readonly latencyMs: LatencyMs;
-  /** Connection errors and timeouts. */
+  /** Connection, read and write errors. */
   readonly errors: number;
   readonly timeouts: number;
-  /** Responses with a status outside 2xx. */
+  /** Responses with a status outside 2xx (wrk: ≥ 400). */
   readonly non2xx: number;
-  readonly statusCodes: Readonly<Record<string, number>>;
-  /** Response bytes per second. */
-  readonly bytesPerSec: number;
-  /** CPU of the server under test during the run (Linux, when the scenario names its pid). */
-  readonly cpu?: {
-    readonly cpuSec: number;
-    /** 100 = one core busy the whole run. */
-    readonly percent: number;
-    /** CPU microseconds per completed request. */
-    readonly usPerRequest: number;
+  /** The system under test (with its children), in the CPU window. */
+  readonly sutCpu?: { readonly cpuSec: number; readonly percent: number; readonly usPerRequest: number };
+  /** The load generator's own CPU (wrk's process, or the bench process running autocannon). */
+  readonly loadgenCpuPercent?: number;
+  /** How busy each core was in the window (everything on it: ours and anything else). */
+  readonly sutCoreBusyPercent?: number;
+  readonly loadCoreBusyPercent?: number;
+  /** The load generator, not the target, may have set the pace: do not read this as capacity. */
+  readonly loadgenSaturated: boolean;
+  /** Why it is marked saturated. */
+  readonly saturation?: string;
+}
+
+export interface SaturationInput {
+  readonly loadgenCpuPercent?: number;
+  readonly loadCoreBusyPercent?: number;
+}
+
+/** Whether (and why) a measurement is marked as load-generator bound. */
+export function saturation(m: SaturationInput): { loadgenSaturated: boolean; saturation?: string } {
+  if (m.loadgenCpuPercent !== undefined && m.loadgenCpuPercent >= LOADGEN_SATURATED_PERCENT) {
+    return { loadgenSaturated: true, saturation: `load generator at ${Math.round(m.loadgenCpuPercent)} % of its core` };
+  }
+  if (PINNING && m.loadCoreBusyPercent !== undefined && m.loadCoreBusyPercent >= LOAD_CORE_SATURATED_PERCENT) {
+    return { loadgenSaturated: true, saturation: `load core ${Math.round(m.loadCoreBusyPercent)} % busy` };
+  }
+  return { loadgenSaturated: false };
+}
+
+interface WindowUsage {
+  readonly windowSec: number;
+  readonly sut?: { readonly cpuSec: number; readonly percent: number };
+  readonly loadgenCpuPercent?: number;
+  readonly sutCoreBusyPercent?: number;
+  readonly loadCoreBusyPercent?: number;
+}
+
+/** Meters the target, the load generator (a pid, or this process) and both cores from now; the returned function stops. */
+function openWindow(target: Target, loadgenPid: number | undefined): () => WindowUsage {
+  const stopSut = meterCpu(target.pid === undefined ? [] : [target.pid]);
+  const stopGen = loadgenPid === undefined ? undefined : meterCpu([loadgenPid]);
+  const ownStart = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const stopSutCore = meterCore(SUT_CPU);
+  const stopLoadCore = meterCore(LOAD_CPU);
+  return () => {
+    const windowSec = Number(process.hrtime.bigint() - started) / 1e9;
+    const sut = stopSut();
+    let loadgenCpuPercent: number | undefined;
+    if (stopGen) loadgenCpuPercent = stopGen()?.percent;
+    else {
+      const own = process.cpuUsage(ownStart);
+      loadgenCpuPercent = (100 * (own.user + own.system)) / 1e6 / windowSec;
+    }
+    const sutCore = stopSutCore();
+    const loadCore = stopLoadCore();
+    return {
+      windowSec,
+      ...(sut ? { sut } : {}),
+      ...(loadgenCpuPercent === undefined ? {} : { loadgenCpuPercent }),
+      ...(sutCore === undefined ? {} : { sutCoreBusyPercent: sutCore }),
+      ...(loadCore === undefined ? {} : { loadCoreBusyPercent: loadCore }),
+    };
   };
 }
 
-function run(target: Target, connections: number, durationSec: number, onResponseMs?: (ms: number) => void) {
+/** The measurement's CPU fields from a window's usage and the rate of requests in it. */
+function cpuFields(u: WindowUsage, requestsPerSec: number): Pick<Measurement, 'sutCpu' | 'loadgenCpuPercent' | 'sutCoreBusyPercent' | 'loadCoreBusyPercent' | 'loadgenSaturated' | 'saturation'> {
+  const served = requestsPerSec * u.windowSec;
+  const { windowSec: _w, sut, ...rest } = u;
+  return {
+    ...(sut ? { sutCpu: { ...sut, usPerRequest: served > 0 ? (sut.cpuSec * 1e6) / served : 0 } } : {}),
+    ...rest,
+    ...saturation(u),
+  };
+}
+
+/** When the CPU window opens and closes, in ms from the start of the measured run. */
+function windowTimes(durationSec: number): { openMs: number; closeMs: number } {
+  const openMs = Math.min(250, durationSec * 100);
+  return { openMs, closeMs: Math.max(openMs + 100, durationSec * 1000 - 100) };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Sleeps to the window's start, meters until its end (before the generator exits: its /proc entry goes with it). */
+async function meterWindow(target: Target, loadgenPid: number | undefined, durationSec: number): Promise<WindowUsage> {
+  const { openMs, closeMs } = windowTimes(durationSec);
+  await sleep(openMs);
+  const stop = openWindow(target, loadgenPid);
+  await sleep(closeMs - openMs);
+  return stop();
+}
+
+/** wrk, closed loop: capacity at `spec.connections`. */
+export async function measureWithWrk(bin: string, target: Target, script: string, spec: RunSpec): Promise<Measurement> {
+  if (spec.warmupSec > 0) await startWrk(bin, target.url, { connections: spec.connections, durationSec: spec.warmupSec, script }).done;
+  const run = startWrk(bin, target.url, { connections: spec.connections, durationSec: spec.durationSec, script });
+  const usage = await meterWindow(target, run.pid, spec.durationSec);
+  const s = await run.done;
+  const durationSec = s.durationUs / 1e6;
+  const requestsPerSec = s.requests / durationSec;
+  const ms = (us: number) => us / 1000;
+  return {
+    tool: 'wrk',
+    kind: 'capacity',
+    connections: spec.connections,
+    durationSec,
+    requestsPerSec,
+    requests: s.requests,
+    latencyMs: { mean: ms(s.latencyUs.mean), p50: ms(s.latencyUs.p50), p90: ms(s.latencyUs.p90), p99: ms(s.latencyUs.p99), p99_9: ms(s.latencyUs.p99_9), max: ms(s.latencyUs.max) },
+    errors: s.errors.connect + s.errors.read + s.errors.write,
+    timeouts: s.errors.timeout,
+    non2xx: s.errors.status,
+    // wrk's rate over its whole run stands for the window's: the window is all of it but its edges.
+    ...cpuFields(usage, requestsPerSec),
+  };
+}
+
+function autocannonRun(target: Target, spec: RunSpec, durationSec: number, onResponseMs?: (ms: number) => void) {
+  const pool = target.pool;
+  let next = 0;
   const instance = autocannon({
     url: target.url,
-    connections,
+    connections: spec.connections,
     duration: durationSec,
     headers: target.headers ? { ...target.headers } : undefined,
     timeout: 10,
+    ...(spec.kind === 'rate' && spec.rate ? { overallRate: spec.rate } : {}),
+    ...(target.tlsOptions ? { tlsOptions: { ...target.tlsOptions } } : {}),
+    ...(pool && pool.values.length
+      ? {
+          requests: [
+            {
+              setupRequest: (req: { headers?: Record<string, string> }) => {
+                next = (next + 1) % pool.values.length;
+                return { ...req, headers: { ...req.headers, [pool.name]: pool.values[next]! } };
+              },
+            },
+          ],
+        }
+      : {}),
   });
   if (onResponseMs) instance.on('response', (_client, _status, _bytes, ms) => onResponseMs(ms));
   return instance;
 }
 
-export async function measure(target: Target, opts: LoadOptions): Promise<Measurement> {
-  if (opts.warmupSec > 0) await run(target, opts.connections, opts.warmupSec);
-
+/**
+ * autocannon in the bench process: capacity (closed loop) or a fixed rate. Latency is
+ * recorded from autocannon's per-response times in microseconds (its own histogram
+ * truncates to whole ms, too coarse for loopback).
+ */
+export async function measureWithAutocannon(target: Target, spec: RunSpec): Promise<Measurement> {
+  if (spec.warmupSec > 0) await autocannonRun(target, spec, spec.warmupSec);
   const histogram = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 });
-  const stopCpu = meterCpu(target.pid === undefined ? [] : [target.pid]);
-  const result = await run(target, opts.connections, opts.durationSec, (ms) => {
-    histogram.record(Math.max(1, Math.round(ms * 1000)));
+  const instance = autocannonRun(target, spec, spec.durationSec, (ms) => histogram.record(Math.max(1, Math.round(ms * 1000))));
+  let counted = 0;
+  let atOpen = 0;
+  instance.on('response', () => {
+    counted++;
   });
-  const cpu = stopCpu();
-  const ms = (us: number) => us / 1000;
-  const statusCodes: Record<string, number> = {};
-  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = count;
+  const { openMs } = windowTimes(spec.durationSec);
+  setTimeout(() => (atOpen = counted), openMs).unref();
+  const usage = await meterWindow(target, undefined, spec.durationSec);
+  const inWindow = counted - atOpen;
+  const result = await instance;
   const requests = result.requests.total;
+  const requestsPerSec = requests / result.duration;
+  const ms = (us: number) => us / 1000;
+  const statusNon2xx = result.non2xx;
   return {
-    requestsPerSec: requests / result.duration,
-    requests,
+    tool: 'autocannon',
+    kind: spec.kind,
+    connections: spec.connections,
+    ...(spec.kind === 'rate' && spec.rate ? { targetRate: spec.rate, rateHeld: requestsPerSec >= RATE_HELD_SHARE * spec.rate } : {}),
     durationSec: result.duration,
-    connections: result.connections,
+    requestsPerSec,
+    requests,
     latencyMs: {
       mean: ms(histogram.mean),
       p50: ms(histogram.percentile(50)),
@@ -90,9 +249,7 @@ export async function measure(target: Target, opts: LoadOptions): Promise<Measur
     },
     errors: result.errors,
     timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    statusCodes,
-    bytesPerSec: result.throughput.total / result.duration,
-    cpu: cpu && { ...cpu, usPerRequest: requests > 0 ? (cpu.cpuSec * 1e6) / requests : 0 },
+    non2xx: statusNon2xx,
+    ...cpuFields(usage, inWindow / usage.windowSec),
   };
 }

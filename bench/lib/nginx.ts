@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { removeOnExit, spawnChild, type Child } from './children.ts';
 import { freePort, waitForOk } from './net.ts';
+import { pinned, SUT_CPU } from './pin.ts';
 import type { BenchContext } from './scenario.ts';
 
 /** The nginx binary: `nginx` on PATH, else /usr/sbin/nginx; undefined if neither. */
@@ -116,7 +117,9 @@ export async function startNginx(ctx: BenchContext, bin: string): Promise<Runnin
   const conf = join(dir, 'nginx.conf');
   await writeFile(conf, nginxConfig({ dir, port, upstream: new URL(ctx.upstream), cert: ctx.certs.serverCert, key: ctx.certs.serverKey }));
   // -e: the error log before the config is read (the default /var/log/nginx may not be writable).
-  const child = spawnChild('nginx', bin, ['-p', `${dir}/`, '-c', conf, '-e', join(dir, 'error.log')], { cwd: dir });
+  // The master is pinned; the worker it forks inherits the affinity.
+  const [cmd, args] = pinned(SUT_CPU, bin, ['-p', `${dir}/`, '-c', conf, '-e', join(dir, 'error.log')]);
+  const child = spawnChild('nginx', cmd, args, { cwd: dir });
   const url = `https://127.0.0.1:${port}`;
   try {
     await waitForOk('nginx to forward', `${url}/`, { child, ca: ctx.certs.caPem });

@@ -46,6 +46,8 @@ export interface TargetResult {
   readonly unit?: string;
   readonly met: boolean | undefined;
   readonly why?: string;
+  /** What qualifies the value (e.g. measured while the load generator was saturated). */
+  readonly note?: string;
 }
 
 export interface PartResult {
@@ -62,7 +64,7 @@ export interface PartResult {
 }
 
 /** A target row from a measured value: `met` always computed, never claimed. */
-export function target(name: string, value: number | null | undefined, comparison: '>=' | '<=', goal: number, opts: { unit?: string; why?: string } = {}): TargetResult {
+export function target(name: string, value: number | null | undefined, comparison: '>=' | '<=', goal: number, opts: { unit?: string; why?: string; note?: string } = {}): TargetResult {
   const v = value === undefined || value === null || !Number.isFinite(value) ? null : value;
   return {
     name,
@@ -72,6 +74,7 @@ export function target(name: string, value: number | null | undefined, compariso
     ...(opts.unit ? { unit: opts.unit } : {}),
     met: v === null ? undefined : comparison === '>=' ? v >= goal : v <= goal,
     ...(v === null ? { why: opts.why ?? 'not measured' } : {}),
+    ...(opts.note ? { note: opts.note } : {}),
   };
 }
 

@@ -45,8 +45,14 @@ export interface BenchContext {
 export interface Target {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A header whose value rotates through a pool, one per request (every bearer token new). */
+  readonly pool?: { readonly name: string; readonly values: readonly string[] };
+  /** Client TLS options (a client certificate): only autocannon can present one. */
+  readonly tlsOptions?: { readonly cert: string; readonly key: string };
   /** The server under test (with its child processes), whose CPU time is reported. */
   readonly pid?: number;
+  /** ztproxy's admin origin, to scrape /metrics around a measured run (per-stage timings). */
+  readonly adminUrl?: string;
 }
 
 export interface Scenario {
@@ -54,6 +60,16 @@ export interface Scenario {
   readonly name: string;
   /** One line: what the scenario measures. */
   readonly description: string;
+  /**
+   * The load generator for its capacity runs: wrk (default), or autocannon where wrk
+   * cannot do what the scenario needs (a client certificate) — and then for what it is
+   * compared with, so a ratio compares like with like.
+   */
+  readonly tool?: 'wrk' | 'autocannon';
+  /** Also measure capacity at every connection count of the run (not only the main one). */
+  readonly sweep?: boolean;
+  /** Also measure latency at fixed rates (25/50/75 % of its own capacity, 1k req/s). */
+  readonly latency?: boolean;
   /** Why this scenario cannot run on this machine (e.g. nginx missing), or undefined. */
   skipReason?(ctx: BenchContext): string | undefined;
   /** Start what the scenario needs and wait until it answers; resolves to the target. */
