@@ -283,6 +283,13 @@ async function main(): Promise<number> {
       }
     }
     const listed = (r: Running) => !options.scenarios || options.scenarios.includes(r.scenario.name);
+    {
+      // What the load phases will take (the parts come on top, each within its timeout).
+      const capacityRuns = running.filter(listed).reduce((n, r) => n + 1 + (r.scenario.sweep ? options.sweep.length : 0), 0);
+      const latencyRuns = running.filter((r) => listed(r) && r.scenario.latency).length * options.rates.length * 2;
+      const seconds = options.rounds * (capacityRuns * (Math.max(1, Math.round(options.durationSec)) + options.warmupSec) + latencyRuns * (options.rateDurationSec + options.warmupSec));
+      say(`bench: ${options.rounds} round(s) of ${capacityRuns} capacity and ~${latencyRuns} fixed-rate runs: ~${Math.round(seconds)} s of load`);
+    }
     const capacitySpec = (r: Running, c: number): PointSpec => ({ key: `c${c}`, kind: 'capacity', tool: r.tool, connections: c, label: `capacity, ${c} connections` });
 
     // Phase 1: capacity, interleaved.

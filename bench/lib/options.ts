@@ -43,11 +43,11 @@ export class OptionError extends Error {}
 const HELP = `usage: npm run bench -- [options]
   --quick                 short run (≈ 3 min): 1 round, 2 s runs, 50 connections, rates 50 % and 1k, parts quick
   --rounds N              interleaved rounds (BENCH_ROUNDS; default 3, quick 1)
-  --duration S            measured seconds per capacity run (BENCH_DURATION; default 4, quick 2)
-  --rate-duration S       measured seconds per fixed-rate run (BENCH_RATE_DURATION; default 4, quick 2)
+  --duration S            measured seconds per capacity run (BENCH_DURATION; default 3, quick 2)
+  --rate-duration S       measured seconds per fixed-rate run (BENCH_RATE_DURATION; default 3, quick 2)
   --warmup S              warm-up seconds before each run (BENCH_WARMUP; default 1)
   --connections N         main connection count (BENCH_CONNECTIONS; default 50)
-  --sweep A,B             more connection counts for direct, the proxies and ztproxy (BENCH_SWEEP; default 10,200, quick none)
+  --sweep A,B             more connection counts for nginx, haproxy, bare-proxy and ztproxy (BENCH_SWEEP; default 10,200, quick none)
   --rates LIST            fixed rates: r25,r50,r75 (% of each system's own capacity), r1k (BENCH_RATES; default all, quick r50,r1k)
   --scenarios A,B         only these scenarios (BENCH_SCENARIOS)
   --parts LIST|none       child parts: handshake, memory, tunnel, micro, micro:NAME (BENCH_PARTS; default all; BENCH_MICRO=0 drops micro)
@@ -101,8 +101,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): H
     return n;
   };
   const rounds = num('--rounds / BENCH_ROUNDS', values.rounds ?? env.BENCH_ROUNDS, quick ? 1 : 3, { integer: true, min: 1 });
-  const durationSec = num('--duration / BENCH_DURATION', values.duration ?? env.BENCH_DURATION, quick ? 2 : 4, { min: 1 });
-  const rateDurationSec = num('--rate-duration / BENCH_RATE_DURATION', values['rate-duration'] ?? env.BENCH_RATE_DURATION, quick ? 2 : 4, { min: 1 });
+  const durationSec = num('--duration / BENCH_DURATION', values.duration ?? env.BENCH_DURATION, quick ? 2 : 3, { min: 1 });
+  const rateDurationSec = num('--rate-duration / BENCH_RATE_DURATION', values['rate-duration'] ?? env.BENCH_RATE_DURATION, quick ? 2 : 3, { min: 1 });
   const warmupSec = num('--warmup / BENCH_WARMUP', values.warmup ?? env.BENCH_WARMUP, 1, { min: 0 });
   const connections = num('--connections / BENCH_CONNECTIONS', values.connections ?? env.BENCH_CONNECTIONS, 50, { integer: true, min: 1 });
   const sweepRaw = values.sweep ?? env.BENCH_SWEEP;

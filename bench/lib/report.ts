@@ -212,8 +212,12 @@ export function httpTargets(results: readonly ScenarioResult[], mainKey: string)
   {
     const z = point(results, 'ztproxy', 'nginx50');
     const n = point(results, 'nginx', 'r50');
-    const value = z?.addedMs && n?.addedMs && n.addedMs.p99 > 0 ? z.addedMs.p99 / n.addedMs.p99 : null;
-    const why = z?.addedMs && n?.addedMs ? "nginx's added p99 is not above 0" : missing(results, [['ztproxy', 'nginx50'], ['nginx', 'r50'], ['direct', n?.rate ? directAt(n.rate) : '@?']]);
+    // An added p99 at or below 0 is noise larger than the hop itself: no ratio to read.
+    const value = z?.addedMs && n?.addedMs && n.addedMs.p99 > 0 && z.addedMs.p99 > 0 ? z.addedMs.p99 / n.addedMs.p99 : null;
+    const why =
+      z?.addedMs && n?.addedMs
+        ? `an added p99 is not above 0 (ztproxy ${z.addedMs.p99.toFixed(2)} ms, nginx ${n.addedMs.p99.toFixed(2)} ms): the run's noise exceeds the hop`
+        : missing(results, [['ztproxy', 'nginx50'], ['nginx', 'r50'], ['direct', n?.rate ? directAt(n.rate) : '@?']]);
     const note = qualifiers([z, n], ['ztproxy', 'nginx']);
     out.push(target("added p99 ÷ nginx's added p99 (at 50 % of nginx's capacity)", value, '<=', 2.0, { why, ...(note ? { note } : {}) }));
   }
@@ -277,12 +281,13 @@ export function httpCharts(results: readonly ScenarioResult[], mainKey: string, 
   const charts: ChartSpec[] = [];
   const measured = results.filter((r) => point(results, r.name, mainKey));
   if (measured.length) {
+    const saturated = measured.some((r) => point(results, r.name, mainKey)!.loadgenSaturated);
     charts.push({
       id: 'throughput',
-      title: `Capacity per scenario (${mainKey.slice(1)} connections, median of rounds)`,
+      title: `Capacity per scenario (${mainKey.slice(1)} connections, median of rounds)${saturated ? ' — * load generator saturated' : ''}`,
       unit: 'req/s',
       kind: 'bar',
-      groups: measured.map((r) => r.name),
+      groups: measured.map((r) => `${r.name}${point(results, r.name, mainKey)!.loadgenSaturated ? ' *' : ''}`),
       series: [{ label: 'req/s', values: measured.map((r) => point(results, r.name, mainKey)!.requestsPerSec.median) }],
     });
   }
@@ -481,7 +486,8 @@ export function formatMarkdown(report: BenchReport, stamp: string): string {
     `- pinning: ${e.pinning}`,
     `- commit: ${e.gitCommit ?? 'unknown'}${e.gitDirty ? ' (with uncommitted changes)' : ''}; run ${report.startedAt} → ${report.finishedAt}`,
     `- options: ${Object.entries(o)
-      .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') || 'none' : String(v)}`)
       .join(', ')}`,
     ...report.notes.map((n) => `- **note**: ${n}`),
     '',

@@ -68,7 +68,7 @@ export interface Scenario {
   readonly tool?: 'wrk' | 'autocannon';
   /** Also measure capacity at every connection count of the run (not only the main one). */
   readonly sweep?: boolean;
-  /** Also measure latency at fixed rates (25/50/75 % of its own capacity, 1k req/s). */
+  /** Also measure latency at fixed rates (25/50/75 % of its own capacity, 1k req/s); each costs rates × 2 runs a round (with direct's at the same rates). */
   readonly latency?: boolean;
   /** Why this scenario cannot run on this machine (e.g. nginx missing), or undefined. */
   skipReason?(ctx: BenchContext): string | undefined;

@@ -49,7 +49,6 @@ export function directScenario(): Scenario {
   return {
     name: 'direct',
     description: 'the upstream directly, plain HTTP keep-alive, no proxy: the ceiling of this machine and load generator (the upstream runs on the load core)',
-    sweep: true,
     latency: true,
     async setup(ctx: BenchContext): Promise<Target> {
       return { url: `${ctx.upstream}/`, pid: ctx.upstreamPid };
@@ -346,7 +345,6 @@ export function haproxyScenario(bin: string | undefined, missing: string | undef
     name: 'haproxy',
     description: 'HAProxy, nbthread 1: the same TLS termination, keep-alive to the upstream with http-reuse always, the same X-Forwarded-* / X-Request-Id headers',
     sweep: true,
-    latency: true,
     skipReason: () => (bin ? undefined : (missing ?? 'haproxy is not installed')),
     async setup(ctx: BenchContext): Promise<Target> {
       if (!bin) throw new Error('haproxy is not installed');
@@ -371,7 +369,6 @@ export function bareProxyScenario(): Scenario {
     name: 'bare-proxy',
     description: "a bare Node proxy: TLS, one undici Pool, dispatch() with a raw handler, the same added headers, nothing else — Node's floor for proxying",
     sweep: true,
-    latency: true,
     async setup(ctx: BenchContext): Promise<Target> {
       const proxy = await startUpstream(ctx.node, join(ctx.root, 'bench', 'lib', 'bare-proxy.ts'), 'bare-proxy', {
         args: [ctx.certs.serverCert, ctx.certs.serverKey, ctx.upstream],

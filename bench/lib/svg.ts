@@ -14,6 +14,7 @@ export function escapeXml(s: string): string {
 /** A readable number for an axis or a bar: 27,512 / 1.25 / 0.031. */
 export function formatValue(v: number): string {
   const a = Math.abs(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
   if (a >= 1000) return Math.round(v).toLocaleString('en-US');
   if (a >= 100) return v.toFixed(0);
   if (a >= 10) return v.toFixed(1);

@@ -156,6 +156,16 @@ describe('added latency, ratios and targets', () => {
     expect(p50.met).toBe(true);
   });
 
+  it('an added p99 at or below 0 gives no ratio, and says why', () => {
+    const noisy = sampleResults().map((r) =>
+      r.name === 'ztproxy' ? { ...r, points: r.points.map((p) => (p.addedMs ? { ...p, addedMs: { ...p.addedMs, p99: -0.5 } } : p)) } : r,
+    );
+    const t = httpTargets(noisy, 'c50').find((x) => x.name.startsWith('added p99'))!;
+    expect(t.value).toBeNull();
+    expect(t.met).toBeUndefined();
+    expect(t.why).toMatch(/not above 0/);
+  });
+
   it('target() computes met from the value on both sides of the goal', () => {
     expect(target('x', 0.49, '>=', 0.5).met).toBe(false);
     expect(target('x', 0.5, '>=', 0.5).met).toBe(true);
