@@ -86,6 +86,8 @@ interface Running {
 }
 
 const RATE_SHARE: Record<Exclude<RateKey, 'r1k'>, number> = { r25: 0.25, r50: 0.5, r75: 0.75 };
+/** `--rates targets`: only the fixed-rate runs the targets read (ztproxy's at 50 % of nginx's is added below). */
+const TARGET_RATES: Readonly<Record<string, readonly RateKey[]>> = { nginx: ['r50'], 'ztproxy-jwt': ['r1k'] };
 const RATE_LABEL: Record<RateKey, string> = { r25: '25 % of own capacity', r50: '50 % of own capacity', r75: '75 % of own capacity', r1k: '1k req/s' };
 
 async function scrape(adminUrl: string): Promise<string | undefined> {
@@ -123,7 +125,7 @@ async function partSpecs(options: HarnessOptions, notes: string[]): Promise<Part
   const quick = options.quick ? ['--quick'] : [];
   const specs: PartSpec[] = [
     { name: 'handshake', script: 'bench/handshake.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 60 : 240 },
-    { name: 'memory', script: 'bench/memory.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 75 : 480 },
+    { name: 'memory', script: 'bench/memory.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 150 : 900 },
     // Positional sizes: MiB per transfer, rounds, new tunnels for the time to first byte.
     { name: 'tunnel', script: 'bench/tunnel.ts', args: ['--json', ...(options.quick ? ['10', '2', '10'] : ['100', '3', '40'])], timeoutSec: options.quick ? 45 : 180 },
   ];
@@ -286,7 +288,7 @@ async function main(): Promise<number> {
     {
       // What the load phases will take (the parts come on top, each within its timeout).
       const capacityRuns = running.filter(listed).reduce((n, r) => n + 1 + (r.scenario.sweep ? options.sweep.length : 0), 0);
-      const latencyRuns = running.filter((r) => listed(r) && r.scenario.latency).length * options.rates.length * 2;
+      const latencyRuns = options.rates === 'targets' ? 5 : running.filter((r) => listed(r) && r.scenario.latency).length * options.rates.length * 2;
       const seconds = options.rounds * (capacityRuns * (Math.max(1, Math.round(options.durationSec)) + options.warmupSec) + latencyRuns * (options.rateDurationSec + options.warmupSec));
       say(`bench: ${options.rounds} round(s) of ${capacityRuns} capacity and ~${latencyRuns} fixed-rate runs: ~${Math.round(seconds)} s of load`);
     }
@@ -327,13 +329,14 @@ async function main(): Promise<number> {
     for (const r of latencyRunners) {
       const cap = capacityOf(r.scenario.name);
       const specs: PointSpec[] = [];
-      for (const key of options.rates) {
+      const keys = options.rates === 'targets' ? (TARGET_RATES[r.scenario.name] ?? []) : options.rates;
+      for (const key of keys) {
         const rate = key === 'r1k' ? 1000 : cap ? Math.round(cap * RATE_SHARE[key]) : undefined;
         if (rate) specs.push({ key, kind: 'rate', tool: 'autocannon', connections: options.connections, rate, label: RATE_LABEL[key] });
       }
       // The added-p99 target compares ztproxy with nginx at 50 % of nginx's capacity.
       const nginxCap = capacityOf('nginx');
-      if (r.scenario.name === 'ztproxy' && nginxCap && options.rates.includes('r50')) {
+      if (r.scenario.name === 'ztproxy' && nginxCap && (options.rates === 'targets' || options.rates.includes('r50'))) {
         specs.push({ key: 'nginx50', kind: 'rate', tool: 'autocannon', connections: options.connections, rate: Math.round(nginxCap * 0.5), label: "50 % of nginx's capacity" });
       }
       for (const s of specs) directRates.add(Math.round(s.rate!));

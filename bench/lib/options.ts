@@ -1,7 +1,8 @@
 // The options of `npm run bench`: command-line flags, each with an environment variable
 // of the same meaning (flags win), validated all at once so one run reports every bad
 // value. `--quick` changes the defaults, not the meaning: fewer rounds, shorter runs,
-// one connection count, two fixed rates, and the parts at their quick sizes.
+// one connection count, only the fixed-rate runs the targets need, and the parts at their
+// quick sizes.
 import { parseArgs } from 'node:util';
 import type { KeyType } from '../../src/tls/pki.ts';
 
@@ -22,8 +23,8 @@ export interface HarnessOptions {
   readonly connections: number;
   /** More connection counts for the scenarios that sweep (direct, the proxies, ztproxy). */
   readonly sweep: readonly number[];
-  /** The fixed rates of the latency runs. */
-  readonly rates: readonly RateKey[];
+  /** The fixed rates of the latency runs; `targets`: only those the targets need (nginx at 50 %, ztproxy at 50 % of nginx's, ztproxy-jwt at 1k). */
+  readonly rates: readonly RateKey[] | 'targets';
   readonly keyType: KeyType;
   /** Only these scenarios (names), or all. */
   readonly scenarios: readonly string[] | undefined;
@@ -41,14 +42,15 @@ export interface HarnessOptions {
 export class OptionError extends Error {}
 
 const HELP = `usage: npm run bench -- [options]
-  --quick                 short run (≈ 3 min): 1 round, 2 s runs, 50 connections, rates 50 % and 1k, parts quick
+  --quick                 short run: 1 round, 2 s runs, 50 connections, the targets' fixed-rate runs only, parts quick
   --rounds N              interleaved rounds (BENCH_ROUNDS; default 3, quick 1)
   --duration S            measured seconds per capacity run (BENCH_DURATION; default 3, quick 2)
   --rate-duration S       measured seconds per fixed-rate run (BENCH_RATE_DURATION; default 3, quick 2)
   --warmup S              warm-up seconds before each run (BENCH_WARMUP; default 1)
   --connections N         main connection count (BENCH_CONNECTIONS; default 50)
   --sweep A,B             more connection counts for nginx, haproxy, bare-proxy and ztproxy (BENCH_SWEEP; default 10,200, quick none)
-  --rates LIST            fixed rates: r25,r50,r75 (% of each system's own capacity), r1k (BENCH_RATES; default all, quick r50,r1k)
+  --rates LIST            fixed rates: r25,r50,r75 (% of each system's own capacity), r1k, or targets (only the
+                          runs the targets need) or none (BENCH_RATES; default all, quick targets)
   --scenarios A,B         only these scenarios (BENCH_SCENARIOS)
   --parts LIST|none       child parts: handshake, memory, tunnel, micro, micro:NAME (BENCH_PARTS; default all; BENCH_MICRO=0 drops micro)
   --results DIR           where the report goes (BENCH_RESULTS; default bench/results)
@@ -107,10 +109,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): H
   const connections = num('--connections / BENCH_CONNECTIONS', values.connections ?? env.BENCH_CONNECTIONS, 50, { integer: true, min: 1 });
   const sweepRaw = values.sweep ?? env.BENCH_SWEEP;
   const sweep = (sweepRaw === 'none' ? [] : (list(sweepRaw) ?? (quick ? [] : ['10', '200']))).map((s) => num('--sweep / BENCH_SWEEP', s, 0, { integer: true, min: 1 })).filter((c) => c !== connections);
-  const ratesText = values.rates ?? env.BENCH_RATES;
-  const ratesRaw = ratesText === 'none' ? [] : (list(ratesText) ?? (quick ? ['r50', 'r1k'] : [...RATE_KEYS]));
-  const rates = ratesRaw.filter((r): r is RateKey => (RATE_KEYS as readonly string[]).includes(r));
-  if (rates.length !== ratesRaw.length) problems.push(`--rates / BENCH_RATES: each of ${RATE_KEYS.join(', ')} (or none), not "${ratesRaw.join(',')}"`);
+  const ratesText = values.rates ?? env.BENCH_RATES ?? (quick ? 'targets' : undefined);
+  const ratesRaw = ratesText === 'none' || ratesText === 'targets' ? [] : (list(ratesText) ?? [...RATE_KEYS]);
+  const listed = ratesRaw.filter((r): r is RateKey => (RATE_KEYS as readonly string[]).includes(r));
+  if (listed.length !== ratesRaw.length) problems.push(`--rates / BENCH_RATES: each of ${RATE_KEYS.join(', ')}, or targets, or none — not "${ratesRaw.join(',')}"`);
+  const rates: HarnessOptions['rates'] = ratesText === 'targets' ? 'targets' : listed;
   const keyType = env.BENCH_KEY_TYPE || 'ec';
   if (keyType !== 'ec' && keyType !== 'rsa') problems.push(`BENCH_KEY_TYPE must be "ec" or "rsa", not "${keyType}"`);
   const partsRaw = values.parts ?? env.BENCH_PARTS;

@@ -280,7 +280,7 @@ describe('SVG charts', () => {
 describe('options', () => {
   it('--quick shortens the defaults; flags beat the environment', () => {
     const quick = parseOptions(['--quick'], {});
-    expect(quick).toMatchObject({ quick: true, rounds: 1, durationSec: 2, sweep: [], rates: ['r50', 'r1k'], parts: 'all' });
+    expect(quick).toMatchObject({ quick: true, rounds: 1, durationSec: 2, sweep: [], rates: 'targets', parts: 'all' });
     const full = parseOptions([], { BENCH_ROUNDS: '5' });
     expect(full).toMatchObject({ quick: false, rounds: 5, sweep: [10, 200], rates: ['r25', 'r50', 'r75', 'r1k'] });
     expect(parseOptions(['--rounds', '2'], { BENCH_ROUNDS: '5' })).toMatchObject({ rounds: 2 });
