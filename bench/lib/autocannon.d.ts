@@ -23,6 +23,8 @@ declare module 'autocannon' {
       /** Passed to tls.connect; autocannon always forces rejectUnauthorized: false. */
       tlsOptions?: ConnectionOptions;
       excludeErrorStats?: boolean;
+      /** Request templates; `setupRequest` may rewrite each request before it is sent (a rotating header). */
+      requests?: { setupRequest?: (req: { headers?: Record<string, string> }, context: Record<string, unknown>) => { headers?: Record<string, string> } }[];
     }
 
     /** hdr-histogram-percentiles-obj: integer buckets of the recorded unit. */
