@@ -6,7 +6,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
@@ -155,7 +155,8 @@ async function runPart(spec: PartSpec): Promise<PartRun> {
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   if (!existsSync(script)) return { name: spec.name, command, seconds: 0, error: `${spec.script} is missing (not merged yet)` };
-  const [cmd, args] = PINNING ? ['taskset', ['-c', `0-${availableParallelism() - 1}`, process.execPath, script, ...spec.args]] : [process.execPath, [script, ...spec.args]];
+  // cpus(), not availableParallelism(): the latter is this process's affinity (the load core).
+  const [cmd, args] = PINNING ? ['taskset', ['-c', `0-${cpus().length - 1}`, process.execPath, script, ...spec.args]] : [process.execPath, [script, ...spec.args]];
   return new Promise<PartRun>((done) => {
     execFile(cmd, args, { cwd: ROOT, maxBuffer: 64 << 20, timeout: spec.timeoutSec * 1000, killSignal: 'SIGTERM' }, (err, stdout, stderr) => {
       if (err) {
