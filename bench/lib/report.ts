@@ -448,9 +448,13 @@ export function textTable(head: readonly string[], rows: readonly (readonly stri
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** A cell that reads as a number (right-aligned): `1,234`, `0.52 (0.50–0.55)`, `≤ 10`, `-`. */
+const NUMERIC_CELL = /^([-−—]|[-−≤≥<>]?\s?[\d.,]+.*|\*\*(yes|no)\*\*|yes|no|)$/;
+
 export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const esc = (c: string) => c.replaceAll('|', '\\|').replaceAll('\n', ' ');
-  const align = head.map((_, i) => (i === 0 ? ':--' : '--:'));
+  // Numbers right-aligned, text left: the first column always, and any column with a word in it.
+  const align = head.map((_, i) => (i > 0 && rows.every((r) => NUMERIC_CELL.test((r[i] ?? '').trim())) ? '--:' : ':--'));
   return [head.map(esc), align, ...rows.map((r) => r.map(esc))].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
