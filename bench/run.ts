@@ -124,7 +124,7 @@ interface PartSpec {
 async function partSpecs(options: HarnessOptions, notes: string[]): Promise<PartSpec[]> {
   const quick = options.quick ? ['--quick'] : [];
   const specs: PartSpec[] = [
-    { name: 'handshake', script: 'bench/handshake.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 60 : 240 },
+    { name: 'handshake', script: 'bench/handshake.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 120 : 360 },
     { name: 'memory', script: 'bench/memory.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 240 : 900 },
     // Positional sizes: MiB per transfer, rounds, new tunnels for the time to first byte.
     { name: 'tunnel', script: 'bench/tunnel.ts', args: ['--json', ...(options.quick ? ['10', '2', '10'] : ['100', '3', '40'])], timeoutSec: options.quick ? 45 : 180 },
