@@ -23,11 +23,20 @@ export function readmeSection(report: BenchReport, chartDir = 'docs/bench'): str
   const e = report.environment;
   const columns = [0, 2, 3, 4, 7, 10];
   const cap = capacityRows(report.scenarios, report.mainKey).map((r) => columns.map((i) => r[i] ?? ''));
+  const rows = report.scenarios.flatMap((r) => r.points.filter((p) => p.key === report.mainKey));
+  const saturated = rows.filter((p) => p.loadgenSaturated).length;
+  const warning = saturated
+    ? [
+        `**${saturated} of ${rows.length} capacity rows were measured with the load generator's core saturated** (other work on the machine shows in the load average): those rows say "at least this much", not the system's capacity, and the ratios built on them are not the systems' ratios.`,
+        '',
+      ]
+    : [];
   return [
     README_BEGIN,
     '',
     `Latest run: ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${e.gitCommit ?? 'unknown'}${e.gitDirty ? ' (with uncommitted changes)' : ''}; ${e.cpus} × ${e.cpuModel}, Node ${e.node}, OpenSSL ${e.opensslNode}; ${e.pinning}; load average before the run ${e.loadAverage.map((l) => l.toFixed(2)).join(' ')}. Options: ${report.options.quick ? '--quick, ' : ''}${String(report.options.rounds)} round(s), ${String(report.options.durationSec)} s per capacity run. Full report: \`bench/results/\` of that run (not committed); how to read it: [bench/README.md](bench/README.md).`,
     '',
+    ...warning,
     markdownTable(TARGET_HEAD, targetRows(report.targets)),
     '',
     markdownTable(columns.map((i) => CAPACITY_HEAD[i]!), cap),

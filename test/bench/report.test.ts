@@ -241,6 +241,7 @@ describe('the files', () => {
     expect(section.startsWith(README_BEGIN)).toBe(true);
     expect(section.endsWith(README_END)).toBe(true);
     expect(section).toContain('](docs/bench/throughput.svg)');
+    expect(section).toContain('1 of 7 capacity rows were measured with the load generator');
     const before = `# x\n\n## Benchmarks\n\nintro\n\n${README_BEGIN}\nold table\n${README_END}\n\nafter\n`;
     const after = replaceSection(before, section);
     expect(after).not.toContain('old table');
