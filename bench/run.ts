@@ -246,7 +246,13 @@ async function main(): Promise<number> {
   const attempt = async (r: Running, spec: PointSpec, round: number) => {
     say(`bench: round ${round + 1}/${options.rounds} ${r.scenario.name} ${spec.label}${spec.rate ? ` (${Math.round(spec.rate)} req/s)` : ''}`);
     try {
-      record(r.scenario.name, spec, await measure(r, spec, options, wrkBin));
+      const m = await measure(r, spec, options, wrkBin);
+      record(r.scenario.name, spec, m);
+      say(
+        `bench:   → ${Math.round(m.requestsPerSec).toLocaleString('en-US')} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, p99 ${m.latencyMs.p99.toFixed(2)} ms` +
+          `${m.sutCpu ? `, ${Math.round(m.sutCpu.usPerRequest)} µs CPU/req` : ''}${m.loadgenCpuPercent === undefined ? '' : `, load gen ${Math.round(m.loadgenCpuPercent)} %`}` +
+          `${m.loadgenSaturated ? ` — SATURATED (${m.saturation})` : ''}${m.rateHeld === false ? ' — rate not held' : ''}${m.errors + m.timeouts + m.non2xx ? ` — ${m.errors + m.timeouts} errors, ${m.non2xx} non-2xx` : ''}`,
+      );
     } catch (err) {
       say(`bench: ${r.scenario.name} ${spec.key} failed: ${(err as Error).message}`);
       // One failed run (e.g. no request completed on a starved core) does not end the
