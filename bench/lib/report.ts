@@ -291,6 +291,17 @@ export function httpCharts(results: readonly ScenarioResult[], mainKey: string, 
       series: [{ label: 'req/s', values: measured.map((r) => point(results, r.name, mainKey)!.requestsPerSec.median) }],
     });
   }
+  const costed = measured.filter((r) => point(results, r.name, mainKey)!.sutUsPerRequest);
+  if (costed.length) {
+    charts.push({
+      id: 'cpu-per-request',
+      title: `CPU time of the system under test per request (${mainKey.slice(1)} connections)`,
+      unit: 'µs/request',
+      kind: 'bar',
+      groups: costed.map((r) => r.name),
+      series: [{ label: 'CPU µs/request', values: costed.map((r) => point(results, r.name, mainKey)!.sutUsPerRequest!.median) }],
+    });
+  }
   const swept = results.filter((r) => sweep.filter((c) => point(results, r.name, `c${c}`)).length > 1);
   if (swept.length) {
     charts.push({

@@ -227,7 +227,7 @@ describe('the files', () => {
     expect(md).toContain('bench/memory.ts is missing');
     expect(md).toContain('![Handshakes & <rates>](stamp-handshake-rate.svg)');
     const svgs = (await readdir(dir)).filter((f) => f.endsWith('.svg')).sort();
-    expect(svgs).toEqual(['stamp-handshake-rate.svg', 'stamp-latency-r1k.svg', 'stamp-latency-r50.svg', 'stamp-throughput.svg']);
+    expect(svgs).toEqual(['stamp-cpu-per-request.svg', 'stamp-handshake-rate.svg', 'stamp-latency-r1k.svg', 'stamp-latency-r50.svg', 'stamp-throughput.svg']);
     for (const f of svgs) assertWellFormedXml(await readFile(join(dir, f), 'utf8'));
   });
 
