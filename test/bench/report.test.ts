@@ -166,6 +166,16 @@ describe('added latency, ratios and targets', () => {
     expect(t.why).toMatch(/not above 0/);
   });
 
+  it('an added p50 below 0 is not a measured value', () => {
+    const noisy = sampleResults().map((r) =>
+      r.name === 'ztproxy-jwt' ? { ...r, points: r.points.map((p) => (p.addedMs ? { ...p, addedMs: { ...p.addedMs, p50: -0.2 } } : p)) } : r,
+    );
+    const t = httpTargets(noisy, 'c50').find((x) => x.name.startsWith('added p50'))!;
+    expect(t.value).toBeNull();
+    expect(t.met).toBeUndefined();
+    expect(t.why).toMatch(/below 0/);
+  });
+
   it('target() computes met from the value on both sides of the goal', () => {
     expect(target('x', 0.49, '>=', 0.5).met).toBe(false);
     expect(target('x', 0.5, '>=', 0.5).met).toBe(true);
