@@ -68,6 +68,11 @@ export interface Measurement {
   /** How busy each core was in the window (everything on it: ours and anything else). */
   readonly sutCoreBusyPercent?: number;
   readonly loadCoreBusyPercent?: number;
+  /**
+   * The share of the system under test's core that was not the system under test (another
+   * process on a shared machine): well above 0, the system did not have its core to itself.
+   */
+  readonly sutCoreOtherPercent?: number;
   /** The load generator, not the target, may have set the pace: do not read this as capacity. */
   readonly loadgenSaturated: boolean;
   /** Why it is marked saturated. */
@@ -128,12 +133,15 @@ function openWindow(target: Target, loadgenPid: number | undefined): () => Windo
 }
 
 /** The measurement's CPU fields from a window's usage and the rate of requests in it. */
-function cpuFields(u: WindowUsage, requestsPerSec: number): Pick<Measurement, 'sutCpu' | 'loadgenCpuPercent' | 'sutCoreBusyPercent' | 'loadCoreBusyPercent' | 'loadgenSaturated' | 'saturation'> {
+function cpuFields(u: WindowUsage, requestsPerSec: number): Pick<Measurement, 'sutCpu' | 'loadgenCpuPercent' | 'sutCoreBusyPercent' | 'loadCoreBusyPercent' | 'sutCoreOtherPercent' | 'loadgenSaturated' | 'saturation'> {
   const served = requestsPerSec * u.windowSec;
   const { windowSec: _w, sut, ...rest } = u;
+  // Only meaningful when pinned: unpinned, the system's CPU is spread over every core.
+  const other = PINNING && sut && u.sutCoreBusyPercent !== undefined ? Math.max(0, u.sutCoreBusyPercent - sut.percent) : undefined;
   return {
     ...(sut ? { sutCpu: { ...sut, usPerRequest: served > 0 ? (sut.cpuSec * 1e6) / served : 0 } } : {}),
     ...rest,
+    ...(other === undefined ? {} : { sutCoreOtherPercent: other }),
     ...saturation(u),
   };
 }

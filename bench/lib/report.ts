@@ -50,6 +50,7 @@ export interface PointResult extends PointSpec {
   readonly loadgenCpuPercent?: Stat;
   readonly loadCoreBusyPercent?: Stat;
   readonly sutCoreBusyPercent?: Stat;
+  readonly sutCoreOtherPercent?: Stat;
   /** Summed over the rounds. */
   readonly errors: number;
   readonly timeouts: number;
@@ -85,6 +86,7 @@ export function summarizePoint(spec: PointSpec, rounds: readonly Measurement[]):
     ...opt('loadgenCpuPercent', s((m) => m.loadgenCpuPercent)),
     ...opt('loadCoreBusyPercent', s((m) => m.loadCoreBusyPercent)),
     ...opt('sutCoreBusyPercent', s((m) => m.sutCoreBusyPercent)),
+    ...opt('sutCoreOtherPercent', s((m) => m.sutCoreOtherPercent)),
     errors: rounds.reduce((a, m) => a + m.errors, 0),
     timeouts: rounds.reduce((a, m) => a + m.timeouts, 0),
     non2xx: rounds.reduce((a, m) => a + m.non2xx, 0),
@@ -163,12 +165,16 @@ export function computeRatios(results: readonly ScenarioResult[], specs: readonl
   return out;
 }
 
+/** Other work on the system under test's core at or above this share makes its numbers suspect. */
+export const SUT_CORE_SHARED_PERCENT = 20;
+
 /** What qualifies a target computed from these points: saturation, a rate not held, errors. */
 function qualifiers(points: readonly (PointResult | undefined)[], names: readonly string[]): string | undefined {
   const notes: string[] = [];
   points.forEach((p, i) => {
     if (!p) return;
     if (p.loadgenSaturated) notes.push(`${names[i]}: load generator saturated (${p.saturation})`);
+    if (p.sutCoreOtherPercent && p.sutCoreOtherPercent.median >= SUT_CORE_SHARED_PERCENT) notes.push(`${names[i]}: ${Math.round(p.sutCoreOtherPercent.median)} % of its core was other work`);
     if (p.rateHeld === false) notes.push(`${names[i]}: did not hold ${Math.round(p.rate ?? 0)} req/s (got ${Math.round(p.requestsPerSec.median)})`);
     if (p.errors + p.timeouts + p.non2xx > 0) notes.push(`${names[i]}: ${p.errors} errors, ${p.timeouts} timeouts, ${p.non2xx} non-2xx`);
   });
@@ -363,7 +369,7 @@ function errorsCell(p: PointResult): string {
 
 const satCell = (p: PointResult) => (p.loadgenSaturated ? `**yes**: ${p.saturation}` : 'no');
 
-export const CAPACITY_HEAD = ['scenario', 'tool', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors / non-2xx', 'SUT CPU µs/req', 'SUT CPU %', 'load gen CPU %', 'load gen saturated'];
+export const CAPACITY_HEAD = ['scenario', 'tool', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors / non-2xx', 'SUT CPU µs/req', 'SUT CPU %', 'other work on SUT core %', 'load gen CPU %', 'load gen saturated'];
 
 export function capacityRows(results: readonly ScenarioResult[], key: string): string[][] {
   return results.map((r) => {
@@ -379,6 +385,7 @@ export function capacityRows(results: readonly ScenarioResult[], key: string): s
       errorsCell(p),
       spread(p.sutUsPerRequest, fmtInt),
       p.sutCpuPercent ? fmtInt(p.sutCpuPercent.median) : '-',
+      p.sutCoreOtherPercent ? `${fmtInt(p.sutCoreOtherPercent.median)}${p.sutCoreOtherPercent.median >= SUT_CORE_SHARED_PERCENT ? ' (shared)' : ''}` : '-',
       p.loadgenCpuPercent ? fmtInt(p.loadgenCpuPercent.median) : '-',
       satCell(p),
     ];
