@@ -28,7 +28,7 @@ export function readmeSection(report: BenchReport, chartDir = 'docs/bench'): str
   const shared = rows.filter((p) => p.sutCoreOtherPercent && p.sutCoreOtherPercent.median >= SUT_CORE_SHARED_PERCENT).length;
   const warning = saturated || shared
     ? [
-        `**${saturated} of ${rows.length} capacity rows were measured with the load generator's core saturated, and ${shared} with ≥ ${SUT_CORE_SHARED_PERCENT} % of the system under test's core taken by other work** (a shared machine shows in the load average): those rows say "at least this much", not the system's capacity, and the ratios built on them are not the systems' ratios.`,
+        `**${saturated} of ${rows.length} capacity rows were measured with the load generator's core saturated${rows.some((p) => p.sutCoreOtherPercent) ? `, and ${shared} with ≥ ${SUT_CORE_SHARED_PERCENT} % of the system under test's core taken by other work` : ''}** (a shared machine shows in the load average): those rows say "at least this much", not the system's capacity, and the ratios built on them are not the systems' ratios.`,
         '',
       ]
     : [];
