@@ -8,13 +8,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
 import { measureWithAutocannon, measureWithWrk, type Measurement, type Tool } from './lib/load.ts';
 import { haproxyVersion, findHaproxy } from './lib/haproxy.ts';
 import { nginxVersion } from './lib/nginx.ts';
 import { helpText, OptionError, parseOptions, partWanted, type HarnessOptions, type RateKey } from './lib/options.ts';
 import { parsePart, type PartTable } from './lib/part.ts';
+import { stageTable } from './lib/stage-timings.ts';
+import { MICRO_PARTS } from './micro/index.ts';
 import { LOAD_CPU, PINNING, pinPid, pinningDescription } from './lib/pin.ts';
 import { latestReport, updateReadme } from './lib/readme.ts';
 import {
@@ -99,20 +101,6 @@ async function scrape(adminUrl: string): Promise<string | undefined> {
   }
 }
 
-type StageTable = (before: string, after: string, scenario: string) => PartTable;
-
-/** bench/lib/stage-timings.ts, when it is there (another part of the work provides it). */
-async function loadStageTable(): Promise<StageTable | string> {
-  const file = join(ROOT, 'bench', 'lib', 'stage-timings.ts');
-  if (!existsSync(file)) return 'bench/lib/stage-timings.ts is missing: no per-stage timings';
-  try {
-    const mod = (await import(pathToFileURL(file).href)) as { stageTable?: StageTable };
-    return typeof mod.stageTable === 'function' ? mod.stageTable : 'bench/lib/stage-timings.ts exports no stageTable()';
-  } catch (err) {
-    return `bench/lib/stage-timings.ts failed to load: ${(err as Error).message}`;
-  }
-}
-
 interface PartSpec {
   readonly name: string;
   readonly script: string;
@@ -121,7 +109,7 @@ interface PartSpec {
 }
 
 /** The parts that run after the HTTP scenarios, each as its own process, sized by mode. */
-async function partSpecs(options: HarnessOptions, notes: string[]): Promise<PartSpec[]> {
+function partSpecs(options: HarnessOptions): PartSpec[] {
   const quick = options.quick ? ['--quick'] : [];
   const specs: PartSpec[] = [
     { name: 'handshake', script: 'bench/handshake.ts', args: ['--json', ...quick], timeoutSec: options.quick ? 120 : 360 },
@@ -129,17 +117,8 @@ async function partSpecs(options: HarnessOptions, notes: string[]): Promise<Part
     // Positional sizes: MiB per transfer, rounds, new tunnels for the time to first byte.
     { name: 'tunnel', script: 'bench/tunnel.ts', args: ['--json', ...(options.quick ? ['10', '2', '10'] : ['100', '3', '40'])], timeoutSec: options.quick ? 45 : 180 },
   ];
-  const index = join(ROOT, 'bench', 'micro', 'index.ts');
-  if (!existsSync(index)) notes.push('bench/micro/index.ts is missing: no micro-benchmarks ran');
-  else {
-    try {
-      const mod = (await import(pathToFileURL(index).href)) as { MICRO_PARTS?: readonly { name: string; script: string; quickArgs: string[]; fullArgs: string[] }[] };
-      for (const m of mod.MICRO_PARTS ?? []) {
-        specs.push({ name: `micro:${m.name}`, script: m.script, args: ['--json', ...(options.quick ? m.quickArgs : m.fullArgs)], timeoutSec: options.quick ? 30 : 120 });
-      }
-    } catch (err) {
-      notes.push(`bench/micro/index.ts failed to load: ${(err as Error).message}`);
-    }
+  for (const m of MICRO_PARTS) {
+    specs.push({ name: `micro:${m.name}`, script: m.script, args: ['--json', ...(options.quick ? m.quickArgs : m.fullArgs)], timeoutSec: options.quick ? 30 : 120 });
   }
   return specs.filter((s) => partWanted(options, s.name));
 }
@@ -225,8 +204,6 @@ async function main(): Promise<number> {
   if (!wrkBin) notes.push(`${'missing' in wrk ? wrk.missing : 'wrk missing'}: capacity measured with autocannon instead (it needs more CPU per request than wrk and saturates earlier)`);
   const env: Environment = { ...environment(), wrk: wrkVersion(wrkBin) };
   const cpuProfileDir = options.cpuProfile ? join(resultsDir, `${stamp}-profiles`) : undefined;
-  const stageTable = await loadStageTable();
-  if (typeof stageTable === 'string') notes.push(stageTable);
 
   const workDir = await mkdtemp(join(tmpdir(), 'ztproxy-bench-'));
   removeOnExit(workDir);
@@ -307,9 +284,9 @@ async function main(): Promise<number> {
         const counts = [options.connections, ...(r.scenario.sweep ? options.sweep : [])];
         for (const c of counts) {
           const last = round === options.rounds - 1 && c === options.connections;
-          const before = last && r.target.adminUrl && typeof stageTable === 'function' ? await scrape(r.target.adminUrl) : undefined;
+          const before = last && r.target.adminUrl ? await scrape(r.target.adminUrl) : undefined;
           await attempt(r, capacitySpec(r, c), round);
-          if (before !== undefined && typeof stageTable === 'function') {
+          if (before !== undefined) {
             const after = await scrape(r.target.adminUrl!);
             if (after !== undefined) {
               try {
@@ -366,7 +343,7 @@ async function main(): Promise<number> {
 
   // The parts, each in its own process after the HTTP scenarios (nothing else of ours runs then).
   const parts: PartRun[] = [];
-  for (const spec of await partSpecs(options, notes)) {
+  for (const spec of partSpecs(options)) {
     say(`bench: part ${spec.name} (${spec.script} ${spec.args.join(' ')}, timeout ${spec.timeoutSec} s)`);
     const run = await runPart(spec);
     if (run.error) say(`bench: part ${spec.name} failed: ${run.error.split('\n')[0]}`);

@@ -48,6 +48,8 @@ describe.skipIf(!findWrk())('npm run bench, tiny', () => {
       expect(cap.rounds).toHaveLength(1);
       expect(cap.requestsPerSec.median).toBe(cap.rounds[0]!.requestsPerSec);
       expect(typeof cap.loadgenSaturated).toBe('boolean');
+      // ztproxy's admin /metrics scraped around that run, turned into a per-stage table.
+      expect(report.stageTimings.map((t) => t.title)).toContain('Stage timings: ztproxy');
     }
     const at1k = ztproxy.points.find((p) => p.key === 'r1k');
     const direct1k = report.scenarios.find((s) => s.name === 'direct')!.points.find((p) => p.key === '@1000');
