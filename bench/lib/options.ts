@@ -19,6 +19,13 @@ export interface HarnessOptions {
   readonly rateDurationSec: number;
   /** Unmeasured seconds before each run, on its own connections. */
   readonly warmupSec: number;
+  /**
+   * The warm-up before a system's first measured run. A Node process needs seconds of load
+   * before V8 has optimized its request path (ztproxy forward-only: ~135 µs CPU per request
+   * after 1 s of load, ~85 µs after 5 s); nginx and HAProxy need none, so a short first
+   * warm-up measured Node's compiler, not the proxy.
+   */
+  readonly firstWarmupSec: number;
   /** The main connection count: every scenario's capacity, the ratios and the targets. */
   readonly connections: number;
   /** More connection counts for the scenarios that sweep (direct, the proxies, ztproxy). */
@@ -43,10 +50,13 @@ export class OptionError extends Error {}
 
 const HELP = `usage: npm run bench -- [options]
   --quick                 short run: 1 round, 2 s runs, 50 connections, the targets' fixed-rate runs only, parts quick
-  --rounds N              interleaved rounds (BENCH_ROUNDS; default 3, quick 1)
-  --duration S            measured seconds per capacity run (BENCH_DURATION; default 3, quick 2)
+  --rounds N              interleaved rounds of the capacity runs (BENCH_ROUNDS; default 3, quick 1); the
+                          fixed-rate runs take one round (their rates come from the capacity medians)
+  --duration S            measured seconds per capacity run (BENCH_DURATION; default 2)
   --rate-duration S       measured seconds per fixed-rate run (BENCH_RATE_DURATION; default 3, quick 2)
   --warmup S              warm-up seconds before each run (BENCH_WARMUP; default 1)
+  --first-warmup S        warm-up seconds before a system's first run: V8 optimizing a Node proxy's path
+                          (BENCH_FIRST_WARMUP; default 6, quick 3; not for nginx, HAProxy, direct)
   --connections N         main connection count (BENCH_CONNECTIONS; default 50)
   --sweep A,B             more connection counts for nginx, haproxy, bare-proxy and ztproxy (BENCH_SWEEP; default 10,200, quick none)
   --rates LIST            fixed rates: r25,r50,r75 (% of each system's own capacity), r1k, or targets (only the
@@ -77,6 +87,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): H
       duration: { type: 'string' },
       'rate-duration': { type: 'string' },
       warmup: { type: 'string' },
+      'first-warmup': { type: 'string' },
       connections: { type: 'string' },
       sweep: { type: 'string' },
       rates: { type: 'string' },
@@ -103,9 +114,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): H
     return n;
   };
   const rounds = num('--rounds / BENCH_ROUNDS', values.rounds ?? env.BENCH_ROUNDS, quick ? 1 : 3, { integer: true, min: 1 });
-  const durationSec = num('--duration / BENCH_DURATION', values.duration ?? env.BENCH_DURATION, quick ? 2 : 3, { min: 1 });
+  const durationSec = num('--duration / BENCH_DURATION', values.duration ?? env.BENCH_DURATION, 2, { min: 1 });
   const rateDurationSec = num('--rate-duration / BENCH_RATE_DURATION', values['rate-duration'] ?? env.BENCH_RATE_DURATION, quick ? 2 : 3, { min: 1 });
   const warmupSec = num('--warmup / BENCH_WARMUP', values.warmup ?? env.BENCH_WARMUP, 1, { min: 0 });
+  const firstWarmupSec = num('--first-warmup / BENCH_FIRST_WARMUP', values['first-warmup'] ?? env.BENCH_FIRST_WARMUP, quick ? 3 : 6, { min: 0 });
   const connections = num('--connections / BENCH_CONNECTIONS', values.connections ?? env.BENCH_CONNECTIONS, 50, { integer: true, min: 1 });
   const sweepRaw = values.sweep ?? env.BENCH_SWEEP;
   const sweep = (sweepRaw === 'none' ? [] : (list(sweepRaw) ?? (quick ? [] : ['10', '200']))).map((s) => num('--sweep / BENCH_SWEEP', s, 0, { integer: true, min: 1 })).filter((c) => c !== connections);
@@ -130,6 +142,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): H
     durationSec,
     rateDurationSec,
     warmupSec,
+    firstWarmupSec,
     connections,
     sweep: [...new Set(sweep)].sort((a, b) => a - b),
     rates,
