@@ -5,27 +5,18 @@
 // X-Request-Id, which it also returns). One thread (`nbthread 1`): ztproxy is one Node
 // process on one core. Run in the foreground (`-db`) as our child.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { removeOnExit, spawnChild, type Child } from './children.ts';
 import { freePort, waitForOk } from './net.ts';
+import { findBinary } from './which.ts';
 import { pinned, SUT_CPU } from './pin.ts';
 import type { BenchContext } from './scenario.ts';
 
 /** The haproxy binary on PATH or at /usr/sbin/haproxy, or undefined. */
 export function findHaproxy(): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const candidate of [...dirs.map((d) => join(d, 'haproxy')), '/usr/sbin/haproxy']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findBinary('haproxy', '/usr/sbin/haproxy');
 }
 
 /** "2.6.12-1+deb12u4", or undefined. */

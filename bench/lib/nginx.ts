@@ -3,27 +3,18 @@
 // process (ztproxy is one Node process). Run in the foreground as our child, with its
 // config, pid, error log and temp paths in a directory of its own.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { removeOnExit, spawnChild, type Child } from './children.ts';
 import { freePort, waitForOk } from './net.ts';
+import { findBinary } from './which.ts';
 import { pinned, SUT_CPU } from './pin.ts';
 import type { BenchContext } from './scenario.ts';
 
 /** The nginx binary: `nginx` on PATH, else /usr/sbin/nginx; undefined if neither. */
 export function findNginx(): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const candidate of [...dirs.map((d) => join(d, 'nginx')), '/usr/sbin/nginx']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findBinary('nginx', '/usr/sbin/nginx');
 }
 
 /** "nginx/1.22.1", or undefined. */

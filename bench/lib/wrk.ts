@@ -5,27 +5,18 @@
 // `done()`, prints the summary and latency percentiles as one JSON line (microseconds,
 // from wrk's own histogram), so wrk's human text is never parsed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { spawnChild } from './children.ts';
 import { LOAD_CPU, pinned } from './pin.ts';
+import { findBinary } from './which.ts';
 
 /** The marker in front of the JSON line `done()` prints. */
 export const WRK_JSON_MARKER = 'WRK_JSON ';
 
 /** The wrk binary on PATH or at /usr/bin/wrk, or undefined. */
 export function findWrk(): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const candidate of [...dirs.map((d) => join(d, 'wrk')), '/usr/bin/wrk']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findBinary('wrk', '/usr/bin/wrk');
 }
 
 /**
