@@ -135,6 +135,11 @@ const COMMON_CONNECTION: ReadonlyMap<string, Set<string>> = new Map(['keep-alive
  * lower-cased through undici's table of well-known names.
  */
 function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
+  // ztproxy's X-Request-Id, and its HSTS when it has one, replace the upstream's (with
+  // ztproxy's HSTS off the app's own passes, as on the WebSocket path); a response that
+  // carries ztproxy's own cookies gets ztproxy's Cache-Control.
+  const hsts = ctx.snapshot.hstsHeader;
+  const own = ctx.setCookies;
   const out: string[] = [];
   let named: Set<string> | undefined;
   let cookies: string[] | undefined;
@@ -147,7 +152,7 @@ function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
       named = common ?? connectionTokens(named === undefined ? [value] : [...named, value]);
       continue;
     }
-    if (HOP_BY_HOP.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || (hsts !== undefined && name === 'strict-transport-security') || (own !== undefined && name === 'cache-control')) continue;
     if (name === 'set-cookie') {
       (cookies ??= []).push(value);
       continue;
@@ -162,18 +167,11 @@ function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
   // An upstream may not set, replace or clear ztproxy's own cookies (session fixation
   // by an app, or a logout it was not asked for); a response carrying this user's
   // session cookie must never be stored by a shared cache, whatever the app said.
-  if (cookies !== undefined || ctx.setCookies !== undefined) {
-    const all = clientSetCookies(cookies, ctx.setCookies);
+  if (cookies !== undefined || own !== undefined) {
+    const all = clientSetCookies(cookies, own);
     if (all !== undefined) for (const c of all) out.push('set-cookie', c);
-    if (ctx.setCookies !== undefined) {
-      for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === 'cache-control') out.splice(i, 2);
-      out.push('cache-control', OWN_COOKIE_CACHE_CONTROL);
-    }
+    if (own !== undefined) out.push('cache-control', OWN_COOKIE_CACHE_CONTROL);
   }
-  // ztproxy's X-Request-Id, and its HSTS when it has one, replace the upstream's; with
-  // ztproxy's HSTS off the app's own passes, as on the WebSocket path.
-  const hsts = ctx.snapshot.hstsHeader;
-  for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === 'x-request-id' || (hsts !== undefined && out[i] === 'strict-transport-security')) out.splice(i, 2);
   out.push('x-request-id', ctx.id);
   if (hsts !== undefined) out.push('strict-transport-security', hsts);
   return out;
@@ -185,7 +183,7 @@ function clientHeaders(ctx: RequestContext, raw: readonly Buffer[]): string[] {
  * (backpressure through undici's pause/resume), and `done` settles with the stage's
  * result. One object per request instead of undici's stream() machinery (a factory call,
  * a header object, end-of-stream listeners and a promise of its own): the forward-only
- * request spent a fifth of its CPU there (bench/README.md "Hot path").
+ * request spent a fifth of its CPU there (docs/design.md "Hot path").
  */
 class Exchange {
   readonly ctx: RequestContext;
@@ -193,6 +191,8 @@ class Exchange {
   readonly done: Promise<StageResult>;
   #settle!: (result: StageResult) => void;
   #abort: ((err?: Error) => void) | undefined;
+  /** undici's resume, for the client response's `drain` (set with the headers). */
+  #resume: (() => void) | undefined;
   #settled = false;
 
   constructor(ctx: RequestContext, res: ServerResponse) {
@@ -236,8 +236,6 @@ class Exchange {
     }
     return true;
   }
-
-  #resume: (() => void) | undefined;
 
   onData(chunk: Buffer): boolean {
     if (this.res.write(chunk)) return true;
