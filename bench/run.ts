@@ -10,7 +10,7 @@ import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installChildCleanup, removeOnExit, stopAllChildren } from './lib/children.ts';
-import { measureWithAutocannon, measureWithWrk, type Measurement, type Tool } from './lib/load.ts';
+import { measurePaced, measureWithAutocannon, measureWithWrk, type Measurement, type Tool } from './lib/load.ts';
 import { haproxyVersion, findHaproxy } from './lib/haproxy.ts';
 import { nginxVersion } from './lib/nginx.ts';
 import { helpText, OptionError, parseOptions, partWanted, type HarnessOptions, type RateKey } from './lib/options.ts';
@@ -164,12 +164,13 @@ async function runPart(spec: PartSpec): Promise<PartRun> {
   });
 }
 
-async function measure(r: Running, spec: PointSpec, options: HarnessOptions, wrkBin: string | undefined): Promise<Measurement> {
+async function measure(r: Running, spec: PointSpec, options: HarnessOptions, wrkBin: string | undefined, caPem: string | undefined): Promise<Measurement> {
   // nginx and HAProxy are C, and direct is the upstream, warmed by every proxy's runs.
   const first = !r.warmed && !COMPILED.has(r.scenario.name);
   r.warmed = true;
   const warmupSec = first ? Math.max(options.warmupSec, options.firstWarmupSec) : options.warmupSec;
   const run = { kind: spec.kind, connections: spec.connections, durationSec: spec.kind === 'rate' ? options.rateDurationSec : options.durationSec, warmupSec, ...(spec.rate ? { rate: spec.rate } : {}) };
+  if (spec.kind === 'rate') return measurePaced(r.target, run, caPem === undefined ? {} : { ca: caPem });
   if (spec.tool === 'wrk' && wrkBin && r.script) return measureWithWrk(wrkBin, r.target, r.script, run);
   return measureWithAutocannon(r.target, run);
 }
@@ -211,7 +212,7 @@ async function main(): Promise<number> {
   }
   const chosen = scenarios.filter((s) => !options.scenarios || options.scenarios.includes(s.name) || (s.name === 'ztproxy' && options.scenarios.includes('ztproxy-autocannon')));
   installChildCleanup();
-  // The bench process (autocannon runs in it) belongs on the load core, with wrk and the upstream.
+  // The bench process (autocannon and the paced generator run in it) belongs on the load core, with wrk and the upstream.
   pinPid(LOAD_CPU, process.pid);
   const notes: string[] = [];
   if (!PINNING) notes.push(`not pinned: ${pinningDescription()} — the numbers are the load generator's as much as the system's`);
@@ -229,6 +230,7 @@ async function main(): Promise<number> {
   const skipped = new Map<string, string>();
   const running: Running[] = [];
   const stageTimings: PartTable[] = [];
+  let caPem: string | undefined;
   const record = (scenario: string, spec: PointSpec, m: Measurement) => {
     const points = measured.get(scenario) ?? new Map<string, { spec: PointSpec; rounds: Measurement[] }>();
     measured.set(scenario, points);
@@ -239,7 +241,7 @@ async function main(): Promise<number> {
   const attempt = async (r: Running, spec: PointSpec, round: number) => {
     say(`bench: round ${round + 1}/${options.rounds} ${r.scenario.name} ${spec.label}${spec.rate ? ` (${Math.round(spec.rate)} req/s)` : ''}`);
     try {
-      const m = await measure(r, spec, options, wrkBin);
+      const m = await measure(r, spec, options, wrkBin, caPem);
       record(r.scenario.name, spec, m);
       say(
         `bench:   → ${Math.round(m.requestsPerSec).toLocaleString('en-US')} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, p99 ${m.latencyMs.p99.toFixed(2)} ms` +
@@ -260,6 +262,7 @@ async function main(): Promise<number> {
     say(`bench: dev PKI (${options.keyType}) and upstream in ${workDir}`);
     const node = process.execPath;
     const certs = await initCerts({ root: ROOT, node }, join(workDir, 'certs'), options.keyType);
+    caPem = certs.caPem;
     const upstream = await startUpstream(node);
     const benchOptions: BenchOptions = { connections: options.connections, durationSec: options.durationSec, warmupSec: options.warmupSec, keyType: options.keyType, only: options.scenarios, cpuProfileDir };
     const ctx: BenchContext = { options: benchOptions, root: ROOT, node, workDir, certs, upstream: upstream.url, upstreamPid: upstream.child.proc.pid! };
@@ -332,19 +335,19 @@ async function main(): Promise<number> {
       const keys = options.rates === 'targets' ? (TARGET_RATES[r.scenario.name] ?? []) : options.rates;
       for (const key of keys) {
         const rate = key === 'r1k' ? 1000 : cap ? Math.round(cap * RATE_SHARE[key]) : undefined;
-        if (rate) specs.push({ key, kind: 'rate', tool: 'autocannon', connections: options.connections, rate, label: RATE_LABEL[key] });
+        if (rate) specs.push({ key, kind: 'rate', tool: 'paced', connections: options.connections, rate, label: RATE_LABEL[key] });
       }
       // The added-p99 target compares ztproxy with nginx at 50 % of nginx's capacity.
       const nginxCap = capacityOf('nginx');
       if (r.scenario.name === 'ztproxy' && nginxCap && (options.rates === 'targets' || options.rates.includes('r50'))) {
-        specs.push({ key: 'nginx50', kind: 'rate', tool: 'autocannon', connections: options.connections, rate: Math.round(nginxCap * 0.5), label: "50 % of nginx's capacity" });
+        specs.push({ key: 'nginx50', kind: 'rate', tool: 'paced', connections: options.connections, rate: Math.round(nginxCap * 0.5), label: "50 % of nginx's capacity" });
       }
       for (const s of specs) directRates.add(Math.round(s.rate!));
       ratePlan.set(r, specs);
     }
     const direct = running.find((r) => r.scenario.name === 'direct');
     if (direct && directRates.size) {
-      ratePlan.set(direct, [...directRates].sort((a, b) => a - b).map((rate) => ({ key: directAt(rate), kind: 'rate', tool: 'autocannon', connections: options.connections, rate, label: `${rate.toLocaleString('en-US')} req/s` })));
+      ratePlan.set(direct, [...directRates].sort((a, b) => a - b).map((rate) => ({ key: directAt(rate), kind: 'rate', tool: 'paced', connections: options.connections, rate, label: `${rate.toLocaleString('en-US')} req/s` })));
     }
     // One round: the rates already come from medians over the capacity rounds, and the full
     // run must leave time for the memory part's 5-minute soak within its 15 minutes.

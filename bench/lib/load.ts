@@ -1,9 +1,12 @@
 // One measurement: a load generator against one target for a fixed time, with the CPU of
 // everyone involved metered over the same window. Capacity runs use wrk (bench/lib/wrk.ts,
-// closed loop, as fast as the target answers); fixed-rate runs and the runs wrk cannot do
-// (a client certificate) use autocannon in the bench process (`overallRate`). Both are on
-// the load core (the bench process is pinned there by run.ts), the system under test on
-// the other.
+// closed loop, as fast as the target answers), or autocannon in the bench process where wrk
+// cannot do what the scenario needs (a client certificate) or is missing. Fixed-rate runs
+// use the paced generator (bench/lib/paced.ts: open loop, evenly spaced, latency from each
+// request's due time), also in the bench process — not autocannon's `overallRate`, which
+// sends each connection's second of requests as one burst (see paced.ts). All of them are on
+// the load core (the bench process is pinned there by run.ts), the system under test on the
+// other.
 //
 // The CPU window starts 250 ms after the generator does (so the connections' TLS
 // handshakes are not charged to the requests) and ends 100 ms before it stops; CPU µs per
@@ -13,12 +16,13 @@ import autocannon from 'autocannon';
 import { meterCore, meterCpu } from './cpu.ts';
 import { LOAD_CPU, PINNING, SUT_CPU } from './pin.ts';
 import type { Target } from './scenario.ts';
+import { startPaced } from './paced.ts';
 import { startWrk } from './wrk.ts';
 
-export type Tool = 'wrk' | 'autocannon';
+export type Tool = 'wrk' | 'autocannon' | 'paced';
 
 export interface RunSpec {
-  /** `capacity`: as fast as it answers; `rate`: a fixed request rate (autocannon). */
+  /** `capacity`: as fast as it answers; `rate`: a fixed request rate (the paced generator). */
   readonly kind: 'capacity' | 'rate';
   readonly connections: number;
   readonly durationSec: number;
@@ -63,7 +67,7 @@ export interface Measurement {
   readonly non2xx: number;
   /** The system under test (with its children), in the CPU window. */
   readonly sutCpu?: { readonly cpuSec: number; readonly percent: number; readonly usPerRequest: number };
-  /** The load generator's own CPU (wrk's process, or the bench process running autocannon). */
+  /** The load generator's own CPU (wrk's process, or the bench process running autocannon or the paced generator). */
   readonly loadgenCpuPercent?: number;
   /** How busy each core was in the window (everything on it: ours and anything else). */
   readonly sutCoreBusyPercent?: number;
@@ -73,6 +77,19 @@ export interface Measurement {
    * process on a shared machine): well above 0, the system did not have its core to itself.
    */
   readonly sutCoreOtherPercent?: number;
+  /**
+   * The paced generator's own lateness (fixed-rate runs): from when a request could have left
+   * (its due time, a connection free) to when it did, ms; it is in every latency above.
+   */
+  readonly pacing?: {
+    readonly lagMs: { readonly p50: number; readonly p99: number; readonly max: number };
+    /** Requests that left more than LATE_MS (paced.ts) late. */
+    readonly late: number;
+    /** Requests that found every connection busy when due: the target's queue, counted in their latency. */
+    readonly waitedForConnection: number;
+    /** Due in the window but never sent (still waiting for a connection when it ended). */
+    readonly unsent: number;
+  };
   /** The load generator, not the target, may have set the pace: do not read this as capacity. */
   readonly loadgenSaturated: boolean;
   /** Why it is marked saturated. */
@@ -263,5 +280,63 @@ export async function measureWithAutocannon(target: Target, spec: RunSpec): Prom
     timeouts: result.timeouts,
     non2xx: statusNon2xx,
     ...cpuFields(usage, inWindow / usage.windowSec),
+  };
+}
+
+export interface PacedTls {
+  /** PEM of the CA that signed the target's certificate (the dev CA): the paced generator verifies it. */
+  readonly ca?: string;
+}
+
+/**
+ * The paced generator in the bench process: a fixed rate, open loop, latency from each
+ * request's due time. The warm-up is paced too, on the same connections, straight into the
+ * measured window (no gap and no burst of new handshakes at its start).
+ */
+export async function measurePaced(target: Target, spec: RunSpec, tls: PacedTls = {}): Promise<Measurement> {
+  if (spec.kind !== 'rate' || !spec.rate) throw new TypeError('measurePaced: a fixed-rate run needs kind "rate" and a rate');
+  const run = startPaced({
+    url: target.url,
+    rate: spec.rate,
+    durationSec: spec.durationSec,
+    warmupSec: spec.warmupSec,
+    connections: spec.connections,
+    ...(target.headers ? { headers: target.headers } : {}),
+    ...(target.pool ? { pool: target.pool } : {}),
+    ...(target.url.startsWith('https:') ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(target.tlsOptions ?? {}) } } : {}),
+  });
+  // A failed start (no connection) ends the run before its window: do not wait for that.
+  await Promise.race([run.measuring, run.done]);
+  const { openMs, closeMs } = windowTimes(spec.durationSec);
+  await sleep(openMs);
+  const atOpen = run.completedSoFar();
+  const stop = openWindow(target, undefined);
+  await sleep(closeMs - openMs);
+  const inWindow = run.completedSoFar() - atOpen;
+  const usage = stop();
+  const r = await run.done;
+  if (r.completed === 0) throw new Error(`the paced generator completed no request in ${spec.durationSec} s (${r.errors} errors, ${r.timeouts} timeouts)`);
+  const requestsPerSec = r.completedInWindow / r.durationSec;
+  const cpu = cpuFields(usage, inWindow / usage.windowSec);
+  // Its core saturated or its pacing late: either way the latency is partly the generator's.
+  const reasons = [cpu.saturation, r.behind].filter(Boolean);
+  const { latencyMs: l, lagMs } = r;
+  return {
+    tool: 'paced',
+    kind: 'rate',
+    connections: spec.connections,
+    targetRate: spec.rate,
+    rateHeld: requestsPerSec >= RATE_HELD_SHARE * spec.rate,
+    durationSec: r.durationSec,
+    requestsPerSec,
+    requests: r.completed,
+    latencyMs: { mean: l.mean, p50: l.p50, p90: l.p90, p99: l.p99, p99_9: l.p99_9, max: l.max },
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    ...cpu,
+    pacing: { lagMs: { p50: lagMs.p50, p99: lagMs.p99, max: lagMs.max }, late: r.late, waitedForConnection: r.waitedForConnection, unsent: r.due - r.sent },
+    loadgenSaturated: reasons.length > 0,
+    ...(reasons.length ? { saturation: reasons.join('; ') } : {}),
   };
 }

@@ -1,5 +1,5 @@
 // `npm run bench` end to end at the smallest size: direct and ztproxy, one round of one
-// second each (wrk capacity and an autocannon run at 1k req/s), no child parts, the report
+// second each (wrk capacity and a paced fixed-rate run at 1k req/s), no child parts, the report
 // written to a temporary directory. Asserts the report's shape and that its numbers are
 // computed from its own measurements — never how fast anything was.
 import { execFile } from 'node:child_process';
@@ -54,7 +54,7 @@ describe.skipIf(!findWrk())('npm run bench, tiny', () => {
     const at1k = ztproxy.points.find((p) => p.key === 'r1k');
     const direct1k = report.scenarios.find((s) => s.name === 'direct')!.points.find((p) => p.key === '@1000');
     if (at1k && direct1k) {
-      expect(at1k.tool).toBe('autocannon');
+      expect(at1k.tool).toBe('paced');
       expect(at1k.addedMs!.p50).toBeCloseTo(at1k.latencyMs.p50.median - direct1k.latencyMs.p50.median, 9);
     }
 
