@@ -402,7 +402,23 @@ function sweepRows(results: readonly ScenarioResult[]): string[][] {
   );
 }
 
-const RATE_HEAD = ['scenario', 'rate', 'asked req/s', 'got req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'added p50 / p99 / p99.9 ms', 'SUT CPU µs/req', 'load gen CPU %', 'notes'];
+const RATE_HEAD = ['scenario', 'rate', 'tool', 'asked req/s', 'got req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'added p50 / p99 / p99.9 ms', 'SUT CPU µs/req', 'load gen CPU %', 'generator lag p50 / p99 ms', 'notes'];
+
+/** What the fixed-rate table measured and with what (bench/lib/paced.ts; bench/README.md). */
+export const FIXED_RATE_NOTE =
+  'The paced generator (`bench/lib/paced.ts`, tool `paced`): open loop, request i due at t0 + i/rate, evenly spaced, sent on a free keep-alive connection (the run’s connection count, each opened before the warm-up so no handshake is measured), latency from its **due** time — a stall that makes requests wait for a connection is in their latency (coordinated omission corrected, as wrk2 does). ' +
+  'Not autocannon’s `overallRate`: it limits each connection per second (`node_modules/autocannon/lib/httpClient.js`, `reqsMadeThisSecond`, reset by a 1 s `setInterval` at lines 67-72, checked at line 158), so each connection sends its second’s requests back to back — 1k req/s on 50 connections was 50 bursts of 20 at the start of every second, and the latency was the burst’s queue. ' +
+  'generator lag: how late the generator itself sent requests (timer resolution 1 ms; it is in every latency of the row and the same for every system, so `added` cancels it); more than 1 % of requests over 1 ms late marks the row saturated. ' +
+  'added = the median minus `direct`’s median at the same rate (what the hop adds). A rate not held: the system completed < 95 % of the asked rate (it is past its capacity; latency then includes queueing).';
+
+/** The paced generator's own lateness, medians over the rounds (it is inside every latency of the row). */
+function lagCell(p: PointResult): string {
+  const paced = p.rounds.map((m) => m.pacing).filter((x) => x !== undefined);
+  if (!paced.length) return '-';
+  const p50 = median(paced.map((x) => x.lagMs.p50));
+  const p99 = median(paced.map((x) => x.lagMs.p99));
+  return `${fmtMs(p50)} / ${fmtMs(p99)}`;
+}
 
 function rateRows(results: readonly ScenarioResult[]): string[][] {
   return results.flatMap((r) =>
@@ -414,6 +430,7 @@ function rateRows(results: readonly ScenarioResult[]): string[][] {
         return [
           r.name,
           p.label,
+          p.tool,
           fmtInt(p.rate ?? 0),
           spread(p.requestsPerSec, fmtInt),
           spread(l.p50, fmtMs),
@@ -424,6 +441,7 @@ function rateRows(results: readonly ScenarioResult[]): string[][] {
           p.addedMs ? `${fmtMs(p.addedMs.p50)} / ${fmtMs(p.addedMs.p99)} / ${fmtMs(p.addedMs.p99_9)}` : '-',
           p.sutUsPerRequest ? fmtInt(p.sutUsPerRequest.median) : '-',
           p.loadgenCpuPercent ? fmtInt(p.loadgenCpuPercent.median) : '-',
+          lagCell(p),
           notes || '-',
         ];
       }),
@@ -539,7 +557,7 @@ export function formatMarkdown(report: BenchReport, stamp: string): string {
     lines.push(
       '## Latency at fixed rates',
       '',
-      'autocannon at a fixed overall rate. added = the median minus `direct`’s median at the same rate (what the hop adds). A rate not held: the system completed < 95 % of the asked rate (it is past its capacity; latency then includes queueing).',
+      FIXED_RATE_NOTE,
       '',
       markdownTable(RATE_HEAD, rates),
       '',

@@ -48,7 +48,7 @@ function m(rps: number, p50: number, p99: number, extra: Partial<Measurement> = 
 }
 
 const cap: PointSpec = { key: 'c50', kind: 'capacity', tool: 'wrk', connections: 50, label: 'capacity, 50 connections' };
-const rate = (key: string, r: number): PointSpec => ({ key, kind: 'rate', tool: 'autocannon', connections: 50, rate: r, label: key });
+const rate = (key: string, r: number): PointSpec => ({ key, kind: 'rate', tool: 'paced', connections: 50, rate: r, label: key });
 
 function scenario(name: string, points: { spec: PointSpec; rounds: Measurement[] }[]): ScenarioResult {
   return { name, description: name, tool: 'wrk', points: points.map((p) => summarizePoint(p.spec, p.rounds)!) };
@@ -72,7 +72,7 @@ function sampleResults(): ScenarioResult[] {
     ]),
     scenario('ztproxy-jwt', [
       { spec: cap, rounds: [m(9000, 5, 10)] },
-      { spec: rate('r1k', 1000), rounds: [m(1000, 0.45, 1)] },
+      { spec: rate('r1k', 1000), rounds: [m(1000, 0.45, 1, { tool: 'paced', kind: 'rate', pacing: { lagMs: { p50: 0.42, p99: 0.97, max: 3 }, late: 2, waitedForConnection: 0, unsent: 0 } })] },
     ]),
     scenario('ztproxy-jwt-new-es256', [{ spec: cap, rounds: [m(4500, 5, 10, { sutCoreOtherPercent: 70 })] }]),
     scenario('ztproxy-jwt-new-rs256', [{ spec: cap, rounds: [m(6000, 5, 10, { loadgenSaturated: true, saturation: 'load generator at 95 % of its core' })] }]),
@@ -235,6 +235,10 @@ describe('the files', () => {
     expect(md).toContain('## Targets');
     expect(md).toContain('forward-only ÷ nginx forward-only');
     expect(md).toContain('## Latency at fixed rates');
+    // Which generator a fixed-rate run used, why not autocannon's overallRate, and its own lateness.
+    expect(md).toContain('The paced generator (`bench/lib/paced.ts`');
+    expect(md).toContain('reqsMadeThisSecond');
+    expect(md).toMatch(/\| ztproxy-jwt \| r1k \| paced \| 1,000 \|.*\| 0\.42 \/ 0\.97 \| - \|/);
     expect(md).toContain('bench/memory.ts is missing');
     expect(md).toContain('![Handshakes & <rates>](stamp-handshake-rate.svg)');
     const svgs = (await readdir(dir)).filter((f) => f.endsWith('.svg')).sort();
