@@ -297,7 +297,11 @@ export function startPaced(o: PacedOptions): PacedRun {
     if (stopped) return;
     stopped = true;
     if (timer) clearTimeout(timer);
+    let settled = false;
+    // After the clients are closed: a request stuck past the deadline is then an error, not lost.
     const settle = () => {
+      if (settled) return;
+      settled = true;
       void Promise.all(conns.map((c) => c.client.destroy().catch(() => undefined))).then(() => {
         resolveDone(result());
       });
