@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Measurement, Tool } from './load.ts';
+import { LATE_MS, LATE_SHARE } from './paced.ts';
 import { target, type Cell, type ChartSpec, type PartResult, type PartTable, type TargetResult } from './part.ts';
 import type { RatioSpec } from './scenario.ts';
 import { renderChart } from './svg.ts';
@@ -408,7 +409,7 @@ const RATE_HEAD = ['scenario', 'rate', 'tool', 'asked req/s', 'got req/s', 'p50 
 export const FIXED_RATE_NOTE =
   'The paced generator (`bench/lib/paced.ts`, tool `paced`): open loop, request i due at t0 + i/rate, evenly spaced, sent on a free keep-alive connection (the run’s connection count, each opened before the warm-up so no handshake is measured), latency from its **due** time — a stall that makes requests wait for a connection is in their latency (coordinated omission corrected, as wrk2 does). ' +
   'Not autocannon’s `overallRate`: it limits each connection per second (`node_modules/autocannon/lib/httpClient.js`, `reqsMadeThisSecond`, reset by a 1 s `setInterval` at lines 67-72, checked at line 158), so each connection sends its second’s requests back to back — 1k req/s on 50 connections was 50 bursts of 20 at the start of every second, and the latency was the burst’s queue. ' +
-  'generator lag: how late the generator itself sent requests (timer resolution 1 ms; it is in every latency of the row and the same for every system, so `added` cancels it); more than 1 % of requests over 1 ms late marks the row saturated. ' +
+  `generator lag: how late the generator itself sent requests (timer resolution 1 ms; it is in every latency of the row and the same for every system, so **added** cancels it); more than ${100 * LATE_SHARE} % of requests over ${LATE_MS} ms late marks the row saturated. ` +
   'added = the median minus `direct`’s median at the same rate (what the hop adds). A rate not held: the system completed < 95 % of the asked rate (it is past its capacity; latency then includes queueing).';
 
 /** The paced generator's own lateness, medians over the rounds (it is inside every latency of the row). */
