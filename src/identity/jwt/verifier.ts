@@ -4,17 +4,19 @@
 //     (`jwk`/`jku`/`x5u`/`x5c`, `crit`, an alg off the allowlist; ./precheck.ts) — they can only refuse;
 //  2. the unverified `iss` picks which issuer's keys to try, and nothing else is read from
 //     the unverified payload;
-//  3. jose verifies the signature with that issuer's keys and algorithms, then iss, aud,
+//  3. jose verifies the signature with that issuer's keys and algorithms (the check itself
+//     through node:crypto with the key jose imported, ./jws-verify.ts), then iss, aud,
 //     exp, nbf; only then are claims read: the time claims' range and the lifetime the
 //     token claims (basics/token-times.ts), then typ, iat, cnf, the Subject.
 // Verified tokens are cached by SHA-256 of the token until their `exp`; a hit re-checks
 // the time and the certificate binding, which depend on the request, not on the token.
 import { hash } from 'node:crypto';
 import { readFile as readFileFromDisk } from 'node:fs/promises';
-import { jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Subject } from '../../basics/subject.ts';
 import { readConfirmation } from './confirmation.ts';
+import { verifyJwt } from './jws-verify.ts';
 import { keySetFor, type KeyResolver } from './key-set.ts';
 import { precheckJws, type PrecheckProblem } from './precheck.ts';
 import { BEARER_FAILURE_REASONS, REQUIRED_CLAIMS, reasonForError, type BearerFailureReason } from './reasons.ts';
@@ -209,7 +211,7 @@ export class BearerVerifier {
     let payload: JWTPayload;
     let verifiedHeader: ProtectedHeaderParameters;
     try {
-      const verified = await jwtVerify(token, issuer.keys, {
+      const verified = await verifyJwt(token, issuer.keys, {
         algorithms: issuer.algorithms,
         issuer: issuer.issuer,
         audience: issuer.audience,

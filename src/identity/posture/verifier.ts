@@ -18,7 +18,8 @@
 // certificate or user through.
 import { hash } from 'node:crypto';
 import { readFile as readFileFromDisk } from 'node:fs/promises';
-import { jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { verifyJwt } from '../jwt/jws-verify.ts';
 import { LRUCache } from 'lru-cache';
 import type { Device, DevicePosture } from '../../basics/device.ts';
 import { tokenTimesProblem } from '../../basics/token-times.ts';
@@ -232,7 +233,7 @@ export class PostureVerifier {
 
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, issuer.keys, {
+      ({ payload } = await verifyJwt(token, issuer.keys, {
         algorithms: issuer.algorithms,
         issuer: pre.iss,
         clockTolerance: issuer.toleranceS,
