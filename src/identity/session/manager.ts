@@ -49,6 +49,11 @@ export interface OpenSession {
   readonly subject: Subject;
 }
 
+/** An opened cookie, and the cookie that last wrote its activity back (reused within the touch interval). */
+interface CachedSession extends OpenSession {
+  touched?: { readonly session: OpenSession; readonly setCookie: string };
+}
+
 export type SessionResult =
   | { readonly ok: true; readonly session: OpenSession; readonly setCookie: string | undefined }
   | { readonly ok: false; readonly reason: string };
@@ -107,7 +112,7 @@ export class SessionManager {
   readonly #idleS: number;
   readonly #touchS: number;
   /** Decrypted cookies by value: a JWE decrypt per request is the cost a cache avoids. */
-  readonly #opened = new LRUCache<string, OpenSession>({ max: 10_000, ttl: 60_000 });
+  readonly #opened = new LRUCache<string, CachedSession>({ max: 10_000, ttl: 60_000 });
 
   constructor(opts: SessionManagerOptions) {
     this.#opts = opts;
@@ -184,8 +189,16 @@ export class SessionManager {
       if (!this.#opts.runtime.refreshFailures.has(key)) return this.#refreshOnce(key, data);
     }
     if (now - data.seen >= this.#touchS) {
-      const touched = { ...data, seen: now };
-      return { ok: true, session: { data: touched, subject: session.subject }, setCookie: await this.#cookieFor(touched) };
+      // A client that keeps sending the old cookie (requests in flight together, a script
+      // without a cookie jar) gets the cookie already written for it: sealing a JWE per
+      // request would cost more than the request. Only `seen` differs from `data`, which
+      // was checked above.
+      const last = session.touched;
+      if (last !== undefined && now - last.session.data.seen < this.#touchS) return { ok: true, session: last.session, setCookie: last.setCookie };
+      const touched: OpenSession = { data: { ...data, seen: now }, subject: session.subject };
+      const setCookie = await this.#cookieFor(touched.data);
+      session.touched = { session: touched, setCookie };
+      return { ok: true, session: touched, setCookie };
     }
     return { ok: true, session, setCookie: undefined };
   }
