@@ -28,11 +28,21 @@ function proxy(req: IncomingMessage, res: ServerResponse): void {
   }
   const id = randomUUID();
   let resume: (() => void) | undefined;
+  let abort: ((err?: Error) => void) | undefined;
+  let done = false;
+  // A client that leaves mid-response (every load generator does at the end of a run) must
+  // abort the upstream exchange: paused on a write that never drains, it would hold one of
+  // the pool's connections for good, and after a few runs every request waits for one.
+  res.once('close', () => {
+    if (!done) abort?.();
+  });
   headers.push('x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', 'https', 'x-forwarded-host', host, 'x-request-id', id);
   pool.dispatch(
     { method: req.method as 'GET', path: req.url ?? '/', headers, body: req.method === 'GET' || req.method === 'HEAD' ? null : req },
     {
-      onConnect() {},
+      onConnect(abortExchange: (err?: Error) => void) {
+        abort = abortExchange;
+      },
       onHeaders(status: number, rawHeaders: Buffer[], resumeReading: () => void) {
         resume = resumeReading;
         const out: string[] = [];
@@ -51,9 +61,11 @@ function proxy(req: IncomingMessage, res: ServerResponse): void {
         return false;
       },
       onComplete() {
+        done = true;
         res.end();
       },
       onError(err: Error) {
+        done = true;
         if (res.headersSent) res.destroy(err);
         else res.writeHead(502).end();
       },

@@ -28,6 +28,17 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bench-proxies-'));
   upstream = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
+    if (req.url === '/endless') {
+      // A response that only ends when the proxy stops reading it.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = () => {
+        while (res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+      return;
+    }
     seen.push(req.headers);
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
   });
@@ -86,6 +97,30 @@ describe('the reference proxies', () => {
     await expectSameWork(proxy.url);
     await proxy.child.stop();
   });
+
+  it('bare-proxy gives its upstream connection back when the client leaves mid-response', async () => {
+    const proxy = await startUpstream(process.execPath, join(ROOT, 'bench', 'lib', 'bare-proxy.ts'), 'bare-proxy', {
+      args: [ctx.certs.serverCert, ctx.certs.serverKey, ctx.upstream],
+      scheme: 'https',
+      probe: { ca: ctx.certs.caPem },
+    });
+    // More clients leaving than the proxy's pool has connections (128): a paused exchange
+    // that is never aborted holds its connection, and the next request would wait forever.
+    for (let i = 0; i < 140; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${proxy.url}/endless`, { ca: ctx.certs.caPem, servername: 'localhost', agent: false }, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.once('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve() : reject(err)));
+        req.end();
+      });
+    }
+    await expectSameWork(proxy.url);
+    await proxy.child.stop();
+  }, 30_000);
 
   it.skipIf(!findHaproxy())('haproxy adds the same headers', async () => {
     const haproxy = await startHaproxy(ctx, findHaproxy()!);
