@@ -166,13 +166,15 @@ export class BearerVerifier {
     this.maxTokenBytes = nonNegativeInteger(opts.maxTokenBytes, 8192, 'maxTokenBytes');
     this.cacheMaxTtlMs = nonNegativeInteger(opts.cacheMaxTtlMs, 300_000, 'cacheMaxTtlMs');
     const cacheMax = nonNegativeInteger(opts.cacheMax, 10_000, 'cacheMax');
+    // ttlResolution 0: lru-cache otherwise caches its clock reading for 1 ms by arming a
+    // timer, one per millisecond under load, from a lookup on every request.
     // Failures are not cached. A failure costs at most one signature check (the same as
     // a cold success), and an attacker varies the token anyway, so a failure cache would
     // never hit — it would only let junk tokens evict verified ones. `jwks-unavailable`
     // in particular must be retried as soon as the IdP is back.
     this.cache =
       cacheMax > 0 && this.cacheMaxTtlMs > 0
-        ? new LRUCache<string, CacheEntry>({ max: cacheMax, ttl: this.cacheMaxTtlMs, ttlAutopurge: false })
+        ? new LRUCache<string, CacheEntry>({ max: cacheMax, ttl: this.cacheMaxTtlMs, ttlAutopurge: false, ttlResolution: 0 })
         : undefined;
   }
 

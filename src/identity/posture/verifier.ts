@@ -192,7 +192,7 @@ export class PostureVerifier {
     this.maxTokenBytes = nonNegativeInteger(opts.maxTokenBytes, 8192, 'maxTokenBytes');
     // Failures are not cached (as for bearer tokens): an attacker varies the junk anyway,
     // and a failure cache would only let junk evict verified assertions.
-    this.cache = config.cache.max > 0 ? new LRUCache<string, CacheEntry>({ max: config.cache.max, ttl: config.maxAge, ttlAutopurge: false }) : undefined;
+    this.cache = config.cache.max > 0 ? new LRUCache<string, CacheEntry>({ max: config.cache.max, ttl: config.maxAge, ttlAutopurge: false, ttlResolution: 0 }) : undefined;
   }
 
   /** Does this verifier accept assertions of `issuer`? (An open stream's device, after a reload.) */

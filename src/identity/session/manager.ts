@@ -112,7 +112,7 @@ export class SessionManager {
   readonly #idleS: number;
   readonly #touchS: number;
   /** Decrypted cookies by value: a JWE decrypt per request is the cost a cache avoids. */
-  readonly #opened = new LRUCache<string, CachedSession>({ max: 10_000, ttl: 60_000 });
+  readonly #opened = new LRUCache<string, CachedSession>({ max: 10_000, ttl: 60_000, ttlResolution: 0 });
 
   constructor(opts: SessionManagerOptions) {
     this.#opts = opts;
