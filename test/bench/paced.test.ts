@@ -109,7 +109,9 @@ describe('the paced generator', () => {
     expect(r.errors + r.timeouts + r.non2xx).toBe(0);
     const times = timesOf('paced');
     expect(times.length).toBeGreaterThanOrEqual(199);
-    expect(times.length).toBeLessThanOrEqual(201);
+    // Warm-up requests still in flight when the window opens arrive after it: a few, on a
+    // starved machine (due 10 ms apart).
+    expect(times.length).toBeLessThanOrEqual(205);
     // 10 ms apart when due. Only a late generator (a starved process on a busy machine)
     // lets requests leave together — as many as fit in its worst lateness, each pair with one
     // late request — and it reports that lateness. On a quiet machine: at most 3 in 2 ms,
