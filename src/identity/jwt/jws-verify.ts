@@ -81,7 +81,7 @@ function nodeKeyFor(key: unknown, signing: Signing): KeyObject | undefined {
   if (!isCryptoKey(key)) return undefined;
   let keyObject = nodeKeys.get(key);
   if (keyObject === undefined) {
-    keyObject = usableKey(key) ? KeyObject.from(key) : null;
+    keyObject = usableKey(key) ? keyObjectOf(key) : null;
     nodeKeys.set(key, keyObject);
   }
   return keyObject !== null && matches(key, signing) ? keyObject : undefined;
@@ -89,6 +89,20 @@ function nodeKeyFor(key: unknown, signing: Signing): KeyObject | undefined {
 
 function isCryptoKey(key: unknown): key is CryptoKey {
   return typeof key === 'object' && key !== null && (key as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'CryptoKey';
+}
+
+/**
+ * KeyObject.from of a non-extractable CryptoKey is deprecated (DEP0204) and will throw: such
+ * a key (jose's key sets import public keys extractable; a resolver of its own may not) goes
+ * to jose, as does any key node:crypto will not take, rather than failing a good token.
+ */
+function keyObjectOf(key: CryptoKey): KeyObject | null {
+  if (!key.extractable) return null;
+  try {
+    return KeyObject.from(key);
+  } catch {
+    return null;
+  }
 }
 
 function usableKey(key: CryptoKey): boolean {

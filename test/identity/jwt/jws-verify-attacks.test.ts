@@ -5,8 +5,8 @@
 // length or whose PKCS#1 v1.5 / PSS encoding a lenient verifier would take (the raw RSA
 // operation through privateDecrypt without padding), base64url trailing bits — and so are
 // headers and payloads: duplicate and `__proto__` members, `typ` values the claims step must
-// see as the token carried them, keys under another EdDSA name or of another type, and a
-// remote JWKS whose kid now names another key (the KeyObject cache must follow).
+// see as the token carried them, keys jose hands out non-extractable or under another EdDSA
+// name, and a remote JWKS whose kid now names another key (the KeyObject cache must follow).
 import { constants, createHash, generateKeyPairSync, privateDecrypt, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -81,6 +81,7 @@ async function expectSame(tok: string, keys: KeyResolver, options: ReturnType<ty
   return viaJose;
 }
 
+const flipLast = (text: string) => `${text.slice(0, -3)}${text.at(-3) === 'A' ? 'B' : 'A'}${text.slice(-2)}`;
 const input = (header: unknown, payload: unknown = claims()) => `${b64(header)}.${b64(payload)}`;
 const withSig = (signingInput: string, sig: Uint8Array) => `${signingInput}.${base64url.encode(sig)}`;
 
@@ -391,6 +392,22 @@ describe('base64url and JSON', () => {
 });
 
 describe('keys as jose hands them out', () => {
+  // Was a bug (low), fixed: verifyJwt took KeyObject.from() of any CryptoKey. For a
+  // non-extractable one Node 24 warns (DEP0204, once per process, in the service's log) and
+  // a later Node throws — a TypeError that reasonForError turns into token-invalid-signature
+  // for every good token. jose's key sets import extractable keys; a resolver of its own may not.
+  it('a non-extractable CryptoKey goes to jose, without the KeyObject.from deprecation', async () => {
+    const emitWarning = vi.spyOn(process, 'emitWarning');
+    const jwk = await exportJWK(P256.publicKey);
+    const keys = (async () => importJWK(jwk, 'ES256', { extractable: false })) as unknown as KeyResolver;
+    const text = input({ alg: 'ES256', kid: 'k1' });
+    const tok = withSig(text, nodeSign('sha256', Buffer.from(text), { key: P256.privateKey, dsaEncoding: 'ieee-p1363' }));
+    expect((await expectSame(tok, keys, opts('ES256'), 'jose')).ok).toBe(true);
+    expect((await expectSame(`${text}.${flipLast(tok.split('.')[2]!)}`, keys, opts('ES256'), 'jose')).ok).toBe(false);
+    expect(emitWarning.mock.calls.filter((call) => JSON.stringify(call).includes('DEP0204'))).toEqual([]);
+    emitWarning.mockRestore();
+  });
+
   it('EdDSA and Ed25519: a JWK published for one name, a token under the other, an Ed448 key', async () => {
     const ed448 = generateKeyPairSync('ed448');
     for (const [alg, jwkAlg] of [
