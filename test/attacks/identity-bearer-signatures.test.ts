@@ -6,7 +6,8 @@
 // IEEE P1363; PKCS#1 v1.5 without the NULL, with bytes after the hash (Bleichenbacher
 // 2006), of the wrong length; PSS with another salt or MGF hash and v1.5 under a PS alg;
 // Ed25519 S + L; and key confusion (HS256 keyed with the published RSA key, a kid of
-// another key type, a JWK published for one alg presented under another).
+// another key type, a JWK published for one alg presented under another). Device-posture
+// assertions go through the same check: forged ones are no posture (403, nothing forwarded).
 import { constants, createHash, createHmac, generateKeyPairSync, privateDecrypt, sign as nodeSign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { get, type LogLine } from '../helpers/proxy.ts';
 import { useProxyStack } from '../helpers/stack.ts';
 
 const ISS = 'https://idp-sig.test';
+const DEVICE_ISS = 'device-agent-sig.test';
 const AUD = 'https://api.test';
 
 const EC = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -49,9 +51,24 @@ const stack = useProxyStack(async ({ upstream }) => {
       ],
     }),
   );
+  // Device-posture assertions are checked by the same code with the device agent's keys.
+  const deviceJwks = join(dir, 'device.json');
+  writeFileSync(
+    deviceJwks,
+    JSON.stringify({
+      keys: [
+        { ...(await exportJWK(EC.publicKey)), kid: 'ec', alg: 'ES256', use: 'sig' },
+        { ...(await exportJWK(ED.publicKey)), kid: 'ed', alg: 'EdDSA', use: 'sig' },
+      ],
+    }),
+  );
   return {
     identity: { jwt: [{ issuer: ISS, audience: AUD, jwksFile, algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'] }] },
-    routes: [{ name: 'api', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { authenticated: true } } }],
+    device: { issuers: [{ issuer: DEVICE_ISS, jwksFile: deviceJwks, algorithms: ['ES256', 'EdDSA'] }], maxAge: '5m' },
+    routes: [
+      { name: 'managed', match: { host: 'managed.test' }, upstream: upstream.url, policy: { allow: { device: { managed: true } } } },
+      { name: 'api', match: { host: 'app.test' }, upstream: upstream.url, policy: { allow: { authenticated: true } } },
+    ],
   };
 });
 
@@ -245,5 +262,39 @@ describe('key confusion → 401, nothing forwarded', () => {
     await expectRefused(withSig(rsOnPsKey, rs256(rsOnPsKey, RSA_PS.privateKey)), 'token-unknown-key', 'RS256 on the PS256-only key');
     const edName = signingInput('Ed25519', 'ed', 'admin');
     await expectRefused(withSig(edName, eddsa(edName)), 'token-alg-not-allowed', 'the Ed25519 alg name, not configured');
+  });
+});
+
+describe('forged device-posture assertions are no posture → 403, nothing forwarded', () => {
+  function postureInput(alg: string, kid: string): string {
+    const now = Math.floor(Date.now() / 1000);
+    return `${b64({ alg, kid })}.${b64({ iss: DEVICE_ISS, sub: 'laptop-9', iat: now, exp: now + 300, posture: { managed: true, compliant: true }, jti: `p${++seq}` })}`;
+  }
+  async function withPosture(assertion: string) {
+    stack.upstream.reset();
+    return get(stack.proxy.port, '/x', { host: 'managed.test', headers: { 'x-device-posture': assertion } });
+  }
+
+  it('ES256 r = s = 0, DER, another key; EdDSA S + L and zero — while the genuine assertions pass', async () => {
+    const es = postureInput('ES256', 'ec');
+    const ed = postureInput('EdDSA', 'ed');
+    expect((await withPosture(withSig(es, es256(es)))).status).toBe(200);
+    expect((await withPosture(withSig(ed, eddsa(ed)))).status).toBe(200);
+    const realEd = eddsa(ed);
+    const S = BigInt(`0x${Buffer.from(realEd.subarray(32)).reverse().toString('hex')}`);
+    const forged: [string, string][] = [
+      ['ES256 r = s = 0', withSig(es, Buffer.alloc(64))],
+      ['ES256 r = s = n', withSig(es, Buffer.concat([toBytes(P256_N, 32), toBytes(P256_N, 32)]))],
+      ['ES256 DER', withSig(es, es256(es, EC.privateKey, 'der'))],
+      ['ES256 another key', withSig(es, es256(es, ATTACKER_EC.privateKey))],
+      ['EdDSA S + L', withSig(ed, Buffer.concat([realEd.subarray(0, 32), toBytes(S + ED25519_L, 32).reverse()]))],
+      ['EdDSA zero', withSig(ed, Buffer.alloc(64))],
+    ];
+    for (const [label, assertion] of forged) {
+      const res = await withPosture(assertion);
+      expect(res.status, label).toBe(403);
+      expect(stack.upstream.seen, label).toEqual([]);
+      expect(await logOf(res.headers['x-request-id']), label).toMatchObject({ posture: 'posture-signature-invalid' });
+    }
   });
 });
