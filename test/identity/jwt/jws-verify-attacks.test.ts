@@ -95,6 +95,33 @@ function toBytes(n: bigint, length: number): Buffer {
 const toBytesLE = (n: bigint, length: number) => toBytes(n, length).reverse();
 const fromLE = (bytes: Uint8Array) => toBig(Buffer.from(bytes).reverse());
 
+describe('the node:crypto check is the one that runs', () => {
+  // jws-verify.test.ts holds both checks to the same answers; this holds verifyJwt to
+  // deciding them itself for every alg it models (a table entry lost, a key check too
+  // strict, would otherwise pass unnoticed through the fallback to jose).
+  const rsaSign = (alg: string) => (t: string) =>
+    alg.startsWith('PS')
+      ? nodeSign(`sha${alg.slice(2)}`, Buffer.from(t), { key: RSA.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 })
+      : nodeSign(`sha${alg.slice(2)}`, Buffer.from(t), RSA.privateKey);
+  const cases: [string, Pair, (t: string) => Buffer][] = [
+    ['ES256', P256, (t) => nodeSign('sha256', Buffer.from(t), { key: P256.privateKey, dsaEncoding: 'ieee-p1363' })],
+    ['ES384', P384, (t) => nodeSign('sha384', Buffer.from(t), { key: P384.privateKey, dsaEncoding: 'ieee-p1363' })],
+    ['ES512', P521, (t) => nodeSign('sha512', Buffer.from(t), { key: P521.privateKey, dsaEncoding: 'ieee-p1363' })],
+    ...['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'].map((alg): [string, Pair, (t: string) => Buffer] => [alg, RSA, rsaSign(alg)]),
+    ['EdDSA', ED, (t) => nodeSign(null, Buffer.from(t), ED.privateKey)],
+    ['Ed25519', ED, (t) => nodeSign(null, Buffer.from(t), ED.privateKey)],
+  ];
+  it.each(cases)('%s: a good token, a tampered one and an expired one are decided by node:crypto', async (alg, pair, sign) => {
+    const keys = await jwks(pair);
+    const text = input({ alg, kid: 'k1', typ: 'at+jwt' });
+    const good = withSig(text, sign(text));
+    expect((await expectSame(good, keys, opts(alg), 'node')).ok).toBe(true);
+    expect((await expectSame(`${text}.${flipLast(good.split('.')[2]!)}`, keys, opts(alg), 'node')).ok).toBe(false);
+    const old = input({ alg, kid: 'k1' }, claims({ exp: NOW - 60 }));
+    expect(await expectSame(withSig(old, sign(old)), keys, opts(alg), 'node')).toMatchObject({ ok: false, reason: 'token-expired' });
+  });
+});
+
 describe('ECDSA: psychic signatures, out-of-range r and s, high S, swapped halves', () => {
   // Group orders (SEC 2): r and s must be in [1, n-1].
   const curves = [
