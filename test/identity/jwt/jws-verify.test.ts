@@ -77,7 +77,7 @@ function token(c: AlgCase, header: unknown, payload: unknown, key?: KeyObject): 
 
 async function jwks(keys: { pair: Pair; kid: string; extra?: Partial<JWK> }[]): Promise<KeyResolver> {
   const list = await Promise.all(keys.map(async ({ pair, kid, extra }) => ({ ...(await exportJWK(pair.publicKey)), kid, ...extra })));
-  return createLocalJWKSet({ keys: list }) as KeyResolver;
+  return createLocalJWKSet({ keys: list });
 }
 
 type Outcome = { ok: true; payload: unknown; header: unknown } | { ok: false; reason: string; code: string | undefined; claim?: string };
@@ -242,7 +242,7 @@ describe('verifyJwt agrees with jose jwtVerify', () => {
       it('honours the JWK\'s own alg, use and key_ops restrictions as jose does', async () => {
         const good = token(c, header, claims());
         for (const extra of [{ alg: c.alg === 'RS256' ? 'RS384' : 'RS256' }, { use: 'enc' }, { key_ops: ['encrypt'] }, { use: 'sig' }, { alg: c.alg }]) {
-          const keys = await jwks([{ pair: c.pair, kid: 'k1', extra: extra as Partial<JWK> }]);
+          const keys = await jwks([{ pair: c.pair, kid: 'k1', extra }]);
           await expectSame(good, keys, opts(c.alg));
         }
       });
@@ -311,9 +311,9 @@ describe('verifyJwt agrees with jose jwtVerify', () => {
       (async () => exportJWK(P256.publicKey)) as unknown as KeyResolver,
       (async () => P256.publicKey) as unknown as KeyResolver,
       (async () => createPrivateKey(P256.privateKey.export({ format: 'pem', type: 'pkcs8' }))) as unknown as KeyResolver,
-      (async () => {
+      async () => {
         throw new errors.JWKSNoMatchingKey();
-      }) as unknown as KeyResolver,
+      },
     ];
     for (const keys of resolvers) await expectSame(tok, keys, opts('ES256'));
   });
