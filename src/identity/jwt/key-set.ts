@@ -36,6 +36,21 @@ export class JwksUnavailableError extends Error {
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
 /**
+ * Why an RSA JWK's public exponent is unusable, or undefined. With e = 1 every properly
+ * padded hash is its own signature (anyone can "sign" for that key), and an even or
+ * missing exponent is no RSA key; jose verifies with whatever a key set holds, so such a
+ * key never enters one.
+ */
+export function rsaExponentProblem(jwk: Record<string, unknown>): string | undefined {
+  if (jwk.kty !== 'RSA') return undefined;
+  if (typeof jwk.e !== 'string' || !/^[A-Za-z0-9_-]+$/.test(jwk.e)) return 'has no valid public exponent "e"';
+  const bytes = Buffer.from(jwk.e, 'base64url');
+  const e = bytes.length === 0 ? 0n : BigInt(`0x${bytes.toString('hex')}`);
+  if (e < 3n || e % 2n === 0n) return `has public exponent ${e} (an RSA exponent is odd and at least 3)`;
+  return undefined;
+}
+
+/**
  * Checks a JWKS read from a file and returns jose's resolver for it. Refuses private or
  * symmetric keys outright: a file meant to hold public keys that holds a signing key (or
  * an `oct` secret) is a leak waiting to be committed, and a secret would make HMAC
@@ -55,6 +70,8 @@ export function localKeySet(jwks: unknown, source: string): KeyResolver {
     }
     const secret = PRIVATE_MEMBERS.find((m) => Object.hasOwn(jwk, m));
     if (secret !== undefined) throw new Error(`${source}: keys[${i}] is a private key (has "${secret}"); publish public keys only`);
+    const exponent = rsaExponentProblem(jwk);
+    if (exponent !== undefined) throw new Error(`${source}: keys[${i}] ${exponent}`);
   });
   try {
     return createLocalJWKSet(jwks as JSONWebKeySet);
@@ -104,12 +121,17 @@ export function remoteKeySet(url: URL, opts: RemoteKeySetOptions): KeyResolver {
         return res;
       }
       const body = await res.text();
-      if (!looksLikeJwks(body)) {
+      const jwks = asJwks(body);
+      if (jwks === undefined) {
         lastFailedAt = Date.now();
         throw new Error('the response is not a JSON Web Key Set');
       }
       lastOkAt = Date.now();
-      return new Response(body, { status: 200, headers: res.headers });
+      // An unusable RSA key is left out, not the whole set: the issuer's other keys keep
+      // working, and a token naming that key finds none.
+      const usable = jwks.keys.filter((k) => rsaExponentProblem(k) === undefined);
+      const text = usable.length === jwks.keys.length ? body : JSON.stringify({ ...jwks, keys: usable });
+      return new Response(text, { status: 200, headers: res.headers });
     } catch (err) {
       lastFailedAt = Date.now();
       throw err;
@@ -213,13 +235,14 @@ export async function keySetFor(source: KeySource, opts: KeySetOptions): Promise
   throw new Error('needs jwksUri or jwksFile');
 }
 
-function looksLikeJwks(body: string): boolean {
+function asJwks(body: string): { keys: Record<string, unknown>[] } | undefined {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    return false;
+    return undefined;
   }
   const keys = typeof json === 'object' && json !== null ? (json as { keys?: unknown }).keys : undefined;
-  return Array.isArray(keys) && keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k));
+  const ok = Array.isArray(keys) && keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k));
+  return ok ? (json as { keys: Record<string, unknown>[] }) : undefined;
 }

@@ -12,6 +12,7 @@ import {
   makeKey,
   mint,
   startJwksServer,
+  writeJwksFile,
   type JwksServer,
   type TestKey,
 } from '../../helpers/jwt.ts';
@@ -160,5 +161,41 @@ describe('an unreachable IdP is an error, not a bad token', () => {
     // And forged signatures under a known kid are still forged.
     const attacker = await makeKey('ES256', es.kid);
     expect(await verifier.verify(await mint(attacker, accessClaims(now())), undefined)).toEqual({ ok: false, reason: 'token-invalid-signature' });
+  });
+});
+
+describe('RSA keys with an unusable public exponent', () => {
+  // e = 1: every properly padded hash is its own signature, so anyone could sign for the key.
+  const weak = (e: string, kid: string) => ({ ...rs.publicJwk, e, kid });
+
+  it('are left out of a fetched key set; the issuer\'s other keys keep working', async () => {
+    const server = await startJwksServer({ keys: [weak('AQ', 'weak'), weak('Ag', 'even'), es.publicJwk] });
+    servers.push(server);
+    const config = jwtIssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256', 'RS256'], jwksUri: server.jwksUrl });
+    const verifier = await BearerVerifier.create([config], { jwksRefetchCooldownMs: COOLDOWN_MS });
+    expect(await verifier.verify(await mint(es, accessClaims(now())), undefined)).toMatchObject({ ok: true });
+    // A token naming the weak key (signed with the real RSA key: same n) finds no key at all.
+    for (const kid of ['weak', 'even']) {
+      const token = await mint({ ...rs, kid }, accessClaims(now()));
+      expect(await verifier.verify(token, undefined)).toEqual({ ok: false, reason: 'token-unknown-key' });
+    }
+  });
+
+  it('make a JWKS file refused at start, naming the key', async () => {
+    for (const [e, shown] of [
+      ['AQ', 'keys[1] has public exponent 1'],
+      ['AAE', 'keys[1] has public exponent 1'],
+      ['Ag', 'keys[1] has public exponent 2'],
+      ['', 'keys[1] has no valid public exponent'],
+    ] as const) {
+      const file = await writeJwksFile({ keys: [es.publicJwk, weak(e, 'weak')] });
+      const config = jwtIssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256', 'RS256'], jwksFile: file.path });
+      await expect(BearerVerifier.create([config])).rejects.toThrow(shown);
+      await file.cleanup();
+    }
+    const ok = await writeJwksFile({ keys: [es.publicJwk, rs.publicJwk] });
+    const config = jwtIssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256', 'RS256'], jwksFile: ok.path });
+    await expect(BearerVerifier.create([config])).resolves.toBeDefined();
+    await ok.cleanup();
   });
 });
