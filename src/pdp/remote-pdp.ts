@@ -1,15 +1,18 @@
-// One remote PDP as the authorization stage sees it: `decide(document)` → an answer.
+// One remote PDP as the authorization stage sees it: `decide(input, route)` → an answer.
 // In front of the HTTP client (./client.ts), in this order:
-// 1. the decision cache, keyed by a SHA-256 of the exact bytes that would be sent — so a
-//    decision about one user, device, method, path or template parameter is never
-//    reused for another (they are all in the bytes). Only definite allow/deny answers
-//    are kept, for `cache.ttl`; an error is never cached. A hit answers synchronously.
+// 1. the decision cache, keyed by remoteCacheKey (../policy/remote-input.ts): built from
+//    every value the document is built from, without building it, so that equal keys
+//    mean byte-identical documents — a decision about one user, device, method, path or
+//    template parameter is never reused for another. Only definite allow/deny answers
+//    are kept, for `cache.ttl`; an error is never cached. A hit answers synchronously
+//    and builds no document. The cache belongs to this PDP (its mode, URL and settings:
+//    ./registry.ts), so no key is shared across PDPs or modes.
 // 2. identical evaluations in flight are coalesced: one PDP call, every waiter gets its
 //    answer (a burst of identical requests after a cache expiry is one call, not 100).
 // 3. the circuit breaker (./breaker.ts): while it is open, no call — `pdp-circuit-open`.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Decision } from '../policy/index.ts';
+import type { Decision, PolicyInput } from '../policy/index.ts';
+import { remoteCacheKey, remoteDocument, type RemoteRoute } from '../policy/remote-input.ts';
 import type { RemotePdpSettings } from '../config/pdp.ts';
 import { CircuitBreaker, type BreakerState } from './breaker.ts';
 import { PdpHttpClient, pdpEndpoint, type PdpErrorReason } from './client.ts';
@@ -69,7 +72,9 @@ export class RemotePdp {
     this.#telemetry = telemetry;
     this.#client = new PdpHttpClient(settings);
     this.#breaker = new CircuitBreaker(settings.breaker, (state) => telemetry.breaker(state));
-    this.#cache = settings.cache.ttl > 0 && settings.cache.max > 0 ? new LRUCache({ max: settings.cache.max, ttl: settings.cache.ttl }) : undefined;
+    // ttlResolution 0: an expiry check reads the clock. lru-cache's default (1 ms) caches
+    // the clock and arms a timer to forget it — a timer a millisecond under load.
+    this.#cache = settings.cache.ttl > 0 && settings.cache.max > 0 ? new LRUCache({ max: settings.cache.max, ttl: settings.cache.ttl, ttlResolution: 0 }) : undefined;
     const mode = settings.mode;
     this.#allow = answer(ALLOW, undefined, mode);
     this.#deny = answer(DENY, undefined, mode);
@@ -91,15 +96,23 @@ export class RemotePdp {
     return this.#breaker.retryAfterSeconds();
   }
 
-  /** The answer for this exact document: synchronous on a cache hit. Never rejects. */
-  decide(document: string, requestId: string): PdpAnswer | Promise<PdpAnswer> {
-    const key = createHash('sha256').update(document).digest('base64url');
-    const cached = this.#cache?.get(key);
-    if (cached !== undefined) {
-      this.#telemetry.cache('hit');
-      return cached;
+  /**
+   * The answer for this input on this route: synchronous on a cache hit; undefined when
+   * this PDP cannot be asked about it (AuthZEN, no subject). Never rejects.
+   */
+  decide(input: PolicyInput, route: RemoteRoute, requestId: string): PdpAnswer | Promise<PdpAnswer> | undefined {
+    const mode = this.settings.mode;
+    const key = remoteCacheKey(mode, input, route);
+    if (key === undefined) return undefined;
+    const cache = this.#cache;
+    if (cache !== undefined) {
+      const cached = cache.get(key);
+      if (cached !== undefined) {
+        this.#telemetry.cache('hit');
+        return cached;
+      }
+      this.#telemetry.cache('miss');
     }
-    if (this.#cache !== undefined) this.#telemetry.cache('miss');
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) return pending;
     const permit = this.#breaker.tryAcquire();
@@ -107,6 +120,8 @@ export class RemotePdp {
       this.#telemetry.called('pdp-circuit-open', 0);
       return this.#errors['pdp-circuit-open'];
     }
+    // Defined whenever the key is (remoteCacheKey's contract).
+    const document = remoteDocument(mode, input, route)!;
     const call = this.#call(document, requestId, key, permit === 'trial');
     this.#inFlight.set(key, call);
     return call;

@@ -13,6 +13,7 @@
 // already checked freshness, and the decision cache is keyed by these exact bytes); the
 // query (SPEC §4: policy never reads it). An attribute the request does not have is
 // `null` (OPA) or absent (AuthZEN), never `false`.
+import { hash } from 'node:crypto';
 import type { Device } from '../basics/device.ts';
 import type { MatchedResource, TemplateMatcher } from './path-templates.ts';
 import type { PolicyInput } from './types.ts';
@@ -100,8 +101,87 @@ export function authzenDocument(input: PolicyInput, route: RemoteRoute): Record<
   };
 }
 
-/** The exact bytes sent (and hashed for the decision cache); undefined: not askable (anonymous, AuthZEN). */
+/** The exact bytes sent; undefined: not askable (anonymous, AuthZEN). */
 export function remoteDocument(mode: RemoteMode, input: PolicyInput, route: RemoteRoute): string | undefined {
   const doc = mode === 'opa' ? opaDocument(input, route) : authzenDocument(input, route);
   return doc === undefined ? undefined : JSON.stringify(doc);
+}
+
+// The decision-cache key (docs/design.md "Decision-cache key"). A cache hit must not
+// build the document (an object tree and its JSON: most of a hit's cost), so the key is
+// built from the values the document is built from — every one of them, and for each
+// mode exactly the fields that mode's document carries — as a sequence of
+// self-delimiting tokens: a string is its length, `:` and its UTF-16 code units; an
+// absent value `-`; a boolean `t`/`f`; a number `n…;`; a list its count and `[`; an
+// optional object a tag letter before its fields. Each field's token is a prefix code and
+// the fields come in a fixed order, so the key decodes back to those values: two keys are
+// equal only when every value is, and then the documents — a function of those values —
+// are the same bytes. No delimiter can be injected (a length says where a string ends,
+// whatever it contains) and no field can be left out silently
+// (test/pdp/cache-key.test.ts compares the key's fields with the document's leaves).
+// What the document does not carry (the token, `now`, the assertion's times, an
+// AuthZEN document's email or route name) is not in the key either: it cannot change
+// what the PDP is asked.
+
+/** A key longer than this is replaced by its SHA-256: the cache holds up to `cache.max` keys, and a path may be kilobytes. */
+export const MAX_RAW_KEY_LENGTH = 512;
+
+const str = (v: string): string => `${v.length}:${v}`;
+const optStr = (v: string | undefined): string => (v === undefined ? '-' : `${v.length}:${v}`);
+const optBool = (v: boolean | undefined): string => (v === undefined ? '-' : v ? 't' : 'f');
+// String(number) never holds `;` (NaN, Infinity, 1e+21 and -0 included), and `n` keeps a negative number apart from `-`.
+const optNum = (v: number | undefined): string => (v === undefined ? '-' : `n${v};`);
+
+function strs(list: readonly string[]): string {
+  let out = `${list.length}[`;
+  for (let i = 0; i < list.length; i++) out += str(list[i]!);
+  return out;
+}
+
+function resourceKey(resource: MatchedResource): string {
+  let n = 0;
+  let params = '';
+  for (const name in resource.params) {
+    params += str(name) + str(resource.params[name]!);
+    n++;
+  }
+  return `${str(resource.id)}${n}{${params}`;
+}
+
+function deviceKey(device: Device | undefined): string {
+  if (device === undefined) return '-';
+  const p = device.posture;
+  const os = p.os === undefined ? '-' : `o${optStr(p.os.name)}${optStr(p.os.version)}`;
+  return `d${str(device.id)}${str(device.issuer)}${optBool(p.managed)}${optBool(p.compliant)}${os}${optNum(p.patchAgeDays)}${optBool(p.diskEncrypted)}${optBool(p.firewall)}${optBool(p.edr)}${optBool(p.screenLock)}`;
+}
+
+/**
+ * The decision-cache key of the document `remoteDocument(mode, input, route)` would
+ * send, without building it: equal keys mean byte-identical documents (above).
+ * Undefined exactly when the document is.
+ */
+export function remoteCacheKey(mode: RemoteMode, input: PolicyInput, route: RemoteRoute): string | undefined {
+  const s = input.subject;
+  let key: string;
+  if (mode === 'authzen') {
+    if (s === undefined) return undefined;
+    key = `z${str(s.sub)}${str(s.issuer)}${strs(s.groups)}${optStr(input.spiffeId)}${deviceKey(input.device)}`;
+  } else {
+    const subject =
+      s === undefined
+        ? '-'
+        : `s${str(s.sub)}${str(s.issuer)}${optStr(s.email)}${s.emailVerified ? 't' : 'f'}${strs(s.groups)}${optNum(s.authTime)}${optStr(s.acr)}${strs(s.amr)}`;
+    key = `o${subject}${deviceKey(input.device)}${optStr(input.spiffeId)}${str(route.name)}`;
+  }
+  key += `${str(input.sourceIp)}${str(input.method)}${str(input.host)}${str(input.path)}${resourceKey(resourceOf(input, route))}`;
+  return key.length <= MAX_RAW_KEY_LENGTH ? key : hashedKey(key);
+}
+
+/**
+ * `#` (no raw key starts with it) and the SHA-256 of the key's UTF-16 code units: UTF-8
+ * would turn every lone surrogate into U+FFFD, and a subject `\ud800` would share the
+ * key of a subject `\ufffd`.
+ */
+function hashedKey(key: string): string {
+  return `#${hash('sha256', Buffer.from(key, 'utf16le'), 'base64url')}`;
 }

@@ -24,7 +24,6 @@
 //    then its remote PDP if it has one (asked through the decision cache).
 import type { CompiledRoute, RequestContext, Snapshot } from '../pipeline/context.ts';
 import type { PolicyInput } from '../policy/index.ts';
-import { remoteDocument } from '../policy/remote-input.ts';
 import { selectRoute } from '../pipeline/stages/route-match.ts';
 import { banLeft } from '../pipeline/stages/lockout.ts';
 import type { PdpAnswer } from '../pdp/index.ts';
@@ -172,9 +171,8 @@ function decide(ctx: RequestContext, check: RouteCheck, snapshot: Snapshot, now:
   if (decision.effect !== 'allow') return denied;
   const remote = route.remote;
   if (remote === undefined) return undefined;
-  const document = remoteDocument(remote.mode, input, remote.route);
-  if (document === undefined) return denied;
-  const answer = remote.pdp.decide(document, ctx.id);
+  const answer = remote.pdp.decide(input, remote.route, ctx.id);
+  if (answer === undefined) return denied;
   return answer instanceof Promise ? answer.then((a) => pdpVerdict(a, denied)) : pdpVerdict(answer, denied);
 }
 

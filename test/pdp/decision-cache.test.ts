@@ -37,8 +37,7 @@ afterAll(async () => {
 });
 
 async function decide(i: PolicyInput): Promise<string> {
-  const doc = remoteDocument('authzen', i, route);
-  return (await remote.decide(doc!, 'req')).decision.effect;
+  return (await remote.decide(i, route, 'req'))!.decision.effect;
 }
 
 describe('the decision cache never crosses devices, users or SPIFFE IDs', () => {
@@ -64,7 +63,7 @@ describe('the decision cache never crosses devices, users or SPIFFE IDs', () => 
   it('the same question again is answered from the cache, synchronously', async () => {
     pdp.reset();
     expect(await decide(input({ path: '/docs/3' }))).toBe('allow');
-    const again = remote.decide(remoteDocument('authzen', input({ path: '/docs/3' }), route)!, 'req');
+    const again = remote.decide(input({ path: '/docs/3' }), route, 'req');
     expect(again).not.toBeInstanceOf(Promise);
     expect(again).toMatchObject({ source: 'cache', decision: { effect: 'allow' } });
     expect(pdp.calls).toHaveLength(1);

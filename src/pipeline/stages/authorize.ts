@@ -13,7 +13,6 @@
 // embedded stage stays synchronous and allocation-free; the remote one is async only on
 // a decision-cache miss.
 import type { CompiledPolicy, Decision, PolicyInput } from '../../policy/index.ts';
-import { remoteDocument } from '../../policy/remote-input.ts';
 import type { PdpAnswer } from '../../pdp/index.ts';
 import type { Subject } from '../../basics/subject.ts';
 import type { RequestContext } from '../context.ts';
@@ -158,14 +157,13 @@ export const remoteAuthorizeStage: Stage = {
       ctx.policySource = 'embedded';
       return refuse(ctx, gate);
     }
-    const document = remoteDocument(remote.mode, input, remote.route);
-    if (document === undefined) {
+    const answer = remote.pdp.decide(input, remote.route, ctx.id);
+    if (answer === undefined) {
       ctx.timings.policy = performance.now() - started;
       ctx.decision = ANONYMOUS_FOR_PDP;
       ctx.policySource = 'embedded';
       return refuse(ctx, ANONYMOUS_FOR_PDP);
     }
-    const answer = remote.pdp.decide(document, ctx.id);
     if (answer instanceof Promise) return answer.then((a) => applyAnswer(ctx, a, started));
     return applyAnswer(ctx, answer, started);
   },
