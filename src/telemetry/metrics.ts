@@ -116,12 +116,14 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });
-  readonly pdpCache = new Counter({
+  // A lookup per request on a remote-PDP route: counted in bound cells like #requests.
+  readonly #pdpCache = new HotCounter({
     name: 'ztproxy_pdp_cache_total',
     help: 'Decision-cache lookups in front of a remote PDP, by PDP and result (hit, miss).',
     labelNames: ['pdp', 'result'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
+  readonly pdpCache = this.#pdpCache.counter;
   readonly pdpBreaker = new Gauge({
     name: 'ztproxy_pdp_circuit_state',
     help: 'Circuit breaker of a remote PDP: 0 closed, 1 half-open (one trial call), 2 open (failing fast).',
@@ -141,11 +143,14 @@ export class Metrics {
   } {
     const results = new Map<string, { inc(): void }>();
     const latency = this.pdpSeconds.labels({ pdp: label });
-    const hit = this.pdpCache.labels({ pdp: label, result: 'hit' });
-    const miss = this.pdpCache.labels({ pdp: label, result: 'miss' });
+    const hitLabels = { pdp: label, result: 'hit' };
+    const missLabels = { pdp: label, result: 'miss' };
+    const hit = this.#pdpCache.cell(JSON.stringify(hitLabels), () => hitLabels);
+    const miss = this.#pdpCache.cell(JSON.stringify(missLabels), () => missLabels);
     const gauge = this.pdpBreaker.labels({ pdp: label });
-    hit.inc(0);
-    miss.inc(0);
+    // Both series from the start, at 0 (the cells only add what they counted).
+    this.pdpCache.inc(hitLabels, 0);
+    this.pdpCache.inc(missLabels, 0);
     let last = 'closed';
     return {
       called: (result, seconds) => {
