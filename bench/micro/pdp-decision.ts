@@ -16,7 +16,7 @@ import { RequestContext, type CompiledRoute, type Snapshot } from '../../src/pip
 import { authorizeStage, remoteAuthorizeStage } from '../../src/pipeline/stages/authorize.ts';
 import { compilePolicy, type PolicyInput } from '../../src/policy/index.ts';
 import { TemplateMatcher } from '../../src/policy/path-templates.ts';
-import { remoteDocument, type RemoteRoute } from '../../src/policy/remote-input.ts';
+import { remoteCacheKey, remoteDocument, type RemoteRoute } from '../../src/policy/remote-input.ts';
 import { finish, measure, measuredTable, microOptions, setupLine } from './measure.ts';
 
 const opts = microOptions();
@@ -65,8 +65,11 @@ const input: PolicyInput = remote.policyInput!;
 const results = [
   measure(opts, 'embedded authorize stage (gate only)', () => authorizeStage.run(embedded)),
   measure(opts, 'remote authorize stage, decision-cache hit (AuthZEN)', hit),
-  measure(opts, '  of which document, AuthZEN', () => remoteDocument('authzen', input, remoteRoute)),
-  measure(opts, '  of which document + SHA-256 cache key', () => createHash('sha256').update(remoteDocument('authzen', input, remoteRoute)!).digest('base64url')),
+  measure(opts, '  of which the cache key, AuthZEN', () => remoteCacheKey('authzen', input, remoteRoute)),
+  measure(opts, '  of which the path-template match', () => remoteRoute.templates!.match(input.path)),
+  measure(opts, 'document, AuthZEN (a miss builds it)', () => remoteDocument('authzen', input, remoteRoute)),
+  measure(opts, 'document + SHA-256 key (the key before #10)', () => createHash('sha256').update(remoteDocument('authzen', input, remoteRoute)!).digest('base64url')),
+  measure(opts, 'cache key, OPA', () => remoteCacheKey('opa', input, remoteRoute)),
   measure(opts, 'document, OPA (for comparison)', () => remoteDocument('opa', input, remoteRoute)),
 ];
 await pdp.close();
