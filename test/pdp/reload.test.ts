@@ -24,7 +24,7 @@ let token: string;
 beforeAll(async () => {
   pki = await makeTestPki();
   upstream = await startUpstream();
-  pdp = await startTestPdp((body) => ({ decision: (body.resource as { id: string }).id !== '/blocked/{id}' }));
+  pdp = await startTestPdp((body) => ({ decision: !(body.resource as { id: string }).id.startsWith('/blocked') }));
   key = await makeKey('ES256');
   jwks = await writeJwksFile(jwksOf(key));
   dir = await mkdtemp(join(tmpdir(), 'ztproxy-pdp-reload-'));
@@ -65,6 +65,30 @@ describe('remote PDPs across reloads', () => {
       expect((await p.proxy.reload()).ok).toBe(true);
       expect((await call(p, '/docs/1')).status).toBe(200);
       expect(pdp.calls).toHaveLength(2);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a reload that keeps the PDP (and its cache) but gives the path a template: the cached allow about "/" does not answer it', async () => {
+    // The key holds the resource the route's templates make of the path, not the route's
+    // name and the path: the same request after the reload is another question.
+    const p = await startTestProxy(config({}, { templates: ['/docs/{id}'] }));
+    try {
+      pdp.reset();
+      expect((await call(p, '/blocked')).status).toBe(200);
+      expect((await call(p, '/blocked')).status).toBe(200);
+      expect(pdp.calls).toHaveLength(1);
+      p.writeConfig(config({}, { templates: ['/docs/{id}', '/blocked'] }));
+      expect(await p.proxy.reload()).toEqual({ ok: true, errors: [] });
+      upstream.reset();
+      expect((await call(p, '/blocked')).status).toBe(403);
+      expect(pdp.calls).toHaveLength(2);
+      expect(upstream.seen).toEqual([]);
+      // The unchanged question is still answered from the same cache.
+      expect((await call(p, '/docs/1')).status).toBe(200);
+      expect((await call(p, '/docs/1')).status).toBe(200);
+      expect(pdp.calls).toHaveLength(3);
     } finally {
       await p.close();
     }
