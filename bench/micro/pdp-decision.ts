@@ -1,11 +1,12 @@
 // Micro-benchmark: a remote-PDP route's authorize stage answered from the decision cache
 // (src/pipeline/stages/authorize.ts remoteAuthorizeStage: the policy input, the embedded
-// gate, the AuthZEN document with a path-template match, its SHA-256 cache key, the LRU
-// lookup — synchronous on a hit), beside the embedded authorize stage with the same gate
-// alone (`authenticated: true`), the budget a cached remote decision is measured against
-// (issue #7: remote PDP ÷ embedded ≥ 0.9 with the decision cache), and the parts: the
-// OPA and AuthZEN documents and the document plus its cache key. The cache is filled by
-// one real call to a loopback AuthZEN PDP in this process.
+// gate, the cache key built from the document's values with a path-template match, the
+// LRU lookup — synchronous on a hit, no document built), beside the embedded authorize
+// stage with the same gate alone (`authenticated: true`), the budget a cached remote
+// decision is measured against (issue #7: remote PDP ÷ embedded ≥ 0.9 with the decision
+// cache); the parts of a hit (the key, the template match); and what a miss builds (the
+// AuthZEN and OPA documents) beside the document + SHA-256 key every hit built before.
+// The cache is filled by one real call to a loopback AuthZEN PDP in this process.
 // Run: npx node bench/micro/pdp-decision.ts [--quick] [--json]
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
@@ -68,7 +69,7 @@ const results = [
   measure(opts, '  of which the cache key, AuthZEN', () => remoteCacheKey('authzen', input, remoteRoute)),
   measure(opts, '  of which the path-template match', () => remoteRoute.templates!.match(input.path)),
   measure(opts, 'document, AuthZEN (a miss builds it)', () => remoteDocument('authzen', input, remoteRoute)),
-  measure(opts, 'document + SHA-256 key (the key before #10)', () => createHash('sha256').update(remoteDocument('authzen', input, remoteRoute)!).digest('base64url')),
+  measure(opts, 'document + SHA-256 (the former cache key)', () => createHash('sha256').update(remoteDocument('authzen', input, remoteRoute)!).digest('base64url')),
   measure(opts, 'cache key, OPA', () => remoteCacheKey('opa', input, remoteRoute)),
   measure(opts, 'document, OPA (for comparison)', () => remoteDocument('opa', input, remoteRoute)),
 ];
