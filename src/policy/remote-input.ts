@@ -170,7 +170,7 @@ export function remoteCacheKey(mode: RemoteMode, input: PolicyInput, route: Remo
     const subject =
       s === undefined
         ? '-'
-        : `s${str(s.sub)}${str(s.issuer)}${optStr(s.email)}${s.emailVerified ? 't' : 'f'}${strs(s.groups)}${optNum(s.authTime)}${optStr(s.acr)}${strs(s.amr)}`;
+        : `s${str(s.sub)}${str(s.issuer)}${optStr(s.email)}${optBool(s.emailVerified)}${strs(s.groups)}${optNum(s.authTime)}${optStr(s.acr)}${strs(s.amr)}`;
     key = `o${subject}${deviceKey(input.device)}${optStr(input.spiffeId)}${str(route.name)}`;
   }
   key += `${str(input.sourceIp)}${str(input.method)}${str(input.host)}${str(input.path)}${resourceKey(resourceOf(input, route))}`;

@@ -231,6 +231,15 @@ describe.each(['authzen', 'opa'] as const)('adversarial pairs, %s', (mode) => {
   });
 });
 
+describe('the OPA key does not rely on the types', () => {
+  it('emailVerified false and absent (the type says boolean; a session decoded without it would not be): two documents, two keys', () => {
+    const absent: Variant = { input: { subject: { ...subject(), emailVerified: undefined as unknown as boolean } } };
+    const no: Variant = { input: { subject: subject({ emailVerified: false }) } };
+    expect(docOf('opa', absent)).not.toBe(docOf('opa', no));
+    expect(keyOf('opa', absent)).not.toBe(keyOf('opa', no));
+  });
+});
+
 describe('long keys', () => {
   const long = (tail: string): Variant => ({ input: { path: `/docs/${'x'.repeat(MAX_RAW_KEY_LENGTH)}${tail}` } });
 
