@@ -13,8 +13,25 @@
 // notAfter computed here once; past it the connection's identity becomes `expired`
 // (SPEC §5: expired certificates never authenticate). notBefore needs no such check: a
 // certificate not yet valid fails the handshake, and time only moves towards notAfter.
-import { createHash } from 'node:crypto';
+//
+// A new connection with a client certificate costs the first request ~2 ms of JavaScript
+// without a cache: the ASN.1 parse of the certificate for its SPIFFE ID (@peculiar/x509)
+// and Node's detailed peer-certificate objects for the path's notAfter — more than the
+// handshake itself. Workloads reconnect with the same certificate many times, so both
+// results are kept (docs/design.md, "Client-certificate identity cache"), and neither
+// cache ever holds a verdict:
+// - what the certificate's bytes alone determine (its SPIFFE ID, thumbprint, notAfter),
+//   keyed by the SHA-256 of its full DER — never by subject or serial, which two
+//   certificates can share — and true of those bytes forever, whatever the config;
+// - the path's earliest notAfter, keyed by the certificates the client presented, in a
+//   cache that belongs to the SecureContext the connection was verified with: a reload
+//   builds a new context (new CA bundle, new CRL), which starts with an empty cache.
+// Whether the certificate is trusted, unrevoked and within its dates is decided by
+// OpenSSL at each handshake (`socket.authorized`), and expiry by the clock on each
+// request, as without the cache.
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { LRUCache } from 'lru-cache';
 import { x509 } from './pki-x509.ts';
 import { parseSpiffeId } from './pki-spiffe-id.ts';
 
@@ -109,6 +126,94 @@ export function spiffeIdOf(der: Buffer): string | undefined {
   }
 }
 
+/** What a certificate's DER alone determines: true of those bytes at any time, under any config. */
+interface CertificateFacts {
+  readonly spiffeId: string | undefined;
+  /** base64url SHA-256 of the DER (RFC 8705 `x5t#S256`). */
+  readonly thumbprint: string;
+  /** The certificate's own notAfter, epoch ms. */
+  readonly notAfter: number;
+}
+
+/**
+ * Certificates remembered (LRU): a fleet of workloads, each reconnecting; an entry is a
+ * few hundred bytes. A certificate evicted is parsed again, nothing more.
+ */
+export const CERTIFICATE_CACHE_MAX = 10_000;
+
+const factsByFingerprint = new LRUCache<string, CertificateFacts>({ max: CERTIFICATE_CACHE_MAX });
+
+/**
+ * Path notAfter per presented chain, one cache per SecureContext (the trust store the
+ * chain was built against): a context no connection uses any more takes its cache with it.
+ */
+const pathNotAfterByContext = new WeakMap<object, LRUCache<string, number>>();
+
+const stats = { hits: 0, misses: 0 };
+
+/** Lookups of certificate facts since the process started (for tests and the bench). */
+export function certificateCacheStats(): { readonly hits: number; readonly misses: number; readonly size: number } {
+  return { hits: stats.hits, misses: stats.misses, size: factsByFingerprint.size };
+}
+
+function factsOf(peer: X509Certificate, fingerprint: string): CertificateFacts {
+  const known = factsByFingerprint.get(fingerprint);
+  if (known !== undefined) {
+    stats.hits++;
+    return known;
+  }
+  stats.misses++;
+  const der = peer.raw;
+  const facts: CertificateFacts = Object.freeze({
+    spiffeId: spiffeIdOf(der),
+    thumbprint: createHash('sha256').update(der).digest('base64url'),
+    notAfter: peer.validToDate.getTime(),
+  });
+  factsByFingerprint.set(fingerprint, facts);
+  return facts;
+}
+
+/**
+ * The SecureContext this server socket was built with — the trust store OpenSSL verified
+ * its chain against and Node completes the path from. Node keeps it in the socket's TLS
+ * options (`tlsConnectionListener` passes the server's current context); read for its
+ * identity only. Undefined when Node stops keeping it there: then nothing is cached.
+ */
+function contextOf(socket: TLSSocket): object | undefined {
+  const context = (socket as { _tlsOptions?: { secureContext?: unknown } })._tlsOptions?.secureContext;
+  return typeof context === 'object' && context !== null ? context : undefined;
+}
+
+/**
+ * pathNotAfter, remembered per SecureContext and presented chain. Node completes the path
+ * from the certificates the client sent, then from the context's trust store: with the
+ * store fixed (one cache per context), the fingerprints of the presented certificates
+ * determine the result.
+ */
+function cachedPathNotAfter(socket: TLSSocket, peer: X509Certificate, fingerprint: string, leafNotAfter: number): number {
+  const context = contextOf(socket);
+  if (context === undefined) return pathNotAfter(socket, leafNotAfter);
+  let key = fingerprint;
+  let cert = peer.issuerCertificate;
+  for (let depth = 0; cert !== undefined && depth < MAX_CHAIN_DEPTH; depth++) {
+    key += ` ${cert.fingerprint256}`;
+    const next = cert.issuerCertificate;
+    if (next !== undefined && next.fingerprint256 === cert.fingerprint256) break;
+    cert = next;
+  }
+  let paths = pathNotAfterByContext.get(context);
+  if (paths === undefined) {
+    paths = new LRUCache<string, number>({ max: CERTIFICATE_CACHE_MAX });
+    pathNotAfterByContext.set(context, paths);
+  }
+  let notAfter = paths.get(key);
+  if (notAfter === undefined) {
+    notAfter = pathNotAfter(socket, leafNotAfter);
+    paths.set(key, notAfter);
+  }
+  return notAfter;
+}
+
 /**
  * What the connection's TLS peer proved at the handshake, computed on its first request.
  * Whether that still holds is `certExpiresAt` against the clock (see expireConnection).
@@ -141,14 +246,18 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       certExpiresAt: Infinity,
     };
   } else {
+    // Only for a certificate OpenSSL verified on this very connection: the caches never
+    // decide whether it is trusted.
+    const fingerprint = peer.fingerprint256;
+    const facts = factsOf(peer, fingerprint);
     identity = {
       tlsProtocol: socket.getProtocol() ?? undefined,
       cipher: socket.getCipher()?.name,
       clientCert: 'verified',
       clientCertError: undefined,
-      spiffeId: spiffeIdOf(peer.raw),
-      certThumbprint: createHash('sha256').update(peer.raw).digest('base64url'),
-      certExpiresAt: pathNotAfter(socket, peer.validToDate.getTime()) + NOT_AFTER_INCLUSIVE_MS,
+      spiffeId: facts.spiffeId,
+      certThumbprint: facts.thumbprint,
+      certExpiresAt: cachedPathNotAfter(socket, peer, fingerprint, facts.notAfter) + NOT_AFTER_INCLUSIVE_MS,
     };
   }
   s[kIdentity] = Object.freeze(identity);
