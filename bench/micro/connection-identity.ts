@@ -1,12 +1,15 @@
 // Micro-benchmark: the per-request part of the connection-identity stage on a kept-alive
 // TLS connection (src/pipeline/stages/connection-identity.ts): the identity cached on the
 // socket, then the certificate-expiry check — one number compare on a connection without
-// a client certificate; the compare plus one Date.now() on an mTLS connection.
+// a client certificate; the compare plus one Date.now() on an mTLS connection. And what the
+// first request of a new mTLS connection pays once (src/tls/peer-identity.ts): the identity
+// of a certificate seen before (the certificate caches: one fingerprint, two lookups) and of
+// one never seen (the ASN.1 parse for its SPIFFE ID, its SHA-256, Node's detailed peer chain).
 // Run: npx node bench/micro/connection-identity.ts [--quick] [--json]
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { generateCa, issueCertificate } from '../../src/tls/pki.ts';
-import { expireConnection, identifyConnection } from '../../src/tls/peer-identity.ts';
+import { clearCertificateCaches, computeConnectionIdentity, expireConnection, identifyConnection } from '../../src/tls/peer-identity.ts';
 import { finish, measure, measuredTable, microOptions, setupLine } from './measure.ts';
 
 const opts = microOptions();
@@ -43,6 +46,11 @@ function stage(socket: TLSSocket) {
 const results = [
   measure(opts, 'no client certificate', () => stage(plain).spiffeId),
   measure(opts, 'mTLS (SPIFFE ID), expiry checked', () => stage(mtls).spiffeId),
+  measure(opts, 'new mTLS connection, certificate seen before', () => computeConnectionIdentity(mtls).spiffeId),
+  measure(opts, 'new mTLS connection, certificate never seen', () => {
+    clearCertificateCaches();
+    return computeConnectionIdentity(mtls).spiffeId;
+  }),
 ];
 mtls.destroy();
 plain.destroy();
@@ -50,8 +58,8 @@ plain.destroy();
 finish(opts, {
   name: 'connection-identity',
   title: 'Connection identity per request',
-  setup: setupLine(opts, 'The connection-identity check on a kept-alive TLS server socket, with and without a client certificate'),
-  tables: [measuredTable('Connection identity per request', results)],
+  setup: setupLine(opts, 'The connection-identity check on a kept-alive TLS server socket, with and without a client certificate; and the identity a new mTLS connection computes on its first request (P-256 client certificate with a SPIFFE ID, one CA), from the certificate caches and without them'),
+  tables: [measuredTable('Connection identity per request, and once per new connection', results)],
   raw: { results },
 });
 process.exit(0);

@@ -147,13 +147,22 @@ const factsByFingerprint = new LRUCache<string, CertificateFacts>({ max: CERTIFI
  * Path notAfter per presented chain, one cache per SecureContext (the trust store the
  * chain was built against): a context no connection uses any more takes its cache with it.
  */
-const pathNotAfterByContext = new WeakMap<object, LRUCache<string, number>>();
+let pathNotAfterByContext = new WeakMap<object, LRUCache<string, number>>();
 
 const stats = { hits: 0, misses: 0 };
 
 /** Lookups of certificate facts since the process started (for tests and the bench). */
 export function certificateCacheStats(): { readonly hits: number; readonly misses: number; readonly size: number } {
   return { hits: stats.hits, misses: stats.misses, size: factsByFingerprint.size };
+}
+
+/**
+ * Forgets every certificate seen. Nothing in the proxy needs it (the caches hold no
+ * verdict); the micro-benchmark uses it to time a certificate's first connection.
+ */
+export function clearCertificateCaches(): void {
+  factsByFingerprint.clear();
+  pathNotAfterByContext = new WeakMap();
 }
 
 function factsOf(peer: X509Certificate, fingerprint: string): CertificateFacts {
@@ -222,6 +231,16 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
   const s = socket as WithIdentity;
   const known = s[kIdentity];
   if (known) return known;
+  const identity = computeConnectionIdentity(socket);
+  s[kIdentity] = identity;
+  return identity;
+}
+
+/**
+ * The identity of a connection's peer, computed now: the certificate caches apply, the
+ * socket's own memo (identifyConnection) does not. Exported for the micro-benchmark.
+ */
+export function computeConnectionIdentity(socket: TLSSocket): ConnectionIdentity {
   const peer = socket.getPeerX509Certificate?.();
   let identity: ConnectionIdentity;
   if (!peer) {
@@ -260,8 +279,7 @@ export function identifyConnection(socket: TLSSocket): ConnectionIdentity {
       certExpiresAt: cachedPathNotAfter(socket, peer, fingerprint, facts.notAfter) + NOT_AFTER_INCLUSIVE_MS,
     };
   }
-  s[kIdentity] = Object.freeze(identity);
-  return identity;
+  return Object.freeze(identity);
 }
 
 /**
