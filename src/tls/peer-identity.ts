@@ -23,9 +23,10 @@
 // - what the certificate's bytes alone determine (its SPIFFE ID, thumbprint, notAfter),
 //   keyed by the SHA-256 of its full DER — never by subject or serial, which two
 //   certificates can share — and true of those bytes forever, whatever the config;
-// - the path's earliest notAfter, keyed by the certificates the client presented, in a
-//   cache that belongs to the SecureContext the connection was verified with: a reload
-//   builds a new context (new CA bundle, new CRL), which starts with an empty cache.
+// - the path's earliest notAfter, keyed by the same fingerprint (and any issuers Node links
+//   to the certificate), in a cache that belongs to the SecureContext the connection was
+//   verified with: a reload builds a new context (new CA bundle, new CRL), which starts
+//   with an empty cache.
 // Whether the certificate is trusted, unrevoked and within its dates is decided by
 // OpenSSL at each handshake (`socket.authorized`), and expiry by the clock on each
 // request, as without the cache.
@@ -194,10 +195,11 @@ function contextOf(socket: TLSSocket): object | undefined {
 }
 
 /**
- * pathNotAfter, remembered per SecureContext and presented chain. Node completes the path
- * from the certificates the client sent, then from the context's trust store: with the
- * store fixed (one cache per context), the fingerprints of the presented certificates
- * determine the result.
+ * pathNotAfter, remembered per SecureContext and certificate. Node builds the path it
+ * shows from the peer certificate, any issuers it links to it (on the server side Node 24
+ * links none, even when the client sent its intermediate), then the context's trust
+ * store: with the store fixed (one cache per context), the fingerprints of the
+ * certificate and of its linked issuers determine the result.
  */
 function cachedPathNotAfter(socket: TLSSocket, peer: X509Certificate, fingerprint: string, leafNotAfter: number): number {
   const context = contextOf(socket);
