@@ -55,6 +55,9 @@ class AuthAgeMatcher implements Matcher {
   }
   describe(input: PolicyInput, matched: boolean): string {
     if (input.subject === undefined) return NO_SUBJECT;
+    // Before the clock is read: an unknown rule is described without evaluating it, and
+    // an unreadable clock must not turn explain's answer into an exception.
+    if (input.subject.authTime === undefined) return 'the subject has no auth time, so no recent login is proven';
     const age = this.#ageMs(input);
     if (Number.isNaN(age)) return 'the subject has no auth time, so no recent login is proven';
     const seconds = Math.abs(age) / 1000;
