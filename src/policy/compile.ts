@@ -24,13 +24,13 @@
 // Two forms of one rule tree (issue #7: the decision at 10,000 rules). `explain` walks
 // the tree of RuleNode objects below, which carry the ids and describe every step.
 // `decide` runs a flat program compiled from the same tree: one array per policy in
-// which each rule is a few slots `[opcode, node, end, matcher?]` in prefix order, `end`
-// pointing past the rule's subtree (so a short-circuit is a jump), read by one function
-// whose call sites see one shape. Spread over 1,000 routes, the tree cost one cache miss
-// per node and per children array (most of the 5 µs measured); the program is read in
-// order, from a few lines. The node is only touched when it decides (its frozen
-// Decision) or fails. Identical criteria (same key, value and path case) compile to ONE
-// shared matcher across every route of every live snapshot (internMatcher), so the
+// which each rule is a few slots `[opcode, decision, end, matcher?]` in prefix order,
+// `end` pointing past the rule's subtree (so a short-circuit is a jump), read by one
+// function whose call sites see one shape. Spread over 1,000 routes, the tree cost a
+// cache miss per node and per children array (most of the 5 µs measured); the program
+// is read in order, from a few lines, and a rule that decides hands out the Decision in
+// its slot. Identical criteria (same key, value and path case) compile to ONE shared
+// matcher across every route of every live snapshot (internMatcher), so the
 // `method: [GET, HEAD]` or office CIDRs that a thousand routes repeat stay in cache.
 // The differential test (test/policy/program.test.ts) holds decide to explain's answer
 // on random policies and requests.
@@ -90,7 +90,7 @@ abstract class RuleNode {
 /** Appends a combinator: its header, its children, then `end` filled in. */
 function emitCombinator(program: Program, op: number, node: RuleNode, children: readonly RuleNode[]): void {
   const at = program.length;
-  program.push(op, node, 0);
+  program.push(op, node.decision, 0);
   for (const child of children) child.emit(program);
   program[at + 2] = program.length;
 }
@@ -111,7 +111,7 @@ class CriterionNode extends RuleNode {
       if (matcher.known !== undefined && !matcher.known(input)) return UNKNOWN;
       return matcher.matches(input) ? this : null;
     } catch (err) {
-      throw evaluationError(this, err);
+      throw evaluationError(this.id, err);
     }
   }
   explain(input: PolicyInput, trail: ExplainStep[]): Outcome {
@@ -126,7 +126,7 @@ class CriterionNode extends RuleNode {
     return outcome;
   }
   emit(program: Program): void {
-    program.push(this.#matcher.known === undefined ? OP_CRITERION : OP_CRITERION_KNOWN, this, program.length + 4, this.#matcher);
+    program.push(this.#matcher.known === undefined ? OP_CRITERION : OP_CRITERION_KNOWN, this.decision, program.length + 4, this.#matcher);
   }
 }
 
@@ -242,35 +242,38 @@ function internMatcher(key: string, criterion: Criterion, value: unknown, option
   return matcher;
 }
 
-// The program's opcodes. Every rule is `[opcode, node, end, ...]`, its children (if any)
-// from slot 3 to `end`; a criterion's matcher is slot 3.
+// The program's opcodes. Every rule is `[opcode, decision, end, ...]` — the rule's own
+// frozen Decision, which names it (`rule`) for an error too — its children (if any) from
+// slot 3 to `end`; a criterion's matcher is slot 3.
 const OP_CRITERION = 0;
 /** A criterion whose matcher has `known` (asked first: unknown is not a no). */
 const OP_CRITERION_KNOWN = 1;
 const OP_AND = 2;
 const OP_OR = 3;
 const OP_NOT = 4;
-type Program = (number | RuleNode | Matcher)[];
+type Program = (number | Decision | Matcher)[];
+/** What `run` answers for a rule: the deciding rule's Decision, null (no match) or UNKNOWN. */
+type Verdict = Decision | null | typeof UNKNOWN;
 
 /** The error decision of a criterion that threw, as CriterionNode makes it for explain. */
-function evaluationError(node: RuleNode, err: unknown): RuleEvaluationError {
+function evaluationError(rule: string, err: unknown): RuleEvaluationError {
   const reason = err instanceof PolicyInputError ? 'policy-input-invalid' : 'policy-evaluation-failed';
   const message = err instanceof Error ? err.message : String(err);
-  return new RuleEvaluationError(Object.freeze({ effect: 'error', reason, rule: node.id, needsAuthentication: false }), message);
+  return new RuleEvaluationError(Object.freeze({ effect: 'error', reason, rule, needsAuthentication: false }), message);
 }
 
-function runCriterion(program: Program, at: number, input: PolicyInput, askKnown: boolean): Outcome {
+function runCriterion(program: Program, at: number, input: PolicyInput, askKnown: boolean): Verdict {
   const matcher = program[at + 3] as Matcher;
   try {
     if (askKnown && !(matcher.known as (input: PolicyInput) => boolean)(input)) return UNKNOWN;
-    return matcher.matches(input) ? (program[at + 1] as RuleNode) : null;
+    return matcher.matches(input) ? (program[at + 1] as Decision) : null;
   } catch (err) {
-    throw evaluationError(program[at + 1] as RuleNode, err);
+    throw evaluationError((program[at + 1] as Decision).rule as string, err);
   }
 }
 
-/** The rule at `at`: the deciding node, null, or UNKNOWN — what RuleNode.match answers for it. */
-function run(program: Program, at: number, input: PolicyInput): Outcome {
+/** The rule at `at`: the deciding rule's Decision, null, or UNKNOWN — as explain finds it. */
+function run(program: Program, at: number, input: PolicyInput): Verdict {
   const op = program[at] as number;
   if (op <= OP_CRITERION_KNOWN) return runCriterion(program, at, input, op === OP_CRITERION_KNOWN);
   const end = program[at + 2] as number;
@@ -281,7 +284,7 @@ function run(program: Program, at: number, input: PolicyInput): Outcome {
       if (outcome === null) return null;
       if (outcome === UNKNOWN) unknown = true;
     }
-    return unknown ? UNKNOWN : (program[at + 1] as RuleNode);
+    return unknown ? UNKNOWN : (program[at + 1] as Decision);
   }
   if (op === OP_OR) {
     let unknown = false;
@@ -294,7 +297,7 @@ function run(program: Program, at: number, input: PolicyInput): Outcome {
   }
   const outcome = run(program, at + 3, input);
   if (outcome === UNKNOWN) return UNKNOWN;
-  return outcome === null ? (program[at + 1] as RuleNode) : null;
+  return outcome === null ? (program[at + 1] as Decision) : null;
 }
 
 function compileRule(rule: Rule, base: string, side: Side, options: CompileOptions): RuleNode {
@@ -366,16 +369,18 @@ class Policy implements CompiledPolicy {
       // A deny rule that matches outright is the better reason than one that is unknown.
       const program = this.#program;
       const allowAt = this.#allowAt;
-      let undecided: RuleNode | undefined;
-      for (let at = 0; at < allowAt; at = program[at + 2] as number) {
-        const outcome = run(program, at, input);
-        if (outcome === UNKNOWN) undecided ??= program[at + 1] as RuleNode;
-        else if (outcome !== null) return outcome.decision;
+      // The first deny rule that is unknown, by its place in #deny.
+      let undecided = -1;
+      for (let at = 0, rule = 0; at < allowAt; at = program[at + 2] as number, rule++) {
+        const verdict = run(program, at, input);
+        if (verdict === UNKNOWN) {
+          if (undecided < 0) undecided = rule;
+        } else if (verdict !== null) return verdict;
       }
-      if (undecided !== undefined) return unknownDenial(undecided, input);
+      if (undecided >= 0) return unknownDenial(this.#deny[undecided] as RuleNode, input);
       for (let at = allowAt; at < program.length; at = program[at + 2] as number) {
-        const outcome = run(program, at, input);
-        if (outcome !== null && outcome !== UNKNOWN) return outcome.decision;
+        const verdict = run(program, at, input);
+        if (verdict !== null && verdict !== UNKNOWN) return verdict;
       }
       return this.#noAllowMatched(input);
     } catch (err) {
