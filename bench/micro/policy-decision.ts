@@ -11,8 +11,8 @@
 // caller every one of the 10 is evaluated: no deny matches, each allow `and` passes its
 // first rule and fails its second, and only the last allow admits. Requests go to every
 // route in a scrambled order, so consecutive decisions touch different routes' objects,
-// as real traffic does. 100 rules are the same shape on 10 routes; 1 rule is one route
-// with one `groups` rule.
+// as real traffic does, each in one of a few live request contexts (see decideVia). 100
+// rules are the same shape on 10 routes; 1 rule is one route with one `groups` rule.
 //
 // A second table puts all N rules on ONE route (every rule evaluated in turn): the
 // decision is linear in the rules of the route, which is why rules spread over routes
