@@ -56,6 +56,38 @@ const UNKNOWN: unique symbol = Symbol('unknown');
 /** The deciding node when a rule matched, null when it did not, UNKNOWN when it cannot tell. */
 type Outcome = RuleNode | null | typeof UNKNOWN;
 
+/**
+ * Immutable objects shared by every compiled policy that asks for the same key — across
+ * routes and live snapshots — so that what a thousand routes repeat is one object in
+ * cache. Weakly held: an object lives as long as some policy uses it, and a reload that
+ * drops the last user drops it.
+ */
+class WeakInterner<T extends object> {
+  readonly #objects = new Map<string, WeakRef<T>>();
+  readonly #gone = new FinalizationRegistry<string>((key) => {
+    if (this.#objects.get(key)?.deref() === undefined) this.#objects.delete(key);
+  });
+  get(key: string, make: () => T): T {
+    const known = this.#objects.get(key)?.deref();
+    if (known !== undefined) return known;
+    const made = make();
+    this.#objects.set(key, new WeakRef(made));
+    this.#gone.register(made, key);
+    return made;
+  }
+}
+
+// A Decision names a rule by its place in the policy (`allow[3].groups`), not its route,
+// so routes of one shape hand out the same few objects; the authorize stage reads the
+// one that decided, and a shared one is already in cache.
+const decisions = new WeakInterner<Decision>();
+
+function decisionOf(effect: 'allow' | 'deny', reason: string, rule: string, needsAuthentication: boolean): Decision {
+  return decisions.get(`${effect}\u0000${reason}\u0000${needsAuthentication ? 1 : 0}\u0000${rule}`, () =>
+    Object.freeze({ effect, reason, rule, needsAuthentication }),
+  );
+}
+
 abstract class RuleNode {
   readonly id: string;
   /** Returned (shared, frozen) whenever this node is the deciding rule. */
@@ -69,14 +101,9 @@ abstract class RuleNode {
   constructor(id: string, side: Side, usesIdentity: boolean) {
     this.id = id;
     this.usesIdentity = usesIdentity;
-    this.decision = Object.freeze({
-      effect: side,
-      reason: side === 'allow' ? 'policy-allow' : 'policy-deny',
-      rule: id,
-      needsAuthentication: false,
-    });
-    this.unknownDenial = Object.freeze({ effect: 'deny', reason: 'policy-deny-unknown', rule: id, needsAuthentication: false });
-    this.unknownDenialNeedsAuthentication = Object.freeze({ effect: 'deny', reason: 'policy-deny-unknown', rule: id, needsAuthentication: true });
+    this.decision = decisionOf(side, side === 'allow' ? 'policy-allow' : 'policy-deny', id, false);
+    this.unknownDenial = decisionOf('deny', 'policy-deny-unknown', id, false);
+    this.unknownDenialNeedsAuthentication = decisionOf('deny', 'policy-deny-unknown', id, true);
   }
   /**
    * The deciding node if this rule matches, null if it does not, UNKNOWN if it cannot
@@ -219,13 +246,8 @@ class NotNode extends RuleNode {
 }
 
 // Matchers are immutable once compiled (criterion.ts: compile runs once, matches reads
-// only its input), so two rules with the same criterion can share one. Weakly held: a
-// matcher lives as long as some compiled policy uses it, and a reload that drops a value
-// drops its matcher.
-const interned = new Map<string, WeakRef<Matcher>>();
-const internedGone = new FinalizationRegistry<string>((key) => {
-  if (interned.get(key)?.deref() === undefined) interned.delete(key);
-});
+// only its input), so two rules with the same criterion can share one.
+const matchers = new WeakInterner<Matcher>();
 
 /** A JSON key that tells every value apart: the string "1" from the number 1, NaN from Infinity (both `null` in plain JSON). */
 function valueKey(value: unknown): string {
@@ -234,12 +256,7 @@ function valueKey(value: unknown): string {
 
 function internMatcher(key: string, criterion: Criterion, value: unknown, options: CompileOptions): Matcher {
   const id = `${key}\u0000${options.caseInsensitivePaths ? 'i' : 's'}\u0000${valueKey(value)}`;
-  const known = interned.get(id)?.deref();
-  if (known !== undefined) return known;
-  const matcher = criterion.compile(value, options);
-  interned.set(id, new WeakRef(matcher));
-  internedGone.register(matcher, id);
-  return matcher;
+  return matchers.get(id, () => criterion.compile(value, options));
 }
 
 // The program's opcodes. Every rule is `[opcode, decision, end, ...]` — the rule's own
