@@ -60,12 +60,6 @@ const SUBJECT_FIELDS: Readonly<Record<string, (subject: Subject) => unknown>> = 
   amr: (subject) => subject.amr,
 };
 
-/** Reads a claim without allocating; undefined when absent. */
-function lookup(name: string, field: ((subject: Subject) => unknown) | undefined): (subject: Subject) => unknown {
-  // hasOwn: a claim named `constructor` or `toString` must not find Object.prototype's.
-  return (subject) => (Object.hasOwn(subject.claims, name) ? subject.claims[name] : field?.(subject));
-}
-
 const MAX_SHOWN = 100;
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
@@ -83,12 +77,21 @@ function hasToken(text: string, token: string): boolean {
 
 abstract class ClaimMatcher implements Matcher {
   readonly #name: string;
-  protected readonly read: (subject: Subject) => unknown;
+  /** The Subject field a missing claim falls back to (see the header), if any. */
+  readonly #field: ((subject: Subject) => unknown) | undefined;
   protected readonly shownName: string;
   constructor(name: string) {
     this.#name = name;
-    this.read = lookup(name, Object.hasOwn(SUBJECT_FIELDS, name) ? SUBJECT_FIELDS[name] : undefined);
+    this.#field = Object.hasOwn(SUBJECT_FIELDS, name) ? SUBJECT_FIELDS[name] : undefined;
     this.shownName = JSON.stringify(name);
+  }
+  /**
+   * The claim, without allocating; undefined when absent. A method over the matcher's
+   * fields, not a closure per rule: one function for every claim rule of a config.
+   */
+  protected read(subject: Subject): unknown {
+    // hasOwn: a claim named `constructor` or `toString` must not find Object.prototype's.
+    return Object.hasOwn(subject.claims, this.#name) ? subject.claims[this.#name] : this.#field?.(subject);
   }
   /** An absent claim is unknown: `not: {claim: {name: acr, equals: mfa}}` must not admit a token without `acr`. */
   known(input: PolicyInput): boolean {
